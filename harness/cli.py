@@ -1,0 +1,75 @@
+"""The `harness` command line: thin click wiring over the library.
+
+Each sub-command lives in its own module under ``harness/commands/`` and
+exposes a click command or group named ``command``; this module discovers
+them, so adding a command never edits a shared file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from harness import __version__
+from harness.errors import EXIT_INTERRUPTED, HarnessError
+
+EPILOG = """\b
+Exit codes:
+  0  success
+  1  the verdict is negative (a failed check, an error finding, a failed seed)
+  2  usage error (bad arguments)
+  3  environment problem (missing data, tool or network)
+  130 interrupted
+
+\b
+Examples:
+  harness data build-embedded
+  harness reproduce submissions/reference --mode smoke --seeds 1,2
+  harness verify ../shared/fixtures/records/track_10min_16mb/2026-03-17_NaiveBaseline
+  harness log timeline path/to/train_seed42.log --policy organizer-tda-v1
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harness")
+def cli() -> None:
+    """Reproduce, verify and rank Parameter Golf submissions."""
+
+
+def _register_commands() -> None:
+    import harness.commands as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"harness.commands.{info.name}")
+        command = getattr(module, "command", None)
+        if isinstance(command, click.Command):
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI, turning expected errors into one line."""
+    try:
+        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except HarnessError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(0)

@@ -1,0 +1,1 @@
+"""Sub-commands of `harness`: one module per command, each exposing `command`."""
