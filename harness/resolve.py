@@ -1,0 +1,302 @@
+"""Turn what the user typed into a folder of code plus a manifest.
+
+Three kinds of reference:
+
+- a local records folder (no manifest): entry ``train_gpt.py``, the dataset
+  variant guessed from its logs/README, claims from its submission.json;
+- a registry entry ``submissions/NAME/`` (or just ``NAME``) with a
+  ``harness.toml``; its ``source`` may itself point at a PR;
+- a PR ``github:openai/parameter-golf#N[@sha]``, fetched with git from
+  ``--source-repo`` (a local mirror with ``refs/pull/N/head`` or a URL), and
+  the PR's own records folder exported with ``git archive`` into a cache.
+
+Picking the PR's folder: a PR may add copies of other people's folders (PR
+#107 adds four folders, three of them copies), so "every added folder" is
+wrong. We keep folders the PR adds under ``records/``, drop those identical to
+the base branch, and if several remain take the ones touched by the newest
+commit that touches any of them, preferring the one whose submission.json
+changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import EnvironmentProblem, UsageError
+from harness.manifest import MANIFEST_NAME, Manifest, SeedClaim, load_manifest
+
+PR_REF = re.compile(r"^(?:github:)?(?P<repo>[\w.-]+/[\w.-]+)#(?P<num>\d+)(?:@(?P<sha>[0-9a-fA-F]{7,40}))?$")
+DEFAULT_MIRROR = Path("/work/.mirror/openai+parameter-golf/repo")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class ResolvedSubmission:
+    name: str
+    folder: Path  # local directory holding the code to run
+    manifest: Manifest
+    origin: dict = field(default_factory=dict)  # kind, path / pr / sha / records_folder
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def entry_path(self) -> Path:
+        return self.folder / self.manifest.entry
+
+
+def cache_root() -> Path:
+    base = os.environ.get("PGOLF_HARNESS_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / ("" if os.environ.get("PGOLF_HARNESS_CACHE") else "pgolf-harness")
+
+
+# ----------------------------------------------------------------------------- git
+
+def _git(git_dir: Path | str, *args: str, binary: bool = False) -> str | bytes:
+    proc = subprocess.run(["git", "--git-dir", str(git_dir), *args], capture_output=True)
+    if proc.returncode != 0:
+        raise EnvironmentProblem(
+            f"git {' '.join(args[:2])} failed in {git_dir}: {proc.stderr.decode(errors='replace').strip()[:300]}",
+            hint="Check --source-repo (a mirror with refs/pull/N/head, or a URL).",
+        )
+    return proc.stdout if binary else proc.stdout.decode()
+
+
+def _git_dir_of(path: Path) -> Path:
+    """A mirror may be bare (the path is the git dir) or a work tree with .git."""
+    return path / ".git" if (path / ".git").exists() else path
+
+
+def _open_source_repo(source_repo: str | None, pr: int, repo_name: str) -> Path:
+    """A git dir that has refs/pull/<pr>/head and a base branch."""
+    src = source_repo or (str(DEFAULT_MIRROR) if DEFAULT_MIRROR.exists() else None)
+    if src is None:
+        src = f"https://github.com/{repo_name}.git"
+    if Path(src).exists():
+        return _git_dir_of(Path(src))
+    # A URL: fetch just the PR head and main into a cached bare repo.
+    safe = re.sub(r"[^\w.-]+", "_", src)
+    git_dir = cache_root() / "git" / safe
+    if not git_dir.exists():
+        git_dir.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "init", "-q", "--bare", str(git_dir)], check=True)
+    proc = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "fetch", "-q", "--no-tags", src,
+         f"+refs/pull/{pr}/head:refs/pull/{pr}/head", "+refs/heads/main:refs/heads/main"],
+        capture_output=True)
+    if proc.returncode != 0:
+        raise EnvironmentProblem(
+            f"could not fetch PR #{pr} from {src}: {proc.stderr.decode(errors='replace').strip()[:200]}",
+            hint="Pass --source-repo with a local mirror that has refs/pull/N/head, or check the network.",
+        )
+    return git_dir
+
+
+def _base_ref(git_dir: Path) -> str:
+    for ref in ("refs/heads/main", "refs/remotes/origin/main", "main", "HEAD"):
+        if subprocess.run(["git", "--git-dir", str(git_dir), "rev-parse", "-q", "--verify", ref + "^{commit}"],
+                          capture_output=True).returncode == 0:
+            return ref
+    raise EnvironmentProblem(f"{git_dir} has no main branch to compare the PR against.")
+
+
+def _records_folder(path: str) -> str | None:
+    parts = path.split("/")
+    if len(parts) >= 4 and parts[0] == "records":
+        return "/".join(parts[:3])
+    return None
+
+
+def find_pr_folder(git_dir: Path, head: str, base: str | None = None) -> tuple[str, list[str]]:
+    """The records folder a PR head adds, and notes on what else it added."""
+    base = base or _base_ref(git_dir)
+    mb = str(_git(git_dir, "merge-base", base, head)).strip()
+    added = str(_git(git_dir, "diff", "--name-only", "--diff-filter=A", mb, head)).split()
+    folders = sorted({f for f in (_records_folder(p) for p in added) if f})
+    notes: list[str] = []
+    if not folders:
+        raise UsageError(f"the PR (head {head[:12]}) adds no folder under records/.",
+                         hint="Pass the records folder explicitly via a manifest's folder key.")
+    # Drop verbatim copies of folders that already exist on the base branch.
+    distinct = []
+    for f in folders:
+        head_tree = subprocess.run(["git", "--git-dir", str(git_dir), "rev-parse", f"{head}:{f}"],
+                                   capture_output=True, text=True).stdout.strip()
+        base_tree = subprocess.run(["git", "--git-dir", str(git_dir), "rev-parse", f"{base}:{f}"],
+                                   capture_output=True, text=True).stdout.strip()
+        if base_tree and head_tree == base_tree:
+            notes.append(f"ignored {f}: identical to the base branch")
+        else:
+            distinct.append(f)
+    if len(distinct) == 1:
+        return distinct[0], notes
+    candidates = distinct or folders
+    # The newest commit that touches any candidate names the PR's own folder.
+    log = str(_git(git_dir, "log", "--format=%x00%H", "--name-only", f"{mb}..{head}"))
+    for chunk in log.split("\x00")[1:]:
+        lines = [x for x in chunk.splitlines() if x.strip()]
+        touched = [p for p in lines[1:]]
+        hit = sorted({f for f in (_records_folder(p) for p in touched) if f in candidates})
+        if not hit:
+            continue
+        if len(hit) > 1:
+            with_json = [f for f in hit if f"{f}/submission.json" in touched]
+            if len(with_json) == 1:
+                hit = with_json
+        if len(hit) == 1:
+            others = [f for f in candidates if f != hit[0]]
+            if others:
+                notes.append(f"picked {hit[0]} (touched by the newest commit {lines[0][:9]}); "
+                             f"the PR also adds {', '.join(others)}")
+            return hit[0], notes
+        break
+    raise UsageError(f"the PR adds several records folders ({', '.join(candidates)}) and none stands out.",
+                     hint="Write a manifest (submissions/NAME/harness.toml) whose folder key names the one to run.")
+
+
+def export_folder(git_dir: Path, sha: str, folder: str, dest: Path) -> Path:
+    """`git archive` one folder of one commit into dest (idempotent: reused when complete)."""
+    done = dest / ".harness-export-complete"
+    target = dest / folder
+    if done.exists() and target.is_dir():
+        return target
+    dest.mkdir(parents=True, exist_ok=True)
+    tar = _git(git_dir, "archive", "--format=tar", sha, folder, binary=True)
+    proc = subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, capture_output=True)
+    if proc.returncode != 0:
+        raise EnvironmentProblem(f"could not unpack {folder}: {proc.stderr.decode(errors='replace')[:200]}")
+    done.write_text(f"{sha} {folder}\n")
+    return target
+
+
+# ------------------------------------------------------------------ inference
+
+_VARIANT_HINTS = [
+    (re.compile(r"caseops|lossless_caps", re.I), "caseops-sp8192"),
+    (re.compile(r"sp8192|vocab_size[:= ]+8192", re.I), "sp8192"),
+    (re.compile(r"sp4096|vocab_size[:= ]+4096", re.I), "sp4096"),
+    (re.compile(r"tokens:63779840"), "sp1024-legacy"),
+    (re.compile(r"sp1024|vocab_size[:= ]+1024", re.I), "sp1024"),
+]
+
+
+def guess_variant(folder: Path) -> tuple[str, str]:
+    """The dataset variant a records folder used, and why we think so."""
+    texts = []
+    for p in sorted(folder.iterdir()):
+        if p.suffix in (".log", ".txt", ".md") and p.is_file():
+            texts.append((p.name, p.read_text(errors="replace")[:400_000]))
+    for pattern, variant in _VARIANT_HINTS:
+        for name, text in texts:
+            m = pattern.search(text)
+            if m:
+                return variant, f"{name} mentions {m.group(0)!r}"
+    return "sp1024", "no hint in logs/README; the challenge default sp1024 assumed"
+
+
+def claims_from_submission_json(folder: Path) -> list[SeedClaim]:
+    """Per-seed claims from an upstream submission.json (via the CORE-REC normaliser when present)."""
+    path = folder / "submission.json"
+    if not path.exists():
+        return []
+    try:
+        from harness.core.records import LegacyRecord  # CORE-REC
+        rec = LegacyRecord.from_path(path)
+        seeds = getattr(rec, "seeds", None) or []
+        out = []
+        for s in seeds:
+            get = (lambda k: s.get(k)) if isinstance(s, dict) else (lambda k: getattr(s, k, None))
+            if get("seed") is None:
+                continue
+            out.append(SeedClaim(seed=int(get("seed")), val_loss=get("val_loss"), val_bpb=get("val_bpb"),
+                                 bytes_total=get("bytes_total") or get("artifact_bytes"), steps=get("steps")))
+        if out:
+            return out
+    except Exception:  # noqa: BLE001 - the normaliser is optional here; fall back to the raw file
+        pass
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    seeds = data.get("seed_results") if isinstance(data.get("seed_results"), dict) else data.get("seeds")
+    out = []
+    if isinstance(seeds, dict):
+        for k, v in seeds.items():
+            if isinstance(v, dict) and str(k).lstrip("-").isdigit():
+                out.append(SeedClaim(seed=int(k), val_loss=v.get("val_loss"), val_bpb=v.get("val_bpb"),
+                                     bytes_total=v.get("bytes_total") or v.get("artifact_bytes"), steps=v.get("steps")))
+    elif isinstance(seeds, list) and all(isinstance(x, int) for x in seeds) and len(seeds) == 1:
+        out.append(SeedClaim(seed=seeds[0], val_loss=data.get("val_loss"), val_bpb=data.get("val_bpb"),
+                             bytes_total=data.get("bytes_total")))
+    return out
+
+
+def infer_manifest(folder: Path, name: str | None = None) -> tuple[Manifest, list[str]]:
+    if not (folder / "train_gpt.py").exists():
+        raise UsageError(f"{folder} has neither {MANIFEST_NAME} nor train_gpt.py.",
+                         hint="Point at a records folder, a submissions/NAME entry or github:openai/parameter-golf#N.")
+    variant, why = guess_variant(folder)
+    m = Manifest(name=name or folder.name, folder=".", entry="train_gpt.py", data=variant, nproc=8,
+                 claims=claims_from_submission_json(folder))
+    notes = [f"no {MANIFEST_NAME}: entry train_gpt.py, nproc 8, default env; data variant {variant} ({why})"]
+    return m, notes
+
+
+# ------------------------------------------------------------------------ resolve
+
+def _resolve_pr(repo_name: str, pr: int, sha: str | None, source_repo: str | None,
+                folder_hint: str | None = None) -> tuple[Path, dict, list[str]]:
+    git_dir = _open_source_repo(source_repo, pr, repo_name)
+    head_ref = f"refs/pull/{pr}/head"
+    head = str(_git(git_dir, "rev-parse", "--verify", (sha or head_ref) + "^{commit}")).strip()
+    if sha and not head.startswith(sha.lower()):
+        raise UsageError(f"{sha} is not a commit in {git_dir}.")
+    notes: list[str] = []
+    if folder_hint and folder_hint != ".":
+        folder = folder_hint.strip("/")
+    else:
+        folder, notes = find_pr_folder(git_dir, head)
+    dest = cache_root() / "sources" / f"pr{pr}-{head[:12]}"
+    local = export_folder(git_dir, head, folder, dest)
+    origin = {"kind": "pr", "repo": repo_name, "pr": pr, "sha": head, "records_folder": folder,
+              "source_repo": str(source_repo or git_dir)}
+    return local, origin, notes
+
+
+def resolve(ref: str, source_repo: str | None = None) -> ResolvedSubmission:
+    """Resolve a submission reference (see the module docstring)."""
+    m = PR_REF.match(ref.strip())
+    if m:
+        pr = int(m.group("num"))
+        local, origin, notes = _resolve_pr(m.group("repo"), pr, m.group("sha"), source_repo)
+        manifest, inf_notes = infer_manifest(local, name=f"pr{pr}")
+        manifest.source = ref
+        manifest.folder = origin["records_folder"]
+        return ResolvedSubmission(f"pr{pr}", local, manifest, origin, notes + inf_notes)
+
+    path = Path(ref).expanduser()
+    if not path.exists() and not path.is_absolute() and (REPO_ROOT / "submissions" / ref).is_dir():
+        path = REPO_ROOT / "submissions" / ref
+    if not path.is_dir():
+        raise UsageError(f"{ref!r} is neither a folder nor github:openai/parameter-golf#N[@sha].",
+                         hint="Examples: submissions/reference, ./records/track_10min_16mb/X, github:openai/parameter-golf#2014.")
+    path = path.resolve()
+    manifest_path = path / MANIFEST_NAME
+    if manifest_path.exists():
+        manifest = load_manifest(manifest_path)
+        pm = PR_REF.match(manifest.source) if manifest.source not in ("local", "") else None
+        if pm:
+            local, origin, notes = _resolve_pr(pm.group("repo"), int(pm.group("num")), pm.group("sha"),
+                                               source_repo, folder_hint=manifest.folder)
+            origin["manifest"] = str(manifest_path)
+            return ResolvedSubmission(manifest.name, local, manifest, origin, notes)
+        folder = (path / manifest.folder).resolve()
+        if not (folder / manifest.entry).exists():
+            raise UsageError(f"{manifest_path}: entry {manifest.entry} not found in {folder}.")
+        return ResolvedSubmission(manifest.name, folder, manifest,
+                                  {"kind": "registry", "path": str(path), "manifest": str(manifest_path)})
+    manifest, notes = infer_manifest(path)
+    return ResolvedSubmission(manifest.name, path, manifest, {"kind": "local", "path": str(path)}, notes)
