@@ -1,0 +1,485 @@
+"""Per-seed containment: what the trainer can see, reach and leave behind.
+
+Why this module exists: torchrun starts each rank in its own session, so killing the
+launcher's process group leaves ranks alive holding GPU memory (seen on the lent H100:
+9.4 GB held by a reparented rank). A seed is therefore killed as a whole:
+
+1. through its own cgroup v2 (``cgroup.kill``) where the cgroup2 tree is writable;
+2. else through a PID namespace: the seed's init (pid 1) dies with our launcher
+   (PR_SET_PDEATHSIG), and the kernel kills everything left in a namespace whose init died;
+3. ``killpg`` plus a /proc scan for the seed's marker variable only as the last fallback.
+
+After every kill (and after every normal exit) the sandbox checks that no process of the
+seed survives and, where ``nvidia-smi`` exists, that none of its processes still holds GPU
+memory; whatever survives is reported as an orphan.
+
+The seed also gets: a fresh network namespace with ``lo`` up (no route to anything, not
+even the host's 127.0.0.1), a private ``/tmp`` (a fresh per-seed directory bound over it, so a
+reused RUN_ID never finds a killed seed's rank-coordination files) and ``/dev/shm``, a fresh
+HOME, per-seed Inductor/Triton caches (or a shared warm one, recorded), the harness's log
+hidden by an empty read-only file, and an environment built from a small allow-list with
+secrets dropped. The launcher that sets this up is :mod:`harness.netns_exec`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from harness.errors import EnvironmentProblem
+
+LAUNCHER = Path(__file__).with_name("netns_exec.py")
+MARKER_VAR = "PGOLF_SEED_ID"
+
+# Host variables a trainer may inherit; everything else is dropped (then secrets are
+# filtered again, in case an allowed pattern or the caller's env carries one).
+ENV_ALLOW = (
+    "PATH", "LANG", "LANGUAGE", "TZ", "TERM", "USER", "LOGNAME", "SHELL",
+    "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH", "CUDA_HOME", "CUDA_PATH", "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES",
+    "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+    "TORCH_CUDA_ARCH_LIST", "TRITON_PTXAS_PATH",
+)
+ENV_ALLOW_PREFIX = ("LC_",)
+
+_SECRET_WORDS = {"TOKEN", "SECRET", "SECRETS", "KEY", "KEYS", "APIKEY", "PASSWORD", "PASSWD",
+                 "CREDENTIAL", "CREDENTIALS", "AUTH", "COOKIE"}
+_SECRET_PREFIX = ("AWS_", "AZURE_", "GCP_", "GOOGLE_", "GH_", "GITHUB_", "GITLAB_", "HF_TOKEN",
+                  "HUGGING_FACE_HUB_TOKEN", "WANDB_", "NETRC", "SSH_", "DOCKER_", "KUBE")
+_SECRET_SUFFIX = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIALS")
+
+# NCCL's collective timeout is an argument of init_process_group (not settable from the
+# environment); these make a stuck communicator abort the process instead of hanging
+# forever, and the harness's own silence watchdog covers the rest.
+NCCL_ENV = {
+    "TORCH_NCCL_ASYNC_ERROR_HANDLING": "3",   # tear the process down on a NCCL error/timeout
+    "TORCH_NCCL_ENABLE_MONITORING": "1",      # abort when the NCCL watchdog itself is stuck
+    "TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC": "600",
+    "TORCH_NCCL_DUMP_ON_TIMEOUT": "0",
+}
+
+
+def is_secret_name(name: str) -> bool:
+    """True for names that look like credentials (HF_TOKEN, AWS_*, *_SECRET, *KEY ...).
+
+    Matching is by underscore-separated word, so TOKENIZER_PATH or TRAIN_BATCH_TOKENS are kept.
+    """
+    up = name.upper()
+    if up.startswith(_SECRET_PREFIX) or up.endswith(_SECRET_SUFFIX):
+        return True
+    return any(w in _SECRET_WORDS for w in re.split(r"[^A-Z0-9]+", up))
+
+
+@dataclass
+class SandboxOptions:
+    """What containment a seed asks for. "auto" picks the strongest the machine offers."""
+
+    isolate_network: bool = True
+    kill_mode: str = "auto"  # auto | cgroup | pidns | killpg
+    private_tmp: bool = True
+    private_shm: bool = True
+    fresh_home: bool = True
+    compile_cache_dir: Path | None = None  # shared (warm) cache; None = fresh per-seed (cold)
+    require_network_isolation: bool = False  # raise instead of running with the network on
+    hide_paths: list[Path] = field(default_factory=list)  # more harness files to hide
+    keep_paths: list[Path] = field(default_factory=list)  # more /tmp paths the trainer needs
+    env_passthrough: tuple[str, ...] = ()  # extra host variable names to allow
+    settle_s: float = 10.0  # how long to wait for killed processes to disappear
+    gpu_settle_s: float = 15.0  # how long to wait for their GPU memory to be released
+
+
+# ---------------------------------------------------------------------------------- detect
+
+
+def _cgroup2_mount() -> str | None:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                if right.split(" ", 1)[0] == "cgroup2":
+                    return left.split()[4]
+    except OSError:
+        return None
+    return None
+
+
+def _own_cgroup_dir() -> Path | None:
+    mnt = _cgroup2_mount()
+    if not mnt:
+        return None
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                return Path(mnt) / line[3:].lstrip("/")
+    except OSError:
+        return None
+    return Path(mnt)
+
+
+def _probe_cgroup2() -> dict[str, Any]:
+    base = _own_cgroup_dir()
+    if base is None:
+        return {"ok": False, "detail": "no cgroup2 filesystem mounted (cgroup v1 or none)"}
+    probe = base / f"pgolf-probe-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    try:
+        probe.mkdir()
+    except OSError as exc:
+        return {"ok": False, "detail": f"cannot create a cgroup under {base}: {exc.strerror}", "base": str(base)}
+    try:
+        if not (probe / "cgroup.kill").exists():
+            return {"ok": False, "detail": "kernel has no cgroup.kill (needs Linux >= 5.14)", "base": str(base)}
+        return {"ok": True, "detail": "", "base": str(base)}
+    finally:
+        try:
+            probe.rmdir()
+        except OSError:
+            pass
+
+
+@functools.lru_cache(maxsize=1)
+def detect_isolation() -> dict[str, Any]:
+    """What containment this machine offers, probed for real (cached per process).
+
+    Keys: cgroup_v2, pid_namespace, net_namespace, mount_namespace (each {"ok", "detail"}),
+    kill_method (the strongest available), network_isolation (bool), is_root, nvidia_smi,
+    kernel.
+    """
+    info: dict[str, Any] = {"is_root": os.geteuid() == 0, "kernel": os.uname().release,
+                            "cgroup_v2": _probe_cgroup2()}
+    try:
+        out = subprocess.run([sys.executable, "-I", str(LAUNCHER), "--probe"], capture_output=True,
+                             text=True, timeout=30, check=False)
+        ns = json.loads(out.stdout) if out.returncode == 0 else {}
+        err = out.stderr.strip()[-300:]
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        ns, err = {}, str(exc)
+    for k in ("pid_namespace", "net_namespace", "mount_namespace"):
+        info[k] = ns.get(k, {"ok": False, "detail": err or "probe failed"})
+    if info["cgroup_v2"]["ok"]:
+        info["kill_method"] = "cgroup"
+    elif info["pid_namespace"]["ok"]:
+        info["kill_method"] = "pidns"
+    else:
+        info["kill_method"] = "killpg"
+    info["network_isolation"] = bool(info["net_namespace"]["ok"])
+    info["nvidia_smi"] = shutil.which("nvidia-smi")
+    return info
+
+
+# ---------------------------------------------------------------------------------- processes
+
+
+def seed_pids(seed_id: str) -> list[int]:
+    """Live processes whose environment carries this seed's marker (zombies excluded)."""
+    needle = f"{MARKER_VAR}={seed_id}".encode() + b"\0"
+    pids = []
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if needle in f.read() + b"\0":
+                    pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
+def gpu_pids() -> dict[int, int] | None:
+    """pid -> used MiB of every compute process nvidia-smi lists; None without nvidia-smi."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory",
+                              "--format=csv,noheader,nounits"], capture_output=True, text=True,
+                             timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    res = {}
+    for line in out.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit():
+            res[int(parts[0])] = int(parts[1]) if parts[1].isdigit() else 0
+    return res
+
+
+@dataclass
+class KillReport:
+    """What a kill or teardown did and what it left."""
+
+    method: str
+    requested_at: float  # harness monotonic
+    settled_at: float  # when no process of the seed was left (or we gave up)
+    stragglers: int  # processes still alive when the kill/teardown began
+    orphans_left: list[int]  # still alive after it: the failure this module exists to prevent
+    gpu: dict[str, Any] | None  # {"checked", "released", "leftover": {pid: MiB}} or None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "seconds": round(self.settled_at - self.requested_at, 3),
+                "stragglers": self.stragglers, "orphans_left": self.orphans_left, "gpu": self.gpu}
+
+
+# ---------------------------------------------------------------------------------- sandbox
+
+
+class SeedSandbox:
+    """One seed's containment: build its environment, launch it, kill or tear it down."""
+
+    def __init__(self, state_dir: Path, options: SandboxOptions | None = None, seed_id: str | None = None):
+        self.options = options or SandboxOptions()
+        self.seed_id = seed_id or uuid.uuid4().hex[:16]
+        self.state_dir = Path(state_dir).resolve()
+        self.avail = detect_isolation()
+        self.proc: subprocess.Popen | None = None
+        self.cgroup: Path | None = None
+        self.kill_method = self._pick_kill_method()
+        self.isolation: dict[str, Any] = {}
+        self._known_pids: set[int] = set()
+
+    def _pick_kill_method(self) -> str:
+        mode = self.options.kill_mode
+        if mode == "auto":
+            return self.avail["kill_method"]
+        key = {"cgroup": "cgroup_v2", "pidns": "pid_namespace"}.get(mode)
+        if key and not self.avail[key]["ok"]:
+            raise EnvironmentProblem(f"Kill mode {mode!r} is not available here ({self.avail[key]['detail']}).",
+                                     hint="Run `harness sandbox check` to see what this machine offers.")
+        if mode not in ("cgroup", "pidns", "killpg"):
+            raise ValueError(f"unknown kill mode {mode!r}")
+        return mode
+
+    # -- environment ---------------------------------------------------------------------
+
+    def _fresh_dir(self, name: str) -> Path:
+        d = self.state_dir / name
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        return d
+
+    def build_env(self, extra: dict[str, str], host: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+        """Minimal allow-listed host env + caller's env + injected settings; secrets dropped.
+
+        Returns (env, names of dropped secret variables). Values are never recorded.
+        """
+        host = dict(os.environ if host is None else host)
+        allow = set(ENV_ALLOW) | set(self.options.env_passthrough)
+        env = {k: v for k, v in host.items() if k in allow or k.startswith(ENV_ALLOW_PREFIX)}
+        env.update({k: str(v) for k, v in extra.items()})
+        dropped = sorted({k for k in host if is_secret_name(k)} | {k for k in env if is_secret_name(k)})
+        env = {k: v for k, v in env.items() if not is_secret_name(k)}
+        env.setdefault("PATH", os.defpath)
+        env["PYTHONUNBUFFERED"] = "1"
+        env[MARKER_VAR] = self.seed_id
+        env.update(NCCL_ENV)
+        for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            env.setdefault(k, "1")
+        if self.options.fresh_home:
+            home = self._fresh_dir("home")
+            env["HOME"] = str(home)
+            env["XDG_CACHE_HOME"] = str(home / ".cache")
+        if self.options.compile_cache_dir is not None:
+            cache = Path(self.options.compile_cache_dir).resolve()
+            warm = cache.exists() and any(cache.iterdir())
+            cache.mkdir(parents=True, exist_ok=True)
+            self.isolation["compile_cache"] = "warm" if warm else "cold"
+            self.isolation["compile_cache_shared"] = str(cache)
+        else:
+            cache = self._fresh_dir("compile-cache")
+            self.isolation["compile_cache"] = "cold"
+        env["TORCHINDUCTOR_CACHE_DIR"] = str(cache / "inductor")
+        env["TRITON_CACHE_DIR"] = str(cache / "triton")
+        return env, dropped
+
+    # -- launch --------------------------------------------------------------------------
+
+    def launch(self, argv: list[str], cwd: Path, env: dict[str, str], log_path: Path | None = None,
+               stdout: int | IO = subprocess.PIPE) -> subprocess.Popen:
+        """Start argv in the sandbox (stdout+stderr to `stdout`). Records what is in force."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        cwd = Path(cwd).resolve()
+        env, dropped = self.build_env(env)
+        opts = self.options
+        net_ok = self.avail["net_namespace"]["ok"]
+        mnt_ok = self.avail["mount_namespace"]["ok"]
+        use_pidns = self.avail["pid_namespace"]["ok"] and self.kill_method in ("cgroup", "pidns")
+        if opts.isolate_network and not net_ok and opts.require_network_isolation:
+            raise EnvironmentProblem(
+                "Network isolation was required but this machine cannot create a network namespace "
+                f"({self.avail['net_namespace']['detail']}).",
+                hint="Run as root on Linux (or in a privileged container), or drop --require-isolation.")
+        wrap = [sys.executable, "-I", str(LAUNCHER)]
+        iso: dict[str, Any] = {"kill": self.kill_method, "pid_namespace": use_pidns}
+        if self.kill_method == "cgroup":
+            base = Path(self.avail["cgroup_v2"]["base"])
+            self.cgroup = base / f"pgolf-seed-{self.seed_id}"
+            self.cgroup.mkdir()
+            wrap += ["--cgroup", str(self.cgroup)]
+            iso["cgroup"] = str(self.cgroup)
+        if use_pidns:
+            wrap.append("--pidns")
+        if opts.isolate_network and net_ok:
+            wrap.append("--netns")
+            env.update({"NCCL_SOCKET_IFNAME": "lo", "GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"})
+            iso["network"] = "netns (lo only)"
+        else:
+            iso["network"] = "host" + ("" if not opts.isolate_network else
+                                       f" (namespace unavailable: {self.avail['net_namespace']['detail']})")
+        tmp = self._fresh_dir("tmp")
+        if opts.private_tmp and mnt_ok:
+            wrap += ["--private-tmp", str(tmp)]
+            env["TMPDIR"] = "/tmp"
+            iso["private_tmp"] = "mount (fresh dir over /tmp)"
+        else:
+            env["TMPDIR"] = str(tmp)
+            iso["private_tmp"] = "TMPDIR only" if opts.private_tmp else "off"
+        if opts.private_shm and mnt_ok:
+            wrap.append("--private-shm")
+            iso["private_shm"] = "tmpfs"
+        else:
+            iso["private_shm"] = "host"
+        keeps = {cwd, self.state_dir, Path(sys.prefix), Path(sys.base_prefix), *map(Path, opts.keep_paths)}
+        for v in env.values():
+            for part in v.split(os.pathsep):
+                if part.startswith("/tmp/") and os.path.exists(part):
+                    keeps.add(Path(part))
+        for k in sorted(keeps):
+            wrap += ["--keep", str(k)]
+        hides = [Path(p) for p in opts.hide_paths] + ([Path(log_path)] if log_path else [])
+        if mnt_ok and hides:
+            empty = self.state_dir / ".hidden-empty"
+            if not empty.exists():
+                empty.write_bytes(b"")
+            empty.chmod(0o444)
+            wrap += ["--empty-file", str(empty)]
+            for h in hides:
+                wrap += ["--hide", str(Path(h).resolve())]
+            iso["harness_log"] = "hidden (empty read-only file bound over it)"
+        else:
+            iso["harness_log"] = "outside the working copy (not hidden: no mount namespace)"
+        iso.update({"fresh_home": opts.fresh_home, "env_dropped": dropped,
+                    "env_allow_list": sorted(set(ENV_ALLOW) | set(opts.env_passthrough)),
+                    "marker": f"{MARKER_VAR}={self.seed_id}"})
+        self.isolation.update(iso)
+        self.env = env
+        self.argv = wrap + ["--", *argv]
+        self.proc = subprocess.Popen(self.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        return self.proc
+
+    # -- kill ----------------------------------------------------------------------------
+
+    def _members(self) -> set[int]:
+        pids = set(seed_pids(self.seed_id))
+        if self.cgroup is not None:
+            try:
+                pids |= {int(x) for x in (self.cgroup / "cgroup.procs").read_text().split()}
+            except OSError:
+                pass
+        if self.proc is not None and self.proc.poll() is None:
+            pids.add(self.proc.pid)
+        return {p for p in pids if _alive(p)}
+
+    def _signal_all(self) -> None:
+        if self.cgroup is not None:
+            try:
+                (self.cgroup / "cgroup.kill").write_text("1")
+            except OSError:
+                pass
+        if self.proc is not None and self.proc.poll() is None:
+            # In PID-namespace mode this alone takes the whole namespace down.
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        # Last resort, and a belt for the other modes: anything still carrying our marker.
+        for pid in seed_pids(self.seed_id):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def kill(self) -> KillReport:
+        """SIGKILL the whole seed, reap, and report what (if anything) survived."""
+        t0 = time.monotonic()
+        members = self._members()
+        self._known_pids |= members
+        self._signal_all()
+        return self._settle(t0, len(members))
+
+    def teardown(self) -> KillReport:
+        """After the launcher exited on its own: kill stragglers (daemons the trainer left)."""
+        t0 = time.monotonic()
+        members = self._members()
+        self._known_pids |= members
+        if members:
+            self._signal_all()
+        return self._settle(t0, len(members))
+
+    def note_pids(self) -> None:
+        """Remember the seed's current processes (for the GPU check after they die)."""
+        self._known_pids |= self._members()
+
+    def _settle(self, t0: float, stragglers: int) -> KillReport:
+        deadline = t0 + self.options.settle_s
+        left = self._members()
+        while left and time.monotonic() < deadline:
+            if self.proc is not None:
+                self.proc.poll()
+            time.sleep(0.02)
+            self._signal_all()
+            left = self._members()
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        settled = time.monotonic()
+        gpu = self._gpu_check()
+        if self.cgroup is not None and not left:
+            for _ in range(50):
+                try:
+                    self.cgroup.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        return KillReport(self.kill_method, t0, settled, stragglers, sorted(left), gpu)
+
+    def _gpu_check(self) -> dict[str, Any] | None:
+        apps = gpu_pids()
+        if apps is None:
+            return None
+        deadline = time.monotonic() + self.options.gpu_settle_s
+        ours = {p: m for p, m in apps.items() if p in self._known_pids}
+        while ours and time.monotonic() < deadline:
+            time.sleep(0.25)
+            apps = gpu_pids() or {}
+            ours = {p: m for p, m in apps.items() if p in self._known_pids}
+        return {"checked": True, "released": not ours, "leftover_mib": {str(p): m for p, m in ours.items()}}

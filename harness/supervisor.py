@@ -1,0 +1,291 @@
+"""Run one seed under the harness's clock: capture, stamp, track phases, enforce hard caps.
+
+``run_seed(spec)`` starts ``spec.argv`` (normally ``torchrun --standalone --nproc_per_node N
+ENTRY``) inside a :class:`harness.sandbox.SeedSandbox`, and:
+
+- captures stdout+stderr through one pipe into the HARNESS's log file, which the harness
+  opens itself, outside the trainer's working copy (and, where a mount namespace is
+  available, hidden from the trainer by an empty read-only file bound over its path);
+- stamps every line ``"{t:.3f} {line}"`` with the harness's monotonic clock relative to
+  launch. A reader thread does only that (read, stamp, append, enqueue), so a slow
+  consumer never blocks the trainer on a full pipe;
+- feeds lines to the phase tracker (:mod:`harness.phases`) and the caller's ``on_line``;
+- kills the WHOLE seed (cgroup / PID namespace, see the sandbox) when a phase's hard cap,
+  the end-to-end cap or the phase's silence limit is exceeded, and records why. Verdicts
+  are computed later by the policy from the log; a kill happens only at hard caps.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.phases import LiveCaps, PhaseTracker
+from harness.sandbox import SandboxOptions, SeedSandbox
+
+OnLine = Callable[[float, str], None]
+
+
+def torchrun_argv(entry: str, nproc: int, args: list[str] | None = None, python: str | None = None) -> list[str]:
+    """``torchrun --standalone --nproc_per_node N ENTRY [args]`` via the given interpreter.
+
+    ``python -m torch.distributed.run`` is torchrun itself, without depending on which
+    ``torchrun`` script PATH finds first.
+    """
+    return [python or sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc_per_node", str(nproc), entry, *(args or [])]
+
+
+@dataclass
+class SeedSpec:
+    """One seed to run. `env` is the seed's own variables (SEED, DATA_PATH, RUN_ID, manifest
+    env ...); the sandbox adds them to a minimal allow-listed environment."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    log_path: Path
+    caps: LiveCaps = field(default_factory=LiveCaps)
+    isolate_network: bool = True
+    sandbox: SandboxOptions | None = None  # isolate_network above wins over sandbox.isolate_network
+    state_dir: Path | None = None  # HOME, tmp, caches of the seed; default: <log>.sandbox/
+    label: str = ""
+    tick_s: float = 0.05  # how often caps are checked (kill precision)
+    pid_note_s: float = 2.0  # how often the seed's pids are sampled (for the GPU check)
+
+
+@dataclass
+class SeedRun:
+    """What happened to one seed. Times are on the harness's monotonic clock."""
+
+    exit_code: int | None
+    signal: int | None
+    killed: bool
+    kill_reason: str | None
+    started_at: float
+    ended_at: float
+    lines: list[tuple[float, str]]
+    isolation: dict[str, Any]
+    orphans_left: int
+    log_path: Path
+    started_wall: float = 0.0  # epoch seconds at launch (for humans; the clock is monotonic)
+    phase_starts: dict[str, float] = field(default_factory=dict)  # relative to launch
+    transitions: list[Any] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
+    kill: dict[str, Any] | None = None  # deadline_t, signalled_t, late_s, settle report
+    teardown: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.killed and self.exit_code == 0 and self.orphans_left == 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.ended_at - self.started_at
+
+    @property
+    def failure(self) -> str | None:
+        """One sentence on why the seed failed, or None."""
+        if self.killed:
+            return f"killed: {self.kill_reason}"
+        if self.signal is not None:
+            return f"terminated by signal {self.signal}"
+        if self.exit_code not in (0, None):
+            return f"exited with code {self.exit_code}"
+        if self.orphans_left:
+            return f"{self.orphans_left} process(es) of the seed survived teardown"
+        return None
+
+
+class _Reader(threading.Thread):
+    """Reads the trainer's pipe; stamps, appends to the harness log, enqueues. Nothing else."""
+
+    def __init__(self, fd: int, t0: float, log, q: queue.Queue, lines: list):
+        super().__init__(daemon=True, name="seed-reader")
+        self.fd, self.t0, self.log, self.q, self.lines = fd, t0, log, q, lines
+        self.last_activity = 0.0
+
+    def _emit(self, raw: bytes) -> None:
+        t = time.monotonic() - self.t0
+        text = raw.decode("utf-8", "replace")
+        self.log.write(f"{t:.3f} {text}\n")
+        self.lines.append((t, text))
+        self.q.put((t, text))
+
+    def run(self) -> None:
+        buf = b""
+        try:
+            while True:
+                try:
+                    chunk = os.read(self.fd, 1 << 16)
+                except InterruptedError:
+                    continue
+                if not chunk:
+                    break
+                self.last_activity = time.monotonic() - self.t0
+                buf += chunk
+                # Lines end at \n, \r\n or a bare \r (progress bars).
+                while True:
+                    cuts = [i for i in (buf.find(b"\n"), buf.find(b"\r")) if i != -1]
+                    if not cuts:
+                        break
+                    cut = min(cuts)
+                    if buf[cut:cut + 1] == b"\r" and cut == len(buf) - 1:
+                        break  # a \r\n may be split across reads: wait for the next chunk
+                    line = buf[:cut]
+                    step = 2 if buf[cut:cut + 2] == b"\r\n" else 1
+                    buf = buf[cut + step:]
+                    self._emit(line)
+                self.log.flush()
+            if buf:
+                self._emit(buf.rstrip(b"\r"))
+        finally:
+            self.log.flush()
+            self.q.put(None)
+
+
+def _check_log_outside(log_path: Path, cwd: Path) -> None:
+    log, work = log_path.resolve(), cwd.resolve()
+    if log == work or work in log.parents:
+        raise ValueError(f"the harness log {log} must live outside the trainer's working copy {work}")
+
+
+def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracker | None = None) -> SeedRun:
+    """Run one seed to completion or to a hard cap; return what happened.
+
+    The log at ``spec.log_path`` holds every line as ``"<t_rel:.3f> <text>"``. On any
+    exception in the caller's ``on_line`` (or Ctrl-C) the seed is killed before re-raising.
+    """
+    cwd = Path(spec.cwd).resolve()
+    log_path = Path(spec.log_path).resolve()
+    _check_log_outside(log_path, cwd)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    opts = SandboxOptions(**{**(spec.sandbox.__dict__ if spec.sandbox else {}),
+                             "isolate_network": spec.isolate_network})
+    state_dir = Path(spec.state_dir) if spec.state_dir else log_path.with_name(log_path.name + ".sandbox")
+    sandbox = SeedSandbox(state_dir, opts)
+    tracker = tracker or PhaseTracker()
+    caps = spec.caps
+    lines: list[tuple[float, str]] = []
+    q: queue.Queue = queue.Queue()
+    log = open(log_path, "w", encoding="utf-8")  # opened by us; the trainer never gets this fd
+    read_fd, write_fd = os.pipe()
+    started_wall = time.time()
+    t0 = time.monotonic()
+    try:
+        proc = sandbox.launch(spec.argv, cwd, dict(spec.env), log_path=log_path, stdout=write_fd)
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        log.close()
+        raise
+    os.close(write_fd)
+    reader = _Reader(read_fd, t0, log, q, lines)
+    reader.start()
+
+    kill_reason: str | None = None
+    kill_info: dict[str, Any] | None = None
+    reader_done = False
+    next_note = spec.pid_note_s
+
+    def drain(block_s: float) -> None:
+        nonlocal reader_done
+        try:
+            item = q.get(timeout=block_s) if block_s > 0 else q.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            if item is None:
+                reader_done = True
+            else:
+                t, text = item
+                tracker.feed(t, text)
+                if on_line is not None:
+                    on_line(t, text)
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                return
+
+    def breach(now: float) -> tuple[float, str] | None:
+        deadline, desc = tracker.cap_deadline(caps)
+        total_deadline = caps.total_s + caps.grace_s
+        if now > total_deadline:
+            return total_deadline, f"end-to-end cap {caps.total_s:g} s exceeded at t={now:.1f} s (phase {tracker.phase})"
+        if now > deadline:
+            began = tracker.started[tracker.phase]
+            return deadline, f"{desc} exceeded at t={now:.1f} s (phase began at t={began:.1f} s)"
+        limit = tracker.silence_limit(caps)
+        quiet = now - reader.last_activity
+        if quiet > limit:
+            return reader.last_activity + limit, f"silent for {quiet:.0f} s in phase {tracker.phase} (limit {limit:g} s)"
+        return None
+
+    try:
+        while proc.poll() is None:
+            drain(spec.tick_s)
+            now = time.monotonic() - t0
+            if now >= next_note:
+                sandbox.note_pids()
+                next_note = now + spec.pid_note_s
+            hit = breach(now)
+            if hit is not None:
+                drain(0)  # lines already read may move the phase on: judge on all of them
+                hit = breach(time.monotonic() - t0)
+            if hit is not None and proc.poll() is None:
+                deadline, kill_reason = hit
+                signalled = time.monotonic() - t0
+                report = sandbox.kill()
+                kill_info = {"deadline_t": round(deadline, 3), "signalled_t": round(signalled, 3),
+                             "late_s": round(signalled - deadline, 3), "phase": tracker.phase,
+                             **report.as_dict()}
+                break
+    except BaseException:
+        sandbox.kill()
+        reader.join(timeout=5)
+        log.close()
+        raise
+
+    teardown = sandbox.teardown()  # daemons the trainer left behind die here
+    reader.join(timeout=10)
+    while not reader_done:
+        before = len(lines)
+        drain(0.2)
+        if not reader.is_alive() and q.empty():
+            break
+        if len(lines) == before and not reader.is_alive():
+            break
+    drain(0)
+    ended = time.monotonic()
+    log.close()
+    try:
+        os.close(read_fd)
+    except OSError:
+        pass
+    rc = proc.returncode
+    orphans = len(teardown.orphans_left) + (len(kill_info["orphans_left"]) if kill_info else 0)
+    isolation = dict(sandbox.isolation)
+    return SeedRun(
+        exit_code=rc if rc is not None and rc >= 0 else None,
+        signal=-rc if rc is not None and rc < 0 else None,
+        killed=kill_reason is not None,
+        kill_reason=kill_reason,
+        started_at=t0,
+        ended_at=ended,
+        lines=lines,
+        isolation=isolation,
+        orphans_left=orphans,
+        log_path=log_path,
+        started_wall=started_wall,
+        phase_starts=dict(tracker.started),
+        transitions=list(tracker.transitions),
+        events=list(getattr(tracker.stream, "events", [])),
+        kill=kill_info,
+        teardown=teardown.as_dict(),
+    )
