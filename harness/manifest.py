@@ -19,6 +19,7 @@ Schema (all keys optional unless marked):
     code_files = ["train_gpt.py"]             # counted code files
     code_recipe = "raw"                       # harness.core.codesize recipe id
     baseline = "submissions/other"            # optional: Welch test against it
+    per_rank_env = ["SEQ_LENS_PER_GPU"]       # comma lists with one entry per rank
 
     [env]                                     # the environment the claimed run used
     KEY = "value"
@@ -62,7 +63,7 @@ MANIFEST_NAME = "harness.toml"
 
 _SECTIONS = {"submission", "env", "smoke", "markers", "claim"}
 _SUBMISSION_KEYS = {"name", "source", "folder", "entry", "data", "nproc", "artifact", "code_files",
-                    "code_recipe", "baseline", "description"}
+                    "code_recipe", "baseline", "description", "per_rank_env"}
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Manifest:
     code_files: list[str] = field(default_factory=lambda: ["train_gpt.py"])
     code_recipe: str = "raw"
     baseline: str | None = None
+    per_rank_env: list[str] = field(default_factory=list)  # env vars holding one value per rank
     env: dict[str, str] = field(default_factory=dict)
     smoke_env: dict[str, str] = field(default_factory=dict)
     smoke_reasons: dict[str, str] = field(default_factory=dict)
@@ -154,6 +156,7 @@ def parse_manifest(data: dict[str, Any], *, path: Path | None = None, default_na
         code_files=[str(c) for c in code_files],
         code_recipe=str(sub.get("code_recipe", "raw")),
         baseline=sub.get("baseline"),
+        per_rank_env=[str(x) for x in sub.get("per_rank_env", [])],
         env=_str_map(data.get("env"), f"{where} [env]"),
         smoke_env=_str_map(smoke.get("env"), f"{where} [smoke.env]"),
         smoke_reasons=_str_map(smoke.get("reasons"), f"{where} [smoke.reasons]"),

@@ -1,0 +1,487 @@
+"""`harness reproduce`: resolve -> data -> env -> run every seed -> measure -> record.
+
+The library half of the command (the CLI in ``harness/commands/reproduce.py``
+only parses arguments and prints). One reproduction writes ``<out>/<run-id>/``:
+
+    seed-<n>/harness.log      every trainer line stamped on the harness clock
+    seed-<n>/work/            the seed's fresh copy of the folder (artifact, trainer logs)
+    seed-<n>/measure.json     what we measured for that seed
+    submission.json           the v1 record (validated on write)
+
+Official mode refuses to start unless the machine is 8x H100 SXM and the data
+is a canonical variant; smoke mode runs anywhere with budgets scaled to the
+given seconds and says so in the record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.errors import EnvironmentProblem, HarnessError, UsageError
+from harness.manifest import Manifest
+from harness.measure import SeedMeasurement, measure_seed
+from harness.record import SeedOutcome, build_record, sha256_file, write as write_record
+from harness.resolve import ResolvedSubmission, resolve
+
+DEFAULT_SEEDS = (42, 314, 0)
+OFFICIAL_NPROC = 8
+OFFICIAL_TRAIN_S = 600.0
+OFFICIAL_EVAL_S = 600.0
+DEFAULT_SMOKE_S = 60.0
+
+_STEP = re.compile(r"^(?:step:)?(\d+)/(\d+) (?:train|val)_loss")
+
+
+@dataclass
+class ReproduceOptions:
+    seeds: list[int] = field(default_factory=lambda: list(DEFAULT_SEEDS))
+    nproc: int | None = None
+    mode: str = "smoke"  # official | smoke
+    policy: str | None = None
+    train_seconds: float | None = None
+    eval_seconds: float | None = None
+    data: Path | None = None
+    out: Path = Path("runs")
+    source_repo: str | None = None
+    fa3_shim: bool = False
+    isolate_network: bool = True
+    run_id: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class DataInfo:
+    variant: str
+    data_dir: Path
+    tokenizer_path: Path | None
+    vocab_size: int | None
+    manifest_sha256: str | None = None
+    how: str = ""
+
+    def to_dict(self) -> dict:
+        return {"variant": self.variant, "data_dir": str(self.data_dir),
+                "tokenizer_path": str(self.tokenizer_path) if self.tokenizer_path else None,
+                "vocab_size": self.vocab_size, "manifest_sha256": self.manifest_sha256, "how": self.how}
+
+
+@dataclass
+class ReproduceResult:
+    run_dir: Path
+    record_path: Path
+    record: dict
+    outcomes: list[SeedOutcome]
+    exit_code: int
+    wall_s: float
+
+
+# ------------------------------------------------------------------------------ data
+
+def _find_tokenizer(data_dir: Path, hint: str | None = None) -> Path | None:
+    cands: list[Path] = []
+    for d in (data_dir, data_dir.parent, data_dir.parent.parent / "tokenizers", data_dir.parent / "tokenizers"):
+        if d.is_dir():
+            cands += sorted(d.glob("*.model"))
+    if hint:
+        named = [c for c in cands if c.name == hint]
+        if named:
+            return named[0]
+    return cands[0] if cands else None
+
+
+def _vocab_size(tokenizer: Path | None) -> int | None:
+    if tokenizer is None:
+        return None
+    import sentencepiece as spm
+
+    return int(spm.SentencePieceProcessor(model_file=str(tokenizer)).get_piece_size())
+
+
+def _data_manifest_sha(data_dir: Path) -> str | None:
+    for name in ("manifest.json", "embedded_manifest.json", "data.lock.json"):
+        h = sha256_file(data_dir / name) or sha256_file(data_dir.parent / name)
+        if h:
+            return h
+    return None
+
+
+def _from_embedded(result: Any) -> tuple[Path, Path | None]:
+    """Accept what DATA-B's ensure_embedded() returns: a dir, or an object/dict naming dir + tokenizer."""
+    if isinstance(result, (str, os.PathLike)):
+        return Path(result), None
+    get = (lambda k: result.get(k)) if isinstance(result, dict) else (lambda k: getattr(result, k, None))
+    data_dir = next((get(k) for k in ("data_dir", "dataset_dir", "datasets_dir", "path", "root") if get(k)), None)
+    tok = next((get(k) for k in ("tokenizer_path", "tokenizer", "tokenizer_model") if get(k)), None)
+    if data_dir is None:
+        raise EnvironmentProblem("ensure_embedded() returned no data directory.")
+    return Path(data_dir), Path(tok) if tok else None
+
+
+def prepare_data(variant: str, data: Path | None) -> DataInfo:
+    """Locate (and for `embedded`, build when missing) the data the submission reads."""
+    if data is not None:
+        data_dir = Path(data).expanduser().resolve()
+        if not data_dir.is_dir():
+            raise EnvironmentProblem(f"--data {data_dir} is not a directory.")
+        how = "given with --data"
+        tok_hint = None
+    elif variant == "embedded":
+        try:
+            from harness.data.embedded import ensure_embedded  # DATA-B
+        except ImportError:
+            raise EnvironmentProblem("the embedded dataset builder (harness.data.embedded) is not installed.",
+                                     hint="Pass --data DIR with canonical shards and a tokenizer.") from None
+        data_dir, tok = _from_embedded(ensure_embedded())
+        if tok is None:
+            tok = _find_tokenizer(data_dir)
+        from harness.core import shards
+        return DataInfo(variant, data_dir, tok, _vocab_size(tok), _data_manifest_sha(data_dir),
+                        "embedded default (built locally when missing)") if shards.list_shards(data_dir, "val") \
+            else _no_data(variant, data_dir)
+    else:
+        tok_hint = None
+        data_dir = None
+        try:
+            from harness.core.registry import get_variant
+            v = get_variant(variant)
+            tok_hint = v.tokenizer_file
+            for root in (Path("data/datasets"), Path.home() / ".cache" / "pgolf-harness" / "data"):
+                if (root / v.dataset_dir).is_dir():
+                    data_dir = (root / v.dataset_dir).resolve()
+                    break
+        except (ImportError, KeyError):
+            pass
+        if data_dir is None:
+            raise EnvironmentProblem(f"the {variant} dataset is not on this machine.",
+                                     hint=f"Fetch it (harness data fetch {variant}) or pass --data DIR.")
+        how = "found locally"
+    from harness.core import shards
+    if not shards.list_shards(data_dir, "val") or not shards.list_shards(data_dir, "train"):
+        _no_data(variant, data_dir)
+    tok = _find_tokenizer(data_dir, tok_hint)
+    return DataInfo(variant, data_dir, tok, _vocab_size(tok), _data_manifest_sha(data_dir), how)
+
+
+def _no_data(variant: str, data_dir: Path):
+    raise EnvironmentProblem(f"{data_dir} holds no fineweb_train_/fineweb_val_ shards for {variant}.",
+                             hint="Pass --data DIR with canonical shards.")
+
+
+# ------------------------------------------------------------------------- checks
+
+def _gpu_names() -> list[str]:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [x.strip() for x in out.stdout.splitlines() if x.strip()] if out.returncode == 0 else []
+
+
+def environment_report() -> dict:
+    try:
+        from harness.env import env_report  # IMAGE
+        rep = env_report()
+        return rep if isinstance(rep, dict) else dict(rep.__dict__)
+    except ImportError:
+        import platform
+        rep: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
+                               "gpus": _gpu_names(), "source": "reproduce fallback (harness.env absent)"}
+        try:
+            import torch
+            rep["torch"] = torch.__version__
+            rep["cuda"] = torch.version.cuda
+        except ImportError:
+            rep["torch"] = None
+        return rep
+
+
+def check_official(report: dict, manifest: Manifest, data: DataInfo | None, nproc: int) -> None:
+    """Official mode: 8x H100 SXM and a canonical variant, else one clear refusal."""
+    gpus = report.get("gpus") or report.get("gpu_names") or []
+    if isinstance(gpus, list) and gpus and isinstance(gpus[0], dict):
+        gpus = [g.get("name", "") for g in gpus]
+    h100_sxm = [g for g in gpus if "H100" in g and ("SXM" in g or "HBM3" in g)]
+    smoke_hint = "Use --mode smoke (optionally --nproc N --train-seconds S --eval-seconds S) to run it here unofficially."
+    if len(h100_sxm) < OFFICIAL_NPROC or nproc != OFFICIAL_NPROC:
+        found = f"{len(gpus)} GPU(s)" + (f" ({gpus[0]})" if gpus else "")
+        raise EnvironmentProblem(f"official mode needs 8x H100 SXM with --nproc 8; this machine has {found}"
+                                 f" and nproc is {nproc}.", hint=smoke_hint)
+    if manifest.data == "embedded":
+        raise EnvironmentProblem("official mode needs a canonical dataset variant, not the embedded toy data.",
+                                 hint=smoke_hint)
+
+
+def check_world_size(sub: ResolvedSubmission, env: dict[str, str], nproc: int) -> None:
+    """Refuse submissions whose settings are wired to another world size."""
+    for var in sub.manifest.per_rank_env:
+        val = env.get(var)
+        if val is None:
+            continue
+        n = len([x for x in val.split(",") if x.strip()])
+        if n != nproc:
+            raise UsageError(f"{var} has {n} per-rank entries but nproc is {nproc}; the submission is wired to "
+                             f"{n} ranks.", hint=f"Run with --nproc {n}, or override {var} in the manifest's [smoke] env.")
+    try:
+        src = sub.entry_path.read_text(errors="replace")
+    except OSError:
+        return
+    if re.search(r"\b8\s*//\s*world_size\b", src) and 8 % nproc != 0:
+        raise UsageError(f"{sub.manifest.entry} computes grad_accum_steps as 8 // world_size, so nproc must "
+                         f"divide 8 (got {nproc}).", hint="Use --nproc 1, 2, 4 or 8.")
+
+
+# ------------------------------------------------------------------------- policy
+
+def load_run_policy(mode: str, policy_id: str | None, train_s: float, eval_s: float):
+    try:
+        from harness.core.policy import load_policy  # CORE-LOG
+    except ImportError:
+        return None, policy_id or ("organizer-tda-v1" if mode == "official" else "smoke")
+    pid = policy_id or ("organizer-tda-v1" if mode == "official" else "smoke")
+    if pid == "smoke":
+        pol = load_policy("smoke", train_seconds=train_s, eval_seconds=eval_s)
+    else:
+        pol = load_policy(pid)
+    return pol, getattr(pol, "id", pid)
+
+
+def live_caps(policy, mode: str, train_s: float, eval_s: float):
+    from harness.phases import LiveCaps
+
+    if policy is not None and hasattr(policy, "live_caps"):
+        try:
+            return LiveCaps.from_policy(policy.live_caps())
+        except Exception:  # noqa: BLE001 - fall back to scaled defaults below
+            pass
+    if mode == "official":
+        return LiveCaps()
+    # Smoke: hard caps a generous margin above the scaled budgets (kills stop runaways only).
+    return LiveCaps(launch_s=300.0, train_s=train_s * 1.5 + 30, post_s=300.0, pre_eval_s=300.0,
+                    eval_s=eval_s * 1.5 + 30, done_s=120.0, total_s=train_s + eval_s + 900.0)
+
+
+# ---------------------------------------------------------------------- progress
+
+class Progress:
+    """Live per-seed table (rich): phase, step, elapsed, last metric."""
+
+    def __init__(self, seeds: list[int], enabled: bool, title: str):
+        self.rows = {s: {"phase": "queued", "step": "", "elapsed": 0.0, "metric": "", "status": ""} for s in seeds}
+        self.enabled = enabled
+        self.title = title
+        self._live = None
+
+    def _table(self):
+        from rich.table import Table
+
+        t = Table(title=self.title)
+        for col in ("seed", "phase", "step", "elapsed", "last metric", "status"):
+            t.add_column(col)
+        for s, r in self.rows.items():
+            t.add_row(str(s), r["phase"], r["step"], f"{r['elapsed']:.1f}s", r["metric"], r["status"])
+        return t
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._table(), console=Console(stderr=True), refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.__exit__(*exc)
+
+    def update(self, seed: int, **kw) -> None:
+        self.rows[seed].update(kw)
+        if self._live is not None:
+            self._live.update(self._table())
+
+
+# --------------------------------------------------------------------------- main
+
+def _budgets(opts: ReproduceOptions, manifest: Manifest) -> tuple[float, float]:
+    if opts.mode == "official":
+        if opts.train_seconds or opts.eval_seconds:
+            raise UsageError("--train-seconds/--eval-seconds apply to --mode smoke only; official budgets are 600 s + 600 s.")
+        return OFFICIAL_TRAIN_S, OFFICIAL_EVAL_S
+    train = opts.train_seconds or manifest.smoke_train_seconds or DEFAULT_SMOKE_S
+    ev = opts.eval_seconds or manifest.smoke_eval_seconds or DEFAULT_SMOKE_S
+    if train <= 0 or ev <= 0:
+        raise UsageError("--train-seconds and --eval-seconds must be positive.")
+    return float(train), float(ev)
+
+
+def seed_env(sub: ResolvedSubmission, data: DataInfo, seed: int, run_id: str, mode: str,
+             train_s: float, fa3_shim: bool) -> tuple[dict[str, str], dict[str, dict]]:
+    """The seed's environment and, for the record, which smoke overrides were applied and why."""
+    m = sub.manifest
+    env = dict(m.env)
+    overrides: dict[str, dict] = {}
+    if mode == "smoke":
+        for k, v in m.smoke_env.items():
+            overrides[k] = {"from": env.get(k), "to": v, "reason": m.smoke_reasons.get(k, "smoke override")}
+            env[k] = v
+        overrides[m.train_seconds_env] = {"from": env.get(m.train_seconds_env), "to": f"{train_s:g}",
+                                          "reason": "smoke budget (--train-seconds)"}
+        env[m.train_seconds_env] = f"{train_s:g}"
+    env.update({
+        "SEED": str(seed),
+        "RUN_ID": run_id,
+        "DATA_PATH": str(data.data_dir),
+        "DATA_DIR": str(data.data_dir.parent),
+        "PYTHONUNBUFFERED": "1",
+    })
+    if data.tokenizer_path:
+        env["TOKENIZER_PATH"] = str(data.tokenizer_path)
+    if data.vocab_size:
+        env["VOCAB_SIZE"] = str(data.vocab_size)
+    if fa3_shim:
+        from harness.fa3_shim import shim_dir  # IMAGE
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim_dir()), env.get("PYTHONPATH", "")]))
+    return env, overrides
+
+
+def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], None] | None = None) -> ReproduceResult:
+    """Run a full reproduction and write the record; see the module docstring."""
+    say = console_print or (lambda s: None)
+    t_start = time.monotonic()
+    if opts.mode not in ("official", "smoke"):
+        raise UsageError(f"--mode must be official or smoke (got {opts.mode!r}).")
+    if not opts.seeds:
+        raise UsageError("give at least one seed (--seeds 42,314,0).")
+    sub = resolve(ref, source_repo=opts.source_repo)
+    m = sub.manifest
+    nproc = opts.nproc or (OFFICIAL_NPROC if opts.mode == "official" else m.nproc)
+    if nproc < 1:
+        raise UsageError("--nproc must be >= 1.")
+    train_s, eval_s = _budgets(opts, m)
+    report = environment_report()
+    if opts.mode == "official":
+        check_official(report, m, None, nproc)
+    data = prepare_data(m.data, opts.data)
+    if opts.mode == "official" and opts.data is not None and m.data == "embedded":
+        check_official(report, m, data, nproc)
+    policy, policy_id = load_run_policy(opts.mode, opts.policy, train_s, eval_s)
+    caps = live_caps(policy, opts.mode, train_s, eval_s)
+
+    from harness.supervisor import SeedSpec, run_seed, torchrun_argv  # RUNNER
+
+    run_id = opts.run_id or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{sub.name}-{opts.mode}"
+    run_dir = (Path(opts.out) / run_id).resolve()
+    if run_dir.exists():
+        raise UsageError(f"{run_dir} already exists.", hint="Pick another --out or run id.")
+    run_dir.mkdir(parents=True)
+    say(f"reproduce {sub.name} ({sub.origin.get('kind')}) mode={opts.mode} nproc={nproc} seeds={opts.seeds} "
+        f"train={train_s:g}s eval={eval_s:g}s data={data.variant} -> {run_dir}")
+    for n in sub.notes:
+        say(f"  note: {n}")
+
+    outcomes: list[SeedOutcome] = []
+    all_overrides: dict[str, dict] = {}
+    isolation: dict = {}
+    with Progress(opts.seeds, opts.progress, f"{sub.name} ({opts.mode})") as prog:
+        for seed in opts.seeds:
+            seed_dir = run_dir / f"seed-{seed}"
+            work = seed_dir / "work"
+            shutil.copytree(sub.folder, work, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+            env, overrides = seed_env(sub, data, seed, f"{run_id}-seed{seed}", opts.mode, train_s, opts.fa3_shim)
+            all_overrides = overrides
+            check_world_size(sub, env, nproc)
+            log_path = seed_dir / "harness.log"
+            spec = SeedSpec(argv=torchrun_argv(m.entry, nproc), cwd=work, env=env, log_path=log_path,
+                            caps=caps, isolate_network=opts.isolate_network, label=f"seed {seed}",
+                            state_dir=seed_dir / "sandbox")
+            t0 = time.monotonic()
+
+            def on_line(t: float, text: str, seed=seed) -> None:
+                mm = _STEP.match(text)
+                upd: dict[str, Any] = {"elapsed": t}
+                if mm:
+                    upd["step"] = f"{mm.group(1)}/{mm.group(2)}"
+                if "val_bpb" in text:
+                    upd["metric"] = text.strip()[:60]
+                prog.update(seed, **upd)
+
+            prog.update(seed, phase="running", status="")
+            run = run_seed(spec, on_line=on_line)
+            isolation = run.isolation or isolation
+            claimed = m.claim_for(seed)
+            meas: SeedMeasurement = measure_seed(
+                seed=seed, log_path=log_path, run_dir=work, code_dir=work, manifest=m, policy=policy,
+                data_dir=data.data_dir, tokenizer_path=data.tokenizer_path, exit_ok=run.ok,
+                failure=run.failure, claimed_bpb=claimed.val_bpb if claimed else None)
+            if not run.ok and meas.failure and "world_size" in _tail(log_path):
+                meas.failure += " (the log mentions world_size: the submission may assume a fixed number of ranks)"
+            outcome = SeedOutcome(seed=seed, measurement=meas, log_path=log_path,
+                                  harness_wall_s=run.duration_s, started_wall=run.started_wall,
+                                  exit_code=run.exit_code, killed=run.killed, kill_reason=run.kill_reason,
+                                  isolation=run.isolation, orphans_left=run.orphans_left)
+            outcomes.append(outcome)
+            (seed_dir / "measure.json").write_text(json.dumps(meas.to_dict(), indent=2, default=str) + "\n")
+            status = "ok" if outcome.ok else "FAILED"
+            if any(v.get("status") == "FAIL" for v in meas.verdicts):
+                status += " (verdict FAIL)"
+            prog.update(seed, phase=status.lower().split()[0], status=status,
+                        elapsed=time.monotonic() - t0,
+                        metric=f"val_bpb {meas.val_bpb:.6f}" if meas.val_bpb is not None else (meas.failure or "")[:60])
+
+    baseline_bpb = _baseline_values(m)
+    smoke = None
+    if opts.mode == "smoke":
+        smoke = {"train_seconds": train_s, "eval_seconds": eval_s, "official_train_seconds": OFFICIAL_TRAIN_S,
+                 "official_eval_seconds": OFFICIAL_EVAL_S, "nproc": nproc, "official_nproc": OFFICIAL_NPROC,
+                 "env_overrides": all_overrides, "fa3_shim": opts.fa3_shim}
+    record = build_record(
+        name=sub.name, mode=opts.mode, outcomes=outcomes, policy=policy, policy_id=policy_id, manifest=m,
+        origin=sub.origin, code_dir=sub.folder, env_report=report, data_info=data.to_dict(),
+        isolation=isolation, smoke=smoke, baseline_bpb=baseline_bpb, notes=sub.notes,
+        run_id=run_id, run_dir=run_dir)
+    record_path = write_record(run_dir / "submission.json", record)
+    failed = any(not o.ok for o in outcomes)
+    verdict_fail = any(v.get("status") == "FAIL" for o in outcomes for v in o.measurement.verdicts)
+    error_findings = any(f.get("severity") == "error" for o in outcomes for f in o.measurement.findings)
+    code = 1 if (failed or verdict_fail or error_findings) else 0
+    return ReproduceResult(run_dir, record_path, record, outcomes, code, time.monotonic() - t_start)
+
+
+def _tail(path: Path, n: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+def _baseline_values(m: Manifest) -> list[float] | None:
+    """Per-seed BPB of the manifest's baseline (its claims), for the Welch test."""
+    if not m.baseline:
+        return None
+    try:
+        base = resolve(m.baseline)
+    except HarnessError:
+        return None
+    vals = [c.val_bpb for c in base.manifest.claims if c.val_bpb is not None]
+    return vals or None
+
+
+def summary_rows(result: ReproduceResult) -> list[dict]:
+    rows = []
+    for o in result.outcomes:
+        mm = o.measurement
+        verdicts = ", ".join(f"{v.get('name')}:{v.get('status')}" for v in mm.verdicts) or "-"
+        rows.append({"seed": o.seed, "status": "ok" if o.ok else f"FAILED ({mm.failure})",
+                     "val_loss": mm.val_loss, "val_bpb": mm.val_bpb, "bytes": mm.artifact_bytes_disk,
+                     "bytes_logged": mm.artifact_bytes_logged, "steps": mm.steps,
+                     "wall_s": o.harness_wall_s, "verdicts": verdicts})
+    return rows
