@@ -55,6 +55,7 @@ class ReproduceOptions:
     isolate_network: bool = True
     run_id: str | None = None
     progress: bool = True
+    env: dict[str, str] = field(default_factory=dict)  # --env KEY=VALUE, applied last and recorded
 
 
 @dataclass
@@ -324,7 +325,7 @@ def _budgets(opts: ReproduceOptions, manifest: Manifest) -> tuple[float, float]:
 
 
 def seed_env(sub: ResolvedSubmission, data: DataInfo, seed: int, run_id: str, mode: str,
-             train_s: float, fa3_shim: bool) -> tuple[dict[str, str], dict[str, dict]]:
+             train_s: float, fa3_shim: bool, user_env: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, dict]]:
     """The seed's environment and, for the record, which smoke overrides were applied and why."""
     m = sub.manifest
     env = dict(m.env)
@@ -336,6 +337,9 @@ def seed_env(sub: ResolvedSubmission, data: DataInfo, seed: int, run_id: str, mo
         overrides[m.train_seconds_env] = {"from": env.get(m.train_seconds_env), "to": f"{train_s:g}",
                                           "reason": "smoke budget (--train-seconds)"}
         env[m.train_seconds_env] = f"{train_s:g}"
+    for k, v in (user_env or {}).items():
+        overrides[k] = {"from": env.get(k), "to": v, "reason": "set with --env"}
+        env[k] = v
     env.update({
         "SEED": str(seed),
         "RUN_ID": run_id,
@@ -367,6 +371,11 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     if nproc < 1:
         raise UsageError("--nproc must be >= 1.")
     train_s, eval_s = _budgets(opts, m)
+    check_world_size(sub, {**m.env, **(m.smoke_env if opts.mode == "smoke" else {}), **opts.env}, nproc)
+    reserved = {"SEED", "RUN_ID", "DATA_PATH", "DATA_DIR", "TOKENIZER_PATH", "VOCAB_SIZE"} & set(opts.env)
+    if reserved or (opts.mode == "official" and opts.env):
+        raise UsageError(f"--env cannot set {sorted(reserved) or 'anything in official mode'}; "
+                         "the harness injects those itself.")
     report = environment_report()
     if opts.mode == "official":
         check_official(report, m, None, nproc)
@@ -376,7 +385,8 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     policy, policy_id = load_run_policy(opts.mode, opts.policy, train_s, eval_s)
     caps = live_caps(policy, opts.mode, train_s, eval_s)
 
-    from harness.supervisor import SeedSpec, run_seed, torchrun_argv  # RUNNER
+    from harness.phases import PhaseTracker  # RUNNER
+    from harness.supervisor import SeedSpec, run_seed, torchrun_argv
 
     run_id = opts.run_id or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{sub.name}-{opts.mode}"
     run_dir = (Path(opts.out) / run_id).resolve()
@@ -396,18 +406,19 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
             seed_dir = run_dir / f"seed-{seed}"
             work = seed_dir / "work"
             shutil.copytree(sub.folder, work, ignore=shutil.ignore_patterns("__pycache__", ".git"))
-            env, overrides = seed_env(sub, data, seed, f"{run_id}-seed{seed}", opts.mode, train_s, opts.fa3_shim)
+            env, overrides = seed_env(sub, data, seed, f"{run_id}-seed{seed}", opts.mode, train_s, opts.fa3_shim,
+                                      opts.env)
             all_overrides = overrides
-            check_world_size(sub, env, nproc)
             log_path = seed_dir / "harness.log"
             spec = SeedSpec(argv=torchrun_argv(m.entry, nproc), cwd=work, env=env, log_path=log_path,
                             caps=caps, isolate_network=opts.isolate_network, label=f"seed {seed}",
                             state_dir=seed_dir / "sandbox")
             t0 = time.monotonic()
+            tracker = PhaseTracker()
 
-            def on_line(t: float, text: str, seed=seed) -> None:
+            def on_line(t: float, text: str, seed=seed, tracker=tracker) -> None:
                 mm = _STEP.match(text)
-                upd: dict[str, Any] = {"elapsed": t}
+                upd: dict[str, Any] = {"elapsed": t, "phase": tracker.phase}
                 if mm:
                     upd["step"] = f"{mm.group(1)}/{mm.group(2)}"
                 if "val_bpb" in text:
@@ -415,7 +426,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
                 prog.update(seed, **upd)
 
             prog.update(seed, phase="running", status="")
-            run = run_seed(spec, on_line=on_line)
+            run = run_seed(spec, on_line=on_line, tracker=tracker)
             isolation = run.isolation or isolation
             claimed = m.claim_for(seed)
             meas: SeedMeasurement = measure_seed(

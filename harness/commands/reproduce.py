@@ -51,10 +51,12 @@ def _seeds(value: str) -> list[int]:
 @click.option("--source-repo", default=None, help="Local mirror or URL of openai/parameter-golf for PR references.")
 @click.option("--fa3-shim", is_flag=True, help="Provide flash_attn_interface via SDPA (smoke only; marks the record unofficial).")
 @click.option("--no-network-isolation", is_flag=True, help="Let the trainer reach the network (recorded).")
+@click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Extra trainer environment for smoke runs (recorded as an override). Repeatable.")
 @click.option("--run-id", default=None, help="Name of the run directory under --out.")
 @click.option("--no-progress", is_flag=True, help="No live table (logs and CI).")
 def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_seconds, data, out, source_repo,
-            fa3_shim, no_network_isolation, run_id, no_progress) -> None:
+            fa3_shim, no_network_isolation, env_pairs, run_id, no_progress) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -63,10 +65,16 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
     if fa3_shim and mode == "official":
         raise UsageError("--fa3-shim is for smoke runs; official runs need FlashAttention 3 itself.")
     console = Console()
+    user_env = {}
+    for pair in env_pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env takes KEY=VALUE (got {pair!r}).")
+        user_env[key] = value
     opts = ReproduceOptions(seeds=_seeds(seeds), nproc=nproc, mode=mode, policy=policy_id,
                             train_seconds=train_seconds, eval_seconds=eval_seconds, data=data, out=out,
                             source_repo=source_repo, fa3_shim=fa3_shim, isolate_network=not no_network_isolation,
-                            run_id=run_id, progress=not no_progress)
+                            run_id=run_id, progress=not no_progress, env=user_env)
     result = reproduce(submission, opts, console_print=lambda s: console.print(s, highlight=False))
     table = Table(title=f"{result.record['name']} — {mode}")
     for col in ("seed", "status", "val_loss", "val_bpb", "bytes (disk)", "bytes (log)", "steps", "wall", "verdicts"):
