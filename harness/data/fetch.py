@@ -269,8 +269,10 @@ def fetch_variant(
         if got is not None and not isinstance(got, OSError) and got == candidates[f.local_path][1].sha256:
             result.skipped.append(f.remote_path)
         else:
-            if f.local_path.exists():
-                force.add(f.remote_path)  # a bad local file may be the cache blob itself (hard link)
+            if got is not None:
+                # It was in the manifest and no longer matches: the local file may be a hard
+                # link to the cache blob, damaged with it, so the cache copy is not trusted.
+                force.add(f.remote_path)
             todo.append(f)
 
     from huggingface_hub import hf_hub_download
@@ -281,7 +283,9 @@ def fetch_variant(
     def download(f: RemoteFile, force_download: bool) -> str:
         try:
             path = hf_hub_download(
-                v.hf_repo_id, f.remote_path, repo_type="dataset", revision=sha or v.hf_revision,
+                # The branch, not the sha: the client then records refs/<branch> in the HF cache,
+                # which HF_HUB_OFFLINE needs later; the snapshot sha is checked below.
+                v.hf_repo_id, f.remote_path, repo_type="dataset", revision=v.hf_revision,
                 endpoint=endpoint, token=token, cache_dir=cache_dir, local_files_only=offline,
                 force_download=force_download and not offline, tqdm_class=_RichTqdm,
             )
@@ -297,6 +301,11 @@ def fetch_variant(
         except OSError as exc:
             raise EnvironmentProblem(f"download of {f.remote_path} failed: {exc}",
                                      hint="Run the fetch again: completed files are kept.") from None
+        got = _SNAPSHOT.search(path)
+        if sha is not None and got is not None and got.group(1) != sha:
+            raise EnvironmentProblem(
+                f"{v.hf_repo_id}@{v.hf_revision} moved from {sha[:12]} to {got.group(1)[:12]} during the fetch",
+                hint="Run the fetch again to get one consistent snapshot.")
         _link_into(path, f.local_path)
         return path
 
