@@ -1,0 +1,85 @@
+"""`harness verify PATH|PR-REF`: compliance findings with evidence (text, JSON, Markdown)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from harness.errors import EnvironmentProblem, UsageError
+
+
+def _resolve(ref: str, source_repo: Path | None) -> tuple[Path, str | None]:
+    """A local path stays itself; anything else goes through harness.resolve (PR refs, registry names)."""
+    p = Path(ref)
+    if p.exists():
+        return p, None
+    try:
+        from harness import resolve as res
+    except ImportError as exc:  # resolve is REPRO's module; without it only local paths work
+        raise UsageError(f"{ref} is not a local path and PR references need harness.resolve ({exc}).",
+                         hint="Give a records folder, a log or a submission.json.") from None
+    try:
+        resolved = res.resolve(ref, source_repo=source_repo) if source_repo else res.resolve(ref)
+    except Exception as exc:  # noqa: BLE001 - resolve raises HarnessError subclasses; re-raise them as they are
+        from harness.errors import HarnessError
+
+        if isinstance(exc, HarnessError):
+            raise
+        raise EnvironmentProblem(f"could not resolve {ref}: {exc}",
+                                 hint="Pass --source-repo PATH to a local openai/parameter-golf mirror.") from None
+    folder = getattr(resolved, "folder", None) or getattr(resolved, "path", None) or getattr(resolved, "root", None)
+    if folder is None:
+        raise EnvironmentProblem(f"{ref} resolved to nothing verifiable.", hint="Check the reference.")
+    return Path(folder), ref
+
+
+@click.command("verify")
+@click.argument("target")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--policy", "policy", default=None, help="timing policy id (default organizer-tda-v1; strict shown beside)")
+@click.option("--source-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="local openai/parameter-golf mirror for PR references (github:openai/parameter-golf#N)")
+@click.option("--baseline", type=click.Path(exists=True, path_type=Path), default=None,
+              help="the record this one claims to beat (folder or submission.json), for the significance rule")
+@click.option("--claims", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="a submission.json to check instead of the folder's own")
+@click.option("--quiet", is_flag=True, help="text format: hide info findings")
+def command(target: str, fmt: str, policy: str | None, source_repo: Path | None, baseline: Path | None,
+            claims: Path | None, quiet: bool) -> None:
+    """Verify a records folder, a single log, a script or a PR reference.
+
+    \b
+    Exit status: 0 no error finding, 1 at least one error finding, 2 usage error.
+    Static heuristics never say "clean": they report "needs runtime probe".
+    """
+    import json
+
+    from verifier.api import verify_path
+
+    path, resolved_from = _resolve(target, source_repo)
+    if policy is not None:
+        try:
+            from harness.core.policy import load_policy
+
+            load_policy(policy)
+        except ImportError:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            raise UsageError(f"unknown policy {policy!r} ({exc}).", hint="See `harness log policies` or policies/*.toml.") from None
+    claims_obj = None
+    if claims is not None:
+        try:
+            claims_obj = json.loads(claims.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise UsageError(f"{claims} is not JSON ({exc}).", hint="Give a submission.json.") from None
+    report = verify_path(path, policy=policy, claims=claims_obj, baseline=baseline, resolved_from=resolved_from)
+    if fmt == "json":
+        click.echo(report.to_json())
+    elif fmt == "markdown":
+        click.echo(report.to_markdown(), nl=False)
+    else:
+        report.render_text(show_info=not quiet)
+    if report.has_errors:
+        sys.exit(1)

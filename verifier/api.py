@@ -1,0 +1,106 @@
+"""Library entry point: ``verify_path(path) -> Report``.
+
+``path`` is a records folder (code, logs, submission.json; any may be
+missing), a single log, a single script or a submission.json. Resolving PR
+references is the CLI's job (``harness.resolve`` is not importable here:
+the verifier depends on ``harness.core`` only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from verifier.model import SEVERITIES, Finding
+from verifier.report import Report, RuleOutcome
+from verifier.rules import catalogue, is_heuristic
+from verifier.subject import Subject, load_subject
+
+DEFAULT_POLICY = "organizer-tda-v1"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("pgolf-harness")
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def _load_baseline(baseline: str | Path | None) -> Any | None:
+    if baseline is None:
+        return None
+    from harness.core.records import LegacyRecord
+
+    return LegacyRecord.from_path(baseline)
+
+
+def run_rules(subject: Subject, *, groups: Iterable[str] | None = None, only: Iterable[str] | None = None
+              ) -> tuple[list[RuleOutcome], list[Finding]]:
+    """Run every selected rule; a crashing rule becomes a finding, never a crash of the report."""
+    wanted_groups = set(groups) if groups else None
+    wanted = set(only) if only else None
+    outcomes: list[RuleOutcome] = []
+    findings: list[Finding] = []
+    for rule in catalogue():
+        if wanted_groups and rule.group not in wanted_groups:
+            continue
+        if wanted and rule.id not in wanted:
+            continue
+        try:
+            fs = rule.check(subject)
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
+            fs = [rule.finding(f"rule crashed: {type(exc).__name__}: {exc}", status="not_available",
+                               severity="warning")]
+            outcome = "crashed"
+        else:
+            outcome = _outcome(rule.id, fs)
+        counts = {s: sum(1 for f in fs if f.severity == s) for s in SEVERITIES}
+        outcomes.append(RuleOutcome(rule, outcome, counts))
+        findings.extend(fs)
+    return outcomes, findings
+
+
+def _outcome(rule_id: str, fs: list[Finding]) -> str:
+    problems = [f for f in fs if f.status in ("violation", "needs_runtime_probe") and f.severity != "info"]
+    if problems:
+        return "findings"
+    if fs and all(f.status == "not_available" for f in fs):
+        return "not_available"
+    if is_heuristic(rule_id):
+        return "needs_runtime_probe"  # static analysis never says "clean"
+    return "pass"
+
+
+def verify_subject(subject: Subject, *, target: str | None = None, resolved_from: str | None = None,
+                   groups: Iterable[str] | None = None) -> Report:
+    outcomes, findings = run_rules(subject, groups=groups)
+    inputs = {
+        "code": [subject.rel(p) for p in subject.code_paths],
+        "entry": subject.rel(subject.entry) if subject.entry else None,
+        "logs": [lg.display for lg in subject.logs],
+        "submission": subject.rel(subject.submission_path) if subject.submission_path else None,
+        "baseline": str(subject.baseline_record.path) if getattr(subject, "baseline_record", None) else None,
+        "resolved_from": resolved_from,
+    }
+    return Report(target=target or str(subject.root), kind=subject.kind,
+                  policy=subject.policy_id or DEFAULT_POLICY, inputs=inputs, outcomes=outcomes,
+                  findings=findings, harness_version=_version())
+
+
+def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, Any] | None = None, *,
+                baseline: str | Path | None = None, resolved_from: str | None = None,
+                groups: Iterable[str] | None = None) -> Report:
+    """Verify a records folder, a log, a script or a submission.json.
+
+    ``policy``: timing policy id (default organizer-tda-v1; strict is always shown beside).
+    ``claims``: a submission.json object to check instead of the folder's own.
+    ``baseline``: the record this one claims to beat (folder or submission.json) for significance.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist")
+    subject = load_subject(p, claims=claims, policy=policy)
+    subject.baseline_record = _load_baseline(baseline)
+    return verify_subject(subject, target=str(path), resolved_from=resolved_from, groups=groups)

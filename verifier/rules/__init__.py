@@ -1,0 +1,34 @@
+"""The rule catalogue: every rule with its id, title, severity, group and source.
+
+Rules are data (``verifier.model.Rule``) plus one small check function each;
+they live in one module per group and register themselves on import.
+"""
+
+from __future__ import annotations
+
+from verifier.model import Rule
+from verifier.rules import code as _code  # noqa: F401  (registers code.* rules)
+from verifier.rules import log as _log  # noqa: F401  (registers log.* rules)
+from verifier.rules import record as _record  # noqa: F401  (registers record.* rules)
+from verifier.rules._registry import HEURISTIC, RULES
+
+GROUP_ORDER = ("code", "log", "record", "reproduction")
+
+
+def catalogue() -> list[Rule]:
+    """All rules, grouped in report order."""
+    return sorted(RULES.values(), key=lambda r: (GROUP_ORDER.index(r.group), r.id))
+
+
+def get_rule(rule_id: str) -> Rule:
+    try:
+        return RULES[rule_id]
+    except KeyError:
+        raise KeyError(f"unknown rule {rule_id!r}; known: {', '.join(sorted(RULES))}") from None
+
+
+def is_heuristic(rule_id: str) -> bool:
+    return rule_id in HEURISTIC
+
+
+__all__ = ["catalogue", "get_rule", "is_heuristic", "RULES"]

@@ -1,0 +1,618 @@
+"""Code rules: static checks over the shipped scripts (and payloads they exec).
+
+Every check reads :mod:`verifier.static` facts; none runs submission code.
+Heuristic rules (validation data in training, score-before-update, target
+keyed caches) can point at suspicious code but can never prove its absence:
+they are registered as heuristic and the report shows them as "needs
+runtime probe" when they find nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+from verifier.model import Evidence, Finding, excerpt
+from verifier.rules._registry import RULES, rule
+from verifier.static import CodeUnit, analyse
+from verifier.subject import Subject
+
+README_RULES = "challenge README (main): "
+
+
+def _no_code(rule_id: str) -> list[Finding]:
+    return [RULES[rule_id].finding("no code in the submission to analyse (logs and claims only)",
+                                   status="not_available", severity="info")]
+
+
+def _units(s: Subject) -> list[CodeUnit]:
+    """Units that run: the entry and its decoded payloads first, then other shipped .py files."""
+    units = s.entry_units()
+    seen = {id(u) for u in units}
+    for u in s.all_units():
+        if id(u) not in seen:
+            units.append(u)
+    return units
+
+
+def _ev(u: CodeUnit, line: int | None) -> Evidence:
+    return Evidence(u.path, line, excerpt(u.line_text(line)) if line else None)
+
+
+# ---------------------------------------------------------------------------
+# network
+
+_NET_MODULES = {"socket", "urllib.request", "urllib3", "requests", "httpx", "aiohttp", "http.client",
+                "ftplib", "paramiko", "websocket", "websockets", "huggingface_hub", "wget", "pycurl"}
+_NET_CALL_TAILS = {"urlopen", "urlretrieve", "hf_hub_download", "snapshot_download", "load_dataset",
+                   "create_connection", "download_url_to_file", "load_state_dict_from_url", "hf_hub_url",
+                   "cached_download", "list_repo_files"}
+_NET_PREFIXES = ("requests.", "httpx.", "aiohttp.", "urllib.request.", "urllib3.", "socket.", "http.client.",
+                 "huggingface_hub.", "torch.hub.", "wget.", "ftplib.")
+_NET_TOOLS = {"curl", "wget", "aria2c", "scp", "rsync", "ssh", "sftp", "ftp", "nc", "huggingface-cli", "hf"}
+_SUBPROCESS = ("subprocess.run", "subprocess.Popen", "subprocess.call", "subprocess.check_call",
+               "subprocess.check_output", "os.system", "os.popen", "os.execvp", "os.spawnlp")
+
+
+def _argv0(call_args: tuple[str, ...]) -> list[str]:
+    """Program names in a subprocess call's literal arguments (argv lists or shell strings)."""
+    out = []
+    for a in call_args:
+        tok = a.strip().split()
+        if tok:
+            out.append(Path(tok[0]).name)
+            # shell pipelines: "cd x && curl ..." - look at every command word after a separator
+            for i, t in enumerate(tok[1:], start=1):
+                if tok[i - 1] in ("&&", "||", "|", ";"):
+                    out.append(Path(t).name)
+    return out
+
+
+@rule("code.network", "no network or download calls reachable at run time", severity="error", group="code",
+      source=README_RULES + "'No external downloads, training dataset access, or network calls are allowed "
+      "during evaluation' (README.md:209)", needs=("code",))
+def check_network(s: Subject) -> list[Finding]:
+    r = RULES["code.network"]
+    units = _units(s)
+    if not units:
+        return _no_code(r.id)
+    out: list[Finding] = []
+    for u in units:
+        for c in u.calls:
+            tail = c.name.rsplit(".", 1)[-1]
+            is_net = tail in _NET_CALL_TAILS or (c.name.startswith(_NET_PREFIXES) and not c.name.endswith(
+                ("gethostname", "getfqdn", "gethostbyname", "AF_INET")))
+            tools = []
+            if c.name in _SUBPROCESS or c.name.endswith(tuple("." + x.split(".")[-1] for x in _SUBPROCESS[:5])):
+                tools = [t for t in _argv0(c.str_args) if t in _NET_TOOLS]
+                if any(a.strip().startswith(("git clone", "pip install", "git fetch", "git pull")) for a in c.str_args):
+                    tools.append("git/pip")
+                if c.str_args[:2] in (("git", "clone"), ("pip", "install"), ("git", "fetch")):
+                    tools.append(" ".join(c.str_args[:2]))
+            if is_net or tools:
+                what = f"subprocess runs {', '.join(sorted(set(tools)))}" if tools else f"calls {c.name}()"
+                where = f" in {c.function}()" if c.function else " at module level"
+                out.append(r.finding(f"{what}{where}; a run must not reach the network "
+                                     "(confirm with a network-off run)", evidence=[_ev(u, c.line)],
+                                     call=c.name, function=c.function))
+        called = {c.name.split(".")[0] for c in u.calls}
+        for imp in u.imports:
+            if imp.module in _NET_MODULES or imp.module.split(".")[0] in ("requests", "httpx", "huggingface_hub"):
+                if not any(f.evidence and f.evidence[0].file == u.path for f in out):
+                    out.append(r.finding(f"imports {imp.module} (no call found statically; an import alone "
+                                         "does not reach the network)", status="needs_runtime_probe",
+                                         severity="info", evidence=[_ev(u, imp.line)], module=imp.module))
+        _ = called
+    return out
+
+
+# ---------------------------------------------------------------------------
+# validation data reached from training
+
+_VAL_IDENT = re.compile(r"(^|_)val(_|$)|validation", re.I)
+_CALIB = re.compile(r"calib|hessian|gptq", re.I)
+# names of validation *data* (not metrics such as val_bpb / val_loss, nor eval helpers)
+_VAL_DATA = re.compile(r"(^|_)val(id(ation)?)?_(tokens?|data|loader|stream|batch(es)?|seqs?|ids|x|y|inputs?|targets?|"
+                       r"shards?|files|docs|set|iter|buf|ds|dataset)$|^ValidationData$|^validation_(tokens|data|set)$",
+                       re.I)
+_TTT = re.compile(r"ttt|test_time|adapt", re.I)
+
+
+def _opt_step_lines(node: ast.AST) -> list[int]:
+    lines = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
+            recv = n.func.value
+            recv_name = recv.id if isinstance(recv, ast.Name) else (recv.attr if isinstance(recv, ast.Attribute) else "")
+            if n.func.attr == "step" and not re.search(r"sched|lr_|warmup", recv_name, re.I):
+                lines.append(n.lineno)
+            elif n.func.attr == "backward":
+                lines.append(n.lineno)
+    return lines
+
+
+def _score_lines(node: ast.AST) -> list[int]:
+    """Lines where scoring happens: no_grad/inference_mode blocks, or loss accumulation into *_sum names."""
+    lines = []
+    for n in ast.walk(node):
+        if isinstance(n, (ast.With, ast.AsyncWith)):
+            for item in n.items:
+                ctx = item.context_expr
+                name = ""
+                if isinstance(ctx, ast.Call):
+                    f = ctx.func
+                    name = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else "")
+                if name in ("no_grad", "inference_mode"):
+                    lines.append(n.lineno)
+        elif isinstance(n, ast.AugAssign) and isinstance(n.target, (ast.Name, ast.Attribute, ast.Subscript)):
+            t = n.target
+            tname = t.id if isinstance(t, ast.Name) else (t.attr if isinstance(t, ast.Attribute) else
+                                                           (t.value.id if isinstance(t.value, ast.Name) else ""))
+            if re.search(r"loss_sum|nll_sum|bits|byte_count|token_count|total_loss|bpb", tname, re.I):
+                lines.append(n.lineno)
+    return lines
+
+
+_EVALCALL = re.compile(r"eval|score|valid|log|print|bpb|val_loss|format|write|append", re.I)
+
+
+def _data_val_idents(u: CodeUnit, idents: set[str]) -> list[str]:
+    """Validation *data* names: val identifiers that are not functions we define or eval helpers."""
+    defined = {n.rsplit(".", 1)[-1] for n in u.functions}
+    return sorted(i for i in idents if _VAL_DATA.search(i) and i not in defined)
+
+
+def _training_loops(fn: ast.AST) -> list[ast.AST]:
+    return [n for n in ast.walk(fn) if isinstance(n, (ast.For, ast.While, ast.AsyncFor)) and
+            any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "backward"
+                for c in ast.walk(n))]
+
+
+def _val_uses_outside_eval(loop: ast.AST, names: set[str]) -> list[tuple[str, int]]:
+    """Uses of validation-data names inside a training loop that are not arguments of an eval-like call."""
+    hits: list[tuple[str, int]] = []
+    stack: list[tuple[ast.AST, bool]] = [(loop, False)]
+    while stack:
+        node, in_eval = stack.pop()
+        if isinstance(node, ast.Call):
+            f = node.func
+            callee = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else "")
+            in_eval = in_eval or bool(_EVALCALL.search(callee))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if not in_eval:
+            ident = node.id if isinstance(node, ast.Name) else (node.attr if isinstance(node, ast.Attribute) else None)
+            if ident in names:
+                hits.append((ident, getattr(node, "lineno", 0)))
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, in_eval))
+    return hits
+
+
+@rule("code.val_in_training", "validation data is not used for training or calibration before it is scored",
+      severity="warning", group="code", heuristic=True, needs=("code",),
+      source=README_RULES + "'you can't access validation data during training' (README.md:221); organizer "
+      "ruling on GPTQ calibration with validation data (issue #140, quoting #728, 2026-03-27)")
+def check_val_in_training(s: Subject) -> list[Finding]:
+    r = RULES["code.val_in_training"]
+    units = _units(s)
+    if not units:
+        return _no_code(r.id)
+    out = []
+    for u in units:
+        for name, fn in u.functions.items():
+            if fn.node is None or "." in name and _TTT.search(name):
+                continue
+            vals = _data_val_idents(u, fn.idents)
+            if not vals:
+                continue
+            if _CALIB.search(name.rsplit(".", 1)[-1]) and not _TTT.search(name):
+                out.append(r.finding(f"{name}() is a calibration routine that references validation data "
+                                     f"({', '.join(vals[:4])}); calibration must use training or self-generated "
+                                     "data - needs runtime probe", status="needs_runtime_probe",
+                                     evidence=[_ev(u, fn.line)], function=name, identifiers=vals[:8]))
+                continue
+            if _TTT.search(name):
+                continue  # test-time adaptation: judged by code.ttt_score_order
+            for loop in _training_loops(fn.node):
+                hits = _val_uses_outside_eval(loop, set(vals))
+                if hits:
+                    ident, line = min(hits, key=lambda h: h[1])
+                    out.append(r.finding(
+                        f"{name}(): the training loop at line {loop.lineno} (it calls backward) uses validation "
+                        f"data {ident!r} at line {line} outside an eval call; validation tokens must not reach a "
+                        "gradient before they are scored - needs runtime probe", status="needs_runtime_probe",
+                        evidence=[_ev(u, loop.lineno), _ev(u, line)], function=name, identifier=ident))
+                    break
+    return out
+
+
+# ---------------------------------------------------------------------------
+# score before update (TTT)
+
+
+def _innermost_loops(fn: ast.AST) -> list[ast.AST]:
+    loops = [n for n in ast.walk(fn) if isinstance(n, (ast.For, ast.While, ast.AsyncFor))]
+    out = []
+    for lp in loops:
+        steps, scores = _opt_step_lines(lp), _score_lines(lp)
+        if not steps or not scores:
+            continue
+        inner = [x for x in ast.walk(lp) if x is not lp and isinstance(x, (ast.For, ast.While, ast.AsyncFor))
+                 and _opt_step_lines(x) and _score_lines(x)]
+        if not inner:
+            out.append(lp)
+    return out
+
+
+def _ttt_function(name: str, fn) -> bool:
+    return bool(_TTT.search(name.rsplit(".", 1)[-1])) or any("ttt" in i.lower() for i in fn.idents
+                                                              if i.lower().startswith(("ttt", "lora")))
+
+
+@rule("code.ttt_score_order", "test-time training scores each token before updating on it", severity="error",
+      group="code", heuristic=True, needs=("code",),
+      source=README_RULES + "'only allowed to test-time train on validation set tokens you've already evaluated "
+      "your model on' (README.md:223, added 2026-03-20); issue #1017 condition C3")
+def check_ttt_order(s: Subject) -> list[Finding]:
+    r = RULES["code.ttt_score_order"]
+    units = _units(s)
+    if not units:
+        return _no_code(r.id)
+    out = []
+    for u in units:
+        score_first_fns: set[str] = set()
+        pre_eval: list[tuple[str, object]] = []
+        for name, fn in u.functions.items():
+            if fn.node is None or not _opt_step_lines(fn.node) or not _ttt_function(name, fn):
+                continue
+            loops = _innermost_loops(fn.node)
+            for lp in loops:
+                steps, scores = _opt_step_lines(lp), _score_lines(lp)
+                first_step, first_score = min(steps), min(scores)
+                if first_step < first_score:
+                    out.append(r.finding(
+                        f"in {name}(), the loop at line {lp.lineno} updates (line {first_step}) before it scores "
+                        f"(line {first_score}); tokens may be trained on before they are scored - needs runtime "
+                        "probe (perturb future tokens, earlier losses must not change)",
+                        status="needs_runtime_probe", severity="warning",
+                        evidence=[_ev(u, lp.lineno), _ev(u, first_step), _ev(u, first_score)], function=name))
+                else:
+                    score_first_fns.add(name)
+                    out.append(r.finding(
+                        f"in {name}(), the loop at line {lp.lineno} scores (line {first_score}) before it updates "
+                        f"(line {first_step}): score-first order seen statically; only a runtime probe proves it",
+                        status="needs_runtime_probe", severity="info",
+                        evidence=[_ev(u, first_score), _ev(u, first_step)], function=name))
+            if not loops and _TTT.search(name.rsplit(".", 1)[-1]) and _data_val_idents(u, fn.idents) \
+                    and not _score_lines(fn.node):
+                pre_eval.append((name, fn))
+        for name, fn in pre_eval:
+            short = name.rsplit(".", 1)[-1]
+            callers = sorted(c for c, f in u.functions.items() if any(k.name.rsplit(".", 1)[-1] == short for k in f.calls))
+            from_scorer = [c for c in callers if c in score_first_fns]
+            if from_scorer:
+                out.append(r.finding(f"{name}() adapts on validation data without scoring; it is called from "
+                                     f"{', '.join(from_scorer)}() whose loop scores first (adaptation on scored "
+                                     "tokens) - needs runtime probe", status="needs_runtime_probe", severity="info",
+                                     evidence=[_ev(u, fn.line)], function=name, callers=callers))
+            else:
+                out.append(r.finding(f"{name}() adapts on validation data and scores nothing itself "
+                                     "(pre-eval TTT pattern: train on val, then score) - needs runtime probe",
+                                     status="needs_runtime_probe", severity="warning",
+                                     evidence=[_ev(u, fn.line)], function=name, callers=callers))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# target-keyed caches
+
+_CACHE = re.compile(r"ngram|n_gram|kgram|hash_cache|token_cache|cache_count|ppm_|backoff|logit_bias|etlb", re.I)
+_EVALFN = re.compile(r"eval|score|ttt|sliding|bpb", re.I)
+
+
+@rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)", severity="error",
+      group="code", heuristic=True, needs=("code",),
+      source="organizer ruling 2026-03-27 (valerio-oai on #677, summarised in issue #140): hashed n-gram caches "
+      "disallowed, they are not normalised over the vocabulary; issue #1017 C2")
+def check_target_cache(s: Subject) -> list[Finding]:
+    r = RULES["code.target_cache"]
+    units = _units(s)
+    if not units:
+        return _no_code(r.id)
+    out = []
+    for u in units:
+        for name, fn in u.functions.items():
+            if not _EVALFN.search(name):
+                continue
+            hits = sorted(i for i in fn.idents if _CACHE.search(i))
+            if hits:
+                out.append(r.finding(f"eval function {name}() uses {', '.join(hits[:5])}: an eval-time cache "
+                                     "must give a full normalised distribution and never read the target - "
+                                     "needs runtime probe (sum-to-1 / answer-mask)", status="needs_runtime_probe",
+                                     severity="warning", evidence=[_ev(u, fn.line)], function=name,
+                                     identifiers=hits[:10]))
+        knobs = sorted({e.name for e in u.env if re.search(r"NGRAM|N_GRAM|ETLB|LOGIT_BIAS", e.name)})
+        if knobs:
+            e0 = next(e for e in u.env if e.name == knobs[0])
+            out.append(r.finding(f"environment knobs {', '.join(knobs[:6])} control an n-gram/bias path; "
+                                 "check the configuration the logs ran", status="needs_runtime_probe",
+                                 severity="info", evidence=[_ev(u, e0.line)], knobs=knobs))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# budget knobs
+
+
+def _num(v) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+@rule("code.budget_knobs", "time-budget knobs do not extend the 600 s budget", severity="error", group="code",
+      needs=("code",),
+      source=README_RULES + "'must run in under 10 minutes on 8xH100s' (README.md:165); DESIGN.md 'Verifier' "
+      "(MAX_WALLCLOCK_SECONDS > 600, FORCE_STOP_STEP); #1956 on FORCE_STOP_STEP=4945 (601,153 ms)")
+def check_budget_knobs(s: Subject) -> list[Finding]:
+    r = RULES["code.budget_knobs"]
+    units = _units(s)
+    if not units:
+        return _no_code(r.id)
+    out = []
+    for u in units:
+        for e in u.env:
+            n = e.name.upper()
+            if n == "MAX_WALLCLOCK_SECONDS" or n == "MAX_WALLCLOCK_MS":
+                v = _num(e.default)
+                cap = 600.0 if n.endswith("SECONDS") else 600000.0
+                if v is not None and v > cap:
+                    out.append(r.finding(f"{e.name} defaults to {e.default} (> {cap:g}): the shipped defaults "
+                                         "train past the 10-minute budget", evidence=[_ev(u, e.line)],
+                                         knob=e.name, default=e.default))
+                elif v is not None and v <= 0:
+                    out.append(r.finding(f"{e.name} defaults to {e.default}: no wall-clock cap by default",
+                                         severity="warning", evidence=[_ev(u, e.line)], knob=e.name,
+                                         default=e.default))
+            elif re.search(r"FORCE_STOP|STOP_AT_STEP|STOP_STEP|MAX_STEPS_OVERRIDE", n):
+                off = _num(e.default) in (None, 0.0) or e.default in ("", None)
+                out.append(r.finding(f"{e.name} (default {e.default!r}) caps training by step count: a step cap "
+                                     "ignores the clock (a forced step overran 600 s in #1908)"
+                                     + ("; off by default, check the logs' environment" if off else ""),
+                                     severity="info" if off else "warning",
+                                     status="needs_runtime_probe" if off else "violation",
+                                     evidence=[_ev(u, e.line)], knob=e.name, default=e.default))
+            elif re.search(r"GPTQ_RESERVE", n):
+                out.append(r.finding(f"{e.name} default {e.default!r}: the reserve must cover post-loop Hessian "
+                                     "collection on training data (compare with the logged Hessian time)",
+                                     status="observation", severity="info", evidence=[_ev(u, e.line)],
+                                     knob=e.name, default=e.default))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# dependencies
+
+# Packages of the official RunPod template / root requirements.txt (M:requirements.txt), import names.
+BASELINE_IMPORTS = {"numpy", "tqdm", "torch", "huggingface_hub", "kernels", "setuptools", "typing_extensions",
+                    "datasets", "tiktoken", "sentencepiece", "triton"}
+IMPORT_TO_DIST = {"flash_attn_interface": "flash_attn_3", "flash_attn": "flash-attn", "python_minifier":
+                  "python-minifier", "yaml": "pyyaml", "sklearn": "scikit-learn", "PIL": "pillow",
+                  "cv2": "opencv-python", "zstandard": "zstandard", "brotli": "brotli", "mamba_ssm": "mamba-ssm",
+                  "causal_conv1d": "causal-conv1d", "fla": "flash-linear-attention"}
+SYSTEM_TOOLS = {"lrzip": "used for COMPRESSOR=pergroup; apt package lrzip",
+                "pyminify": "python-minifier CLI; if missing, scripts silently count the raw source",
+                "zstd": "zstd CLI", "xz": "xz CLI", "7z": "p7zip", "brotli": "brotli CLI", "nvcc": "CUDA toolkit",
+                "g++": "a C++ compiler", "gcc": "a C compiler", "make": "make", "cmake": "cmake"}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirements(s: Subject) -> set[str] | None:
+    text = s.file_text("requirements.txt")
+    if text is None:
+        return None
+    out = set()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        m = re.match(r"([A-Za-z0-9_.\-]+)", line)
+        if m:
+            out.add(_norm(m.group(1)))
+    return out
+
+
+def _local_modules(s: Subject) -> set[str]:
+    mods = {p.stem for p in s.code_paths}
+    if s.root.is_dir():
+        mods |= {p.name for p in s.root.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    return mods
+
+
+@rule("code.dependencies", "imports and system tools are declared", severity="warning", group="code",
+      needs=("code",),
+      source=README_RULES + "'include a requirements.txt in the records folder' (README.md:231, added 2026-03-20)")
+def check_dependencies(s: Subject) -> list[Finding]:
+    r = RULES["code.dependencies"]
+    units = _units(s)
+    if not units:
+        return _no_code(r.id)
+    reqs = _requirements(s)
+    readme = (s.file_text("README.md") or "") + "\n" + (s.file_text("requirements.txt") or "")
+    local = _local_modules(s)
+    stdlib = set(getattr(sys, "stdlib_module_names", ()))
+    out = []
+    undeclared: dict[str, tuple[CodeUnit, int, bool]] = {}
+    for u in units:
+        for imp in u.imports:
+            if imp.module.startswith("."):
+                continue
+            top = imp.module.split(".")[0]
+            if not top or top in stdlib or top in local or top == "__future__":
+                continue
+            dist = _norm(IMPORT_TO_DIST.get(top, top))
+            if top in BASELINE_IMPORTS:
+                continue
+            if reqs is not None and (dist in reqs or _norm(top) in reqs):
+                continue
+            if top not in undeclared or (undeclared[top][2] and not imp.in_try):
+                undeclared[top] = (u, imp.line, imp.in_try or bool(imp.in_function))
+    for top, (u, line, optional) in sorted(undeclared.items()):
+        dist = IMPORT_TO_DIST.get(top, top)
+        where = "no requirements.txt in the folder" if reqs is None else "not in requirements.txt"
+        mentioned = re.search(rf"\b({re.escape(top)}|{re.escape(dist)})\b", readme) is not None
+        if mentioned:
+            out.append(r.finding(f"imports {top} ({dist}): {where}, but the README/requirements comments say how "
+                                 "to install it", status="observation", severity="info", evidence=[_ev(u, line)],
+                                 module=top))
+            continue
+        kind = "optional import (in try/function)" if optional else "imports"
+        out.append(r.finding(f"{kind} {top} ({dist}), not in the official environment: {where}",
+                             severity="info" if optional else "warning", evidence=[_ev(u, line)], module=top,
+                             optional=optional))
+    tools_seen: dict[str, tuple[CodeUnit, int]] = {}
+    for u in units:
+        for c in u.calls:
+            if c.name in _SUBPROCESS or c.name.split(".")[-1] in ("run", "Popen", "check_output", "check_call", "call") \
+                    and c.name.split(".")[0] == "subprocess":
+                for tool in _argv0(c.str_args):
+                    if tool in SYSTEM_TOOLS:
+                        tools_seen.setdefault(tool, (u, c.line))
+    for tool, (u, line) in sorted(tools_seen.items()):
+        names = [tool] + (["python-minifier", "python_minifier"] if tool == "pyminify" else [])
+        declared = any(re.search(rf"\b{re.escape(n)}\b", readme) for n in names)
+        out.append(r.finding(
+            f"runs the system tool `{tool}` via subprocess ({SYSTEM_TOOLS[tool]})"
+            + ("; the README/requirements mention it" if declared else "; not declared in README or requirements"),
+            severity="info" if declared else "warning", status="observation" if declared else "violation",
+            evidence=[_ev(u, line)], tool=tool, declared=declared))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# counted code: files the entry imports or executes, wrappers
+
+
+@rule("code.counted_code", "all code the run executes is counted (files beside the entry, exec'd payloads)",
+      severity="warning", group="code", needs=("code",),
+      source=README_RULES + "'All counted code should live in the train_gpt.py script' (README.md:205-208); "
+      "DESIGN.md 'Artifact accounting'")
+def check_counted_code(s: Subject) -> list[Finding]:
+    r = RULES["code.counted_code"]
+    entry = s.entry_unit
+    if entry is None:
+        return _no_code(r.id)
+    out = []
+    local = {p.stem: p for p in s.code_paths if p != s.entry}
+    for u in entry.all_units():
+        for imp in u.imports:
+            top = imp.module.lstrip(".").split(".")[0]
+            if top in local:
+                p = local[top]
+                out.append(r.finding(f"the entry imports {p.name} ({p.stat().st_size:,} bytes) from beside itself: "
+                                     "its bytes run and must be counted", evidence=[_ev(u, imp.line)],
+                                     file=s.rel(p), bytes=p.stat().st_size))
+        for c in u.calls:
+            tail = c.name.rsplit(".", 1)[-1]
+            if tail in ("run_path", "import_module", "__import__", "spec_from_file_location") or \
+                    (c.name in ("exec", "compile") and any(a.endswith(".py") for a in c.str_args)):
+                names = [a for a in c.str_args if a.endswith(".py") or a in local]
+                out.append(r.finding(f"{c.name}({', '.join(names) or '...'}) loads code at run time; "
+                                     "count what it loads", evidence=[_ev(u, c.line)], call=c.name))
+        for line, text in u.strings:
+            if text.endswith(".py") and Path(text).stem in local and "open" in u.line_text(line):
+                out.append(r.finding(f"opens {text} beside the entry (exec'd sibling file?); count it",
+                                     evidence=[_ev(u, line)], file=text))
+        for d in u.decoded:
+            out.append(r.finding(
+                f"self-extracting wrapper: line {d.line} decodes ({' -> '.join(d.chain)}) {d.unit.size_bytes:,} "
+                f"bytes of code from a {entry.size_bytes:,}-byte shipped file; rules analysed the decoded code",
+                status="observation", severity="info", evidence=[_ev(u, d.line)],
+                shipped_bytes=entry.size_bytes, decoded_bytes=d.unit.size_bytes, chain=list(d.chain)))
+        for line, why in u.decode_failures:
+            out.append(r.finding(f"exec'd payload at line {line} could not be decoded statically ({why}): "
+                                 "the real code was not analysed - needs runtime probe",
+                                 status="needs_runtime_probe", evidence=[_ev(u, line)]))
+    return out
+
+
+@rule("code.parse", "every shipped Python file parses", severity="error", group="code", needs=("code",),
+      source=README_RULES + "train_gpt.py 'must successfully compile and run within the records folder' "
+      "(README.md:244-252)")
+def check_parse(s: Subject) -> list[Finding]:
+    r = RULES["code.parse"]
+    if not s.code_paths:
+        return _no_code(r.id)
+    out = []
+    for u in s.all_units():
+        if u.syntax_error:
+            is_entry = s.entry_unit is not None and u.path.startswith(s.entry_unit.path)
+            out.append(r.finding(f"{u.path} does not parse under {sys.version.split()[0]} ({u.syntax_error}); "
+                                 "facts for it come from a regex fallback", severity="error" if is_entry else "warning",
+                                 evidence=[_ev(u, u.syntax_error_line)], error=u.syntax_error))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# identity: the source a log embeds vs the shipped entry
+
+
+def _env_defaults(u: CodeUnit) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for e in u.env:
+        if e.has_default and e.name not in out:
+            out[e.name] = e.default
+    return out
+
+
+@rule("code.log_identity", "the logs were produced by the shipped code", severity="warning", group="code",
+      needs=("code", "logs"),
+      source="issue 11 item 3; PGOLF_FACTS §5.5 (several merged records ship code that differs from the source "
+      "their logs embed); README: the log must be 'automatically produced by your script' (README.md:244-252)")
+def check_log_identity(s: Subject) -> list[Finding]:
+    from harness.core import codesize
+
+    r = RULES["code.log_identity"]
+    entry = s.entry_unit
+    if entry is None:
+        return _no_code(r.id)
+    if not s.logs:
+        return [r.finding("no logs to compare the shipped code with", status="not_available", severity="info")]
+    shipped = entry.text
+    shipped_defaults = _env_defaults(entry) if entry.decoded == [] else _env_defaults(entry.all_units()[-1])
+    out = []
+    for lg in s.logs:
+        emb = codesize.extract_embedded_source(lg.text)
+        if emb is None:
+            continue
+        # compare modulo trailing newlines (how the dump ends depends on the logger, not on the code)
+        if emb.text.rstrip("\n") == shipped.rstrip("\n") or (
+                entry.decoded and emb.text.rstrip("\n") == entry.decoded[0].unit.text.rstrip("\n")):
+            out.append(r.finding(f"{lg.display} embeds exactly the shipped {entry.path}", status="observation",
+                                 severity="info", evidence=[Evidence(lg.display, emb.first_line, "Source code:")]))
+            continue
+        run_defaults = _env_defaults(analyse(emb.text, f"{lg.display}#source"))
+        diffs = {k: (shipped_defaults.get(k), run_defaults.get(k)) for k in set(shipped_defaults) | set(run_defaults)
+                 if shipped_defaults.get(k) != run_defaults.get(k)}
+        a, b = shipped.split("\n"), emb.text.split("\n")
+        import difflib
+
+        changed = sum(1 for ln in difflib.unified_diff(a, b, lineterm="", n=0)
+                      if ln[:1] in "+-" and not ln.startswith(("+++", "---")))
+        diff_txt = ", ".join(f"{k} {v[0]!r}->{v[1]!r}" for k, v in sorted(diffs.items())[:12])
+        msg = (f"{lg.display} embeds a {len(emb.text.encode()):,}-byte source that is not the shipped "
+               f"{entry.path} ({entry.size_bytes:,} bytes; {changed} changed lines)")
+        if diffs:
+            msg += f"; env defaults differ (shipped->run): {diff_txt}: the claim cannot be reproduced from the " \
+                   "shipped code without these settings"
+        out.append(r.finding(msg, evidence=[Evidence(lg.display, emb.first_line, "Source code:")],
+                             log=lg.display, changed_lines=changed,
+                             default_diffs={k: [repr(v[0]), repr(v[1])] for k, v in diffs.items()}))
+    return out

@@ -1,0 +1,291 @@
+"""Record rules: submission.json itself, and whether its claims match the logs.
+
+Claims are read through ``harness.core.records.LegacyRecord`` (one shape
+for the 55 upstream variants); statistics through ``harness.core.stats`` in
+BPB space with the per-tokenizer margin.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from verifier.model import Evidence, Finding
+from verifier.rules._registry import RULES, rule
+from verifier.rules.log import CAP_BYTES, _g, _ev, _headline, _printed_decimals
+from verifier.subject import LogInput, Subject
+
+README = "challenge README (main): "
+
+
+def _no_claims(rule_id: str) -> list[Finding]:
+    return [RULES[rule_id].finding("no submission.json (claims) to check", status="not_available", severity="info")]
+
+
+def _sub_ev(s: Subject, key: str | None = None) -> Evidence:
+    path = s.submission_path
+    if path is None:
+        return Evidence("submission.json")
+    line = None
+    if key:
+        try:
+            for i, text in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+                if f'"{key}"' in text:
+                    line = i
+                    break
+        except OSError:
+            pass
+    return Evidence(s.rel(path), line, None if line is None else path.read_text(encoding="utf-8").split("\n")[line - 1].strip()[:160])
+
+
+@rule("record.schema", "submission.json parses and carries the fields a record needs", severity="error",
+      group="record", needs=("claims",),
+      source=README + "a PR adds one folder with README.md, submission.json, train logs and train_gpt.py "
+      "(README.md:244-252); harness.core.records legacy subset")
+def check_schema(s: Subject) -> list[Finding]:
+    r = RULES["record.schema"]
+    if s.submission_path is None and s.claims_override is None:
+        if s.kind == "folder":
+            return [r.finding("the folder has no submission.json", severity="warning")]
+        return _no_claims(r.id)
+    if s.submission_error:
+        return [r.finding(f"submission.json does not parse: {s.submission_error}", evidence=[_sub_ev(s)])]
+    out = []
+    try:
+        from harness.core import records
+    except ImportError:
+        return [r.finding("harness.core.records is not importable; schema not checked", status="not_available",
+                          severity="info")]
+    for err in records.check_legacy_subset(s.submission):
+        out.append(r.finding(f"submission.json: {err}", severity="warning", evidence=[_sub_ev(s)]))
+    rec = s.legacy_record
+    if rec is not None:
+        kinds: dict[str, list[str]] = {}
+        for w in rec.warnings:
+            kinds.setdefault(w.kind, []).append(w.message)
+        for kind, msgs in sorted(kinds.items()):
+            out.append(r.finding(f"normalised with warning {kind}: {msgs[0]}" + (f" (+{len(msgs) - 1} more)" if len(msgs) > 1 else ""),
+                                 status="observation", severity="info", evidence=[_sub_ev(s)], kind=kind))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# claims vs logs
+
+
+def _float_decimals(raw: Any) -> int:
+    text = repr(raw) if isinstance(raw, float) else str(raw)
+    m = re.search(r"\.(\d+)", text)
+    return len(m.group(1)) if m else 0
+
+
+def _close(claim: float, logged: float, claim_dec: int, log_dec: int | None) -> bool:
+    tol = 0.5 * 10 ** -min(claim_dec, log_dec if log_dec is not None else claim_dec) + 1e-12
+    return abs(claim - logged) <= tol
+
+
+def _log_by_seed(s: Subject) -> dict[str, tuple[LogInput, Any]]:
+    out: dict[str, tuple[LogInput, Any]] = {}
+    for lg in s.logs:
+        summ = lg.summary
+        if summ is None:
+            continue
+        seed = _g(summ, "seed")
+        if seed is None:
+            m = re.search(r"seed[_-]?(\d+)", lg.display)
+            seed = m.group(1) if m else None
+        if seed is None:
+            continue
+        key = str(seed)
+        # keep the first log per seed; re-runs ("_rerun", "_original") are judged separately by name
+        if key in out and not re.search(r"rerun|original", lg.display):
+            continue
+        out.setdefault(key, (lg, summ))
+    return out
+
+
+@rule("record.claims", "submission.json claims equal what the logs say (per seed: bpb, bytes, steps; mean)",
+      severity="error", group="record", needs=("claims", "logs"),
+      source=README + "the log must be 'automatically produced by your script' (README.md:244-252); PGOLF_FACTS "
+      "§5.7 V16 (KitchenSinkV3 README steps/BPB, FA3_PostQAT bytes_code differ from their logs)")
+def check_claims(s: Subject) -> list[Finding]:
+    r = RULES["record.claims"]
+    rec = s.legacy_record
+    if s.submission is None:
+        return _no_claims(r.id)
+    if not s.logs:
+        return [r.finding("claims without logs: nothing to check them against", severity="warning",
+                          evidence=[_sub_ev(s)])]
+    if rec is None:
+        return [r.finding("claims could not be normalised (harness.core.records)", status="not_available",
+                          severity="info")]
+    by_seed = _log_by_seed(s)
+    if not by_seed:
+        return [r.finding("no log with a parsed seed/summary (log parser unavailable or logs unparsed)",
+                          status="not_available", severity="info")]
+    out: list[Finding] = []
+    raw_seeds = (s.submission or {}).get("seed_results") or {}
+    matched_bpbs: list[float] = []
+    for seed, res in rec.seed_results.items():
+        hit = by_seed.get(str(seed))
+        if hit is None:
+            out.append(r.finding(f"seed {seed} is claimed but no log for it was found", severity="warning",
+                                 evidence=[_sub_ev(s, str(seed))], seed=seed))
+            continue
+        lg, summ = hit
+        head = _headline(summ)
+        raw = raw_seeds.get(str(seed), {}) if isinstance(raw_seeds, dict) else {}
+        if res.val_bpb is not None and _g(head, "val_bpb") is not None:
+            logged = float(_g(head, "val_bpb"))
+            matched_bpbs.append(logged)
+            cd = _float_decimals(raw.get("val_bpb", res.val_bpb)) if isinstance(raw, dict) else _float_decimals(res.val_bpb)
+            ld = _printed_decimals(lg, head, "val_bpb")
+            if not _close(res.val_bpb, logged, cd, ld):
+                out.append(r.finding(f"seed {seed}: claimed val_bpb {res.val_bpb} but {lg.display} headline says "
+                                     f"{logged}", evidence=[_sub_ev(s, str(seed)), _ev(lg, _g(head, 'line_no'))],
+                                     seed=seed, claimed=res.val_bpb, logged=logged, field="val_bpb"))
+        la = _g(summ, "artifact_bytes")
+        if res.artifact_bytes is not None and la is not None and int(res.artifact_bytes) != int(la):
+            out.append(r.finding(f"seed {seed}: claimed artifact {res.artifact_bytes:,} bytes but {lg.display} "
+                                 f"prints {la:,}", evidence=[_sub_ev(s, str(seed))], seed=seed,
+                                 claimed=res.artifact_bytes, logged=la, field="artifact_bytes"))
+        ls = _g(summ, "steps")
+        if res.steps is not None and ls is not None and int(res.steps) != int(ls):
+            out.append(r.finding(f"seed {seed}: claimed {res.steps:,} steps but {lg.display} stopped at {ls:,}",
+                                 evidence=[_sub_ev(s, str(seed))], seed=seed, claimed=res.steps, logged=ls,
+                                 field="steps"))
+    # top-level figures against single-log / mean
+    top_raw = s.submission or {}
+    if rec.val_bpb is not None:
+        logged_vals = matched_bpbs or [float(_g(_headline(sm), "val_bpb")) for _, sm in by_seed.values()
+                                       if _g(_headline(sm), "val_bpb") is not None]
+        if logged_vals:
+            mean = sum(logged_vals) / len(logged_vals)
+            src_key = rec.provenance.get("val_bpb", "val_bpb")
+            cd = _float_decimals(top_raw.get(src_key, rec.val_bpb))
+            # a mean of rounded per-seed numbers: allow the claim's rounding plus the logs' rounding
+            if not _close(rec.val_bpb, mean, cd, None) and abs(rec.val_bpb - mean) > 0.5 * 10 ** -cd + 5e-8:
+                out.append(r.finding(f"claimed val_bpb {rec.val_bpb} vs {mean:.8f}, the mean of the logs' headlines "
+                                     f"over {len(logged_vals)} log(s)", evidence=[_sub_ev(s, src_key)],
+                                     claimed=rec.val_bpb, logged_mean=mean, n=len(logged_vals), field="val_bpb"))
+    if rec.bytes_code is not None:
+        codes = {int(_g(sm, "code_bytes")) for _, sm in by_seed.values() if _g(sm, "code_bytes") is not None}
+        if codes and int(rec.bytes_code) not in codes:
+            out.append(r.finding(f"claimed bytes_code {rec.bytes_code:,} but the logs print {sorted(codes)}",
+                                 evidence=[_sub_ev(s, "bytes_code")], claimed=rec.bytes_code, logged=sorted(codes),
+                                 field="bytes_code"))
+    if rec.bytes_total is not None and rec.bytes_total > CAP_BYTES:
+        out.append(r.finding(f"claimed bytes_total {rec.bytes_total:,} exceeds 16,000,000",
+                             evidence=[_sub_ev(s, "bytes_total")], field="bytes_total"))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# seeds, significance, track
+
+
+def _is_record_claim(s: Subject) -> bool:
+    rec = s.legacy_record
+    track = (rec.track if rec is not None else None) or s.track or ""
+    kind = rec.submission_type if rec is not None else "record"
+    return track.startswith("10min") and kind == "record"
+
+
+@rule("record.seeds", "enough seeds for a record (>= 3 on the 10-minute track)", severity="warning",
+      group="record", needs=("claims",),
+      source=README + "'statistically significant win ... usually 3 training runs' (README.md:236-252, added "
+      "2026-03-19 in d2bd76079)")
+def check_seeds(s: Subject) -> list[Finding]:
+    r = RULES["record.seeds"]
+    if s.submission is None:
+        return _no_claims(r.id)
+    rec = s.legacy_record
+    if rec is None:
+        return _no_claims(r.id)
+    if not _is_record_claim(s):
+        return [r.finding("not a 10-minute record claim; seed count not required", status="observation",
+                          severity="info")]
+    seeds = {str(x) for x in (rec.seeds or [])} | set(rec.seed_results)
+    log_seeds = set(_log_by_seed(s))
+    n = len(seeds) if seeds else len(log_seeds)
+    if n < 3:
+        return [r.finding(f"{n} seed(s) claimed ({', '.join(sorted(seeds)) or 'none listed'}), logs for "
+                          f"{len(log_seeds)}: a record needs 3 runs to show p < 0.01", evidence=[_sub_ev(s, 'seeds')],
+                          seeds=sorted(seeds), log_seeds=sorted(log_seeds))]
+    unlogged = sorted(seeds - log_seeds) if log_seeds else []
+    if unlogged and s.logs:
+        return [r.finding(f"seeds {', '.join(unlogged)} are claimed without a log", evidence=[_sub_ev(s, 'seeds')],
+                          seeds=sorted(seeds), log_seeds=sorted(log_seeds))]
+    return []
+
+
+@rule("record.significance", "beats the record it claims to beat by 0.005 nats at p < 0.01 (in BPB space)",
+      severity="warning", group="record", needs=("claims",),
+      source=README + "record criterion 1 'beat SOTA by at least 0.005 nats ... p < 0.01' (README.md:236-242); "
+      "DESIGN.md 'Scores, significance, acceptance' (BPB space, per-tokenizer margin)")
+def check_significance(s: Subject) -> list[Finding]:
+    r = RULES["record.significance"]
+    rec = s.legacy_record
+    if rec is None:
+        return _no_claims(r.id)
+    if not _is_record_claim(s):
+        return []
+    baseline = getattr(s, "baseline_record", None)
+    if baseline is None:
+        return [r.finding("no baseline record given (harness verify --baseline PATH): significance not computed",
+                          status="not_available", severity="info")]
+    from harness.core import stats
+
+    cand, base = rec.per_seed_bpb(), baseline.per_seed_bpb()
+    if len(cand) < 2 or len(base) < 2:
+        return [r.finding(f"per-seed values: candidate {len(cand)}, baseline {len(base)}; need >= 2 each for Welch",
+                          status="not_available", severity="info")]
+    pairs = rec.loss_bpb_pairs()
+    if not pairs:
+        return [r.finding("no (val_loss, val_bpb) pair to convert the 0.005-nat margin into BPB",
+                          status="not_available", severity="info")]
+    bpt = stats.bytes_per_token_from_pairs(pairs)
+    margin = stats.margin_bpb(bpt)
+    res = stats.welch_one_sided(cand, base, margin)
+    data = {"t": res.t, "df": res.df, "p": res.p, "mean_diff": res.mean_diff, "margin_bpb": margin,
+            "baseline": str(baseline.path), "n_candidate": len(cand), "n_baseline": len(base)}
+    msg = (f"Welch one-sided vs {baseline.folder}: mean diff {res.mean_diff:+.5f} BPB, margin {margin:.5f} BPB, "
+           f"t={res.t:.2f}, df={res.df:.1f}, p={res.p:.4g}")
+    if res.p < 0.01:
+        return [r.finding(msg + " (p < 0.01)", status="observation", severity="info", **data)]
+    return [r.finding(msg + " (not p < 0.01 under the README rule)", **data)]
+
+
+@rule("record.track", "track claims are consistent with the logged times and hardware", severity="error",
+      group="record", needs=("claims",),
+      source=README + "10-minute track: train < 600 s and eval < 600 s on 8xH100 SXM (README.md:165, 221); "
+      "non-record track may use unlimited compute if noted (README.md:254-260)")
+def check_track(s: Subject) -> list[Finding]:
+    r = RULES["record.track"]
+    rec = s.legacy_record
+    if rec is None:
+        return _no_claims(r.id)
+    out = []
+    folder_track = s.track
+    if rec.track and rec.track_folder and rec.track_folder.replace("track_", "") != rec.track:
+        out.append(r.finding(f"submission.json says track {rec.track} but the folder is {rec.track_folder}",
+                             evidence=[_sub_ev(s, "track")]))
+    if not (rec.track or folder_track or "").startswith("10min"):
+        return out
+    for seed, res in rec.seed_results.items():
+        for fld, cap in (("train_time_s", 600.0), ("eval_time_s", 600.0)):
+            v = getattr(res, fld, None)
+            if v is not None and v > cap + 0.5:
+                out.append(r.finding(f"seed {seed}: claimed {fld} {v:.1f} s exceeds the 10-minute track's {cap:.0f} s",
+                                     evidence=[_sub_ev(s, str(seed))], seed=seed, field=fld, value=v))
+    hw = rec.hardware or ""
+    if hw and not re.search(r"8\s*x?\s*H100", hw, re.I):
+        out.append(r.finding(f"claimed hardware {hw!r} is not 8xH100 on the 10-minute track", severity="warning",
+                             evidence=[_sub_ev(s, "hardware")]))
+    for lg in s.logs:
+        summ = lg.summary
+        steps_time = _g(summ, "train_time_s")
+        if isinstance(steps_time, (int, float)) and steps_time > 600.5:
+            out.append(r.finding(f"{lg.display}: the script's own train_time {steps_time:.1f} s exceeds 600 s on a "
+                                 "10-minute track claim", evidence=[_ev(lg, None)], log=lg.display))
+    return out

@@ -1,0 +1,469 @@
+"""Static facts about Python source, collected in one pass without running it.
+
+The code rules ask questions of these facts (imports, calls with their
+literal arguments, environment-variable reads with defaults, per-function
+summaries, exec'd payloads). Parsing uses :mod:`ast`; when a file does not
+parse (a syntax error, absurd nesting, NUL bytes) the unit records why and a
+regex pass fills the facts it can, so one odd file never stops a report.
+
+Self-extracting wrappers (``exec(lzma.decompress(base64.b85decode("...")))``
+and its zlib/brotli/base64/compile variants) are decoded statically: the
+payload expression is *evaluated by us* over a whitelist of pure decoding
+functions, never by ``exec``; the decoded text becomes a child unit that the
+rules analyse like any file.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import bz2
+import gzip
+import lzma
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_DECODED_BYTES = 64 * 1024 * 1024  # refuse decompression bombs
+MAX_DEPTH = 3  # wrappers inside wrappers
+
+
+@dataclass
+class Import:
+    module: str  # "torch.nn" / for `from x import y`: "x"
+    names: tuple[str, ...]
+    line: int
+    in_function: str | None
+    in_try: bool
+
+
+@dataclass
+class Call:
+    name: str  # dotted as written, aliases resolved for modules: "subprocess.run", "urllib.request.urlopen"
+    line: int
+    function: str | None  # enclosing def, "" at module level
+    str_args: tuple[str, ...]  # literal strings among positional args (one level into lists/tuples)
+    kw: tuple[str, ...]
+
+
+@dataclass
+class EnvRead:
+    name: str
+    default: Any  # literal default or None when absent / not a literal
+    has_default: bool
+    line: int
+    function: str | None
+
+
+@dataclass
+class FunctionInfo:
+    name: str
+    line: int
+    end_line: int
+    idents: set[str] = field(default_factory=set)  # Name ids and attribute names used inside
+    calls: list[Call] = field(default_factory=list)
+    node: ast.AST | None = None
+
+
+@dataclass
+class Decoded:
+    """A payload decoded from an exec'd expression."""
+
+    line: int
+    chain: tuple[str, ...]  # e.g. ("b85decode", "lzma.decompress")
+    payload_chars: int
+    unit: "CodeUnit"
+
+
+@dataclass
+class CodeUnit:
+    path: str  # file path, or "<path>#payload@LINE" for decoded code
+    text: str
+    size_bytes: int
+    origin: str = "file"  # "file" | "decoded"
+    tree: ast.Module | None = None
+    syntax_error: str | None = None
+    syntax_error_line: int | None = None
+    imports: list[Import] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    env: list[EnvRead] = field(default_factory=list)
+    functions: dict[str, FunctionInfo] = field(default_factory=dict)
+    strings: list[tuple[int, str]] = field(default_factory=list)  # (line, literal) for path-like literals
+    execs: list[tuple[int, str]] = field(default_factory=list)  # (line, source text of the exec arg)
+    decoded: list[Decoded] = field(default_factory=list)
+    decode_failures: list[tuple[int, str]] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)  # local name -> module path
+
+    _lines: list[str] | None = None
+
+    def line_text(self, n: int | None) -> str:
+        if n is None:
+            return ""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines[n - 1] if 0 < n <= len(self._lines) else ""
+
+    def all_units(self) -> list["CodeUnit"]:
+        out = [self]
+        for d in self.decoded:
+            out.extend(d.unit.all_units())
+        return out
+
+
+# ---------------------------------------------------------------------------
+
+
+def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(aliases.get(node.id, node.id))
+    elif isinstance(node, ast.Call):
+        inner = _dotted(node.func, aliases)
+        parts.append((inner or "?") + "()")
+    else:
+        return None
+    return ".".join(reversed(parts))
+
+
+def _literal(node: ast.AST | None) -> tuple[bool, Any]:
+    if node is None:
+        return False, None
+    try:
+        return True, ast.literal_eval(node)
+    except Exception:  # noqa: BLE001 - not a literal
+        return False, None
+
+
+def _str_args(args: list[ast.expr]) -> tuple[str, ...]:
+    out: list[str] = []
+    for a in args[:4]:
+        if isinstance(a, ast.Constant) and isinstance(a.value, str):
+            out.append(a.value)
+        elif isinstance(a, (ast.List, ast.Tuple)):
+            for e in a.elts[:16]:
+                if isinstance(e, ast.Constant) and isinstance(e.value, str):
+                    out.append(e.value)
+    return tuple(out)
+
+
+_ENV_FUNCS = {"os.environ.get", "os.getenv", "environ.get", "getenv"}
+_PATHLIKE = re.compile(r"(fineweb_val|_val_|val_|\.bin$|https?://|\.py$)")
+
+
+class _Collector:
+    """One recursive pass; keeps a stack of enclosing functions and try blocks."""
+
+    def __init__(self, unit: CodeUnit):
+        self.u = unit
+        self.func_stack: list[FunctionInfo] = []
+        self.try_depth = 0
+
+    def run(self, tree: ast.Module) -> None:
+        # aliases first (imports may follow their first use in odd files; cheap pre-pass over top level)
+        for node in tree.body:
+            self._alias(node)
+        self.visit(tree)
+
+    def _alias(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    self.u.aliases[a.asname] = a.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                self.u.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+
+    def visit(self, node: ast.AST) -> None:
+        stack: list[tuple[ast.AST, int]] = [(node, 0)]
+        # iterative walk with explicit enter/exit so deep nesting cannot blow the C stack
+        while stack:
+            cur, state = stack.pop()
+            if state == 1:
+                self._exit(cur)
+                continue
+            self._enter(cur)
+            stack.append((cur, 1))
+            children = list(ast.iter_child_nodes(cur))
+            for child in reversed(children):
+                stack.append((child, 0))
+
+    def _fname(self) -> str | None:
+        return self.func_stack[-1].name if self.func_stack else ""
+
+    def _enter(self, node: ast.AST) -> None:
+        u = self.u
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            name = node.name
+            if self.func_stack:
+                name = f"{self.func_stack[-1].name}.{node.name}"
+            info = FunctionInfo(name, node.lineno, getattr(node, "end_lineno", node.lineno) or node.lineno, node=node)
+            u.functions[name] = info
+            self.func_stack.append(info)
+        elif isinstance(node, ast.Try):
+            self.try_depth += 1
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                u.imports.append(Import(a.name, (), node.lineno, self._fname() or None, self.try_depth > 0))
+                if a.asname and self.func_stack:
+                    u.aliases.setdefault(a.asname, a.name)
+        elif isinstance(node, ast.ImportFrom):
+            mod = ("." * node.level) + (node.module or "")
+            u.imports.append(Import(mod, tuple(a.name for a in node.names), node.lineno,
+                                    self._fname() or None, self.try_depth > 0))
+            if self.func_stack and node.module and node.level == 0:
+                for a in node.names:
+                    u.aliases.setdefault(a.asname or a.name, f"{node.module}.{a.name}")
+        elif isinstance(node, ast.Call):
+            name = _dotted(node.func, u.aliases) or "?"
+            call = Call(name, node.lineno, self._fname(), _str_args(node.args),
+                        tuple(k.arg for k in node.keywords if k.arg))
+            u.calls.append(call)
+            if self.func_stack:
+                self.func_stack[-1].calls.append(call)
+            if name in _ENV_FUNCS or name.endswith("environ.get"):
+                if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                    has_default = len(node.args) > 1
+                    ok, val = _literal(node.args[1] if has_default else None)
+                    u.env.append(EnvRead(node.args[0].value, val if ok else None, has_default,
+                                         node.lineno, self._fname()))
+            if name in ("exec", "eval", "builtins.exec") and node.args:
+                u.execs.append((node.lineno, _safe_unparse(node.args[0])))
+        elif isinstance(node, ast.Subscript):
+            # os.environ["X"] reads (no default)
+            if _dotted(node.value, u.aliases) in ("os.environ", "environ"):
+                sl = node.slice
+                if isinstance(sl, ast.Constant) and isinstance(sl.value, str):
+                    u.env.append(EnvRead(sl.value, None, False, node.lineno, self._fname()))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            v = node.value
+            if len(v) < 300 and _PATHLIKE.search(v):
+                u.strings.append((getattr(node, "lineno", 0), v))
+        if self.func_stack:
+            if isinstance(node, ast.Name):
+                self.func_stack[-1].idents.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                self.func_stack[-1].idents.add(node.attr)
+            elif isinstance(node, ast.arg):
+                self.func_stack[-1].idents.add(node.arg)
+
+    def _exit(self, node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            done = self.func_stack.pop()
+            if self.func_stack:  # nested defs contribute to their parent's summary
+                self.func_stack[-1].idents |= done.idents
+        elif isinstance(node, ast.Try):
+            self.try_depth -= 1
+
+
+def _safe_unparse(node: ast.AST, limit: int = 200) -> str:
+    try:
+        s = ast.unparse(node)
+    except Exception:  # noqa: BLE001
+        return "<expr>"
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+# --- static payload decoding (a tiny evaluator over pure decoding functions) ---
+
+_DECODERS = {
+    "b85decode": base64.b85decode, "b64decode": base64.b64decode, "a85decode": base64.a85decode,
+    "b32decode": base64.b32decode, "b16decode": base64.b16decode, "decodebytes": base64.decodebytes,
+    "urlsafe_b64decode": base64.urlsafe_b64decode, "unhexlify": binascii.unhexlify,
+    "a2b_base64": binascii.a2b_base64,
+}
+
+
+def _bounded(fn):
+    def run(data: bytes) -> bytes:
+        out = fn(data)
+        if len(out) > MAX_DECODED_BYTES:
+            raise ValueError("decoded payload too large")
+        return out
+    return run
+
+
+def _lzma(data: bytes) -> bytes:
+    d = lzma.LZMADecompressor()
+    out = d.decompress(data, max_length=MAX_DECODED_BYTES + 1)
+    if len(out) > MAX_DECODED_BYTES:
+        raise ValueError("decoded payload too large")
+    return out
+
+
+def _zlib(data: bytes) -> bytes:
+    d = zlib.decompressobj(47)  # zlib or gzip header, auto-detected
+    out = d.decompress(data, MAX_DECODED_BYTES + 1)
+    if len(out) > MAX_DECODED_BYTES:
+        raise ValueError("decoded payload too large")
+    return out
+
+
+def _brotli(data: bytes) -> bytes:
+    import brotli
+
+    return _bounded(brotli.decompress)(data)
+
+
+_DECOMPRESSORS = {"lzma": _lzma, "zlib": _zlib, "gzip": _bounded(gzip.decompress), "bz2": _bounded(bz2.decompress),
+                  "brotli": _brotli}
+
+
+class _NotStatic(Exception):
+    pass
+
+
+def _eval_payload(node: ast.AST, u: CodeUnit, consts: dict[str, ast.AST], chain: list[str], depth: int = 0) -> Any:
+    if depth > 12:
+        raise _NotStatic("expression too deep")
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in consts:
+        return _eval_payload(consts[node.id], u, consts, chain, depth + 1)
+    if isinstance(node, ast.Call):
+        fname = _dotted(node.func, u.aliases) or ""
+        last = fname.rsplit(".", 1)[-1]
+        if last in ("compile",) and node.args:
+            return _eval_payload(node.args[0], u, consts, chain, depth + 1)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("decode", "encode") and not node.args[1:]:
+            inner = _eval_payload(node.func.value, u, consts, chain, depth + 1)
+            if node.func.attr == "decode":
+                return inner.decode("utf-8") if isinstance(inner, bytes) else inner
+            return inner.encode("utf-8") if isinstance(inner, str) else inner
+        if not node.args:
+            raise _NotStatic(f"call {fname} without arguments")
+        arg = _eval_payload(node.args[0], u, consts, chain, depth + 1)
+        data = arg.encode("latin-1") if isinstance(arg, str) else arg
+        if last in _DECODERS:
+            chain.append(last)
+            return _DECODERS[last](data)
+        if last == "decompress":
+            mod = fname.rsplit(".", 1)[0] if "." in fname else ""
+            mod = mod.split(".")[-1]
+            codecs = [mod] if mod in _DECOMPRESSORS else list(_DECOMPRESSORS)
+            for codec in codecs:
+                try:
+                    out = _DECOMPRESSORS[codec](data)
+                except ImportError:
+                    continue
+                except Exception:  # noqa: BLE001 - try the next codec
+                    continue
+                chain.append(f"{codec}.decompress")
+                return out
+            raise _NotStatic(f"{fname}: no known codec decodes the payload")
+        raise _NotStatic(f"{fname} is not a known pure decoder")
+    raise _NotStatic(f"{type(node).__name__} is not a literal payload")
+
+
+def _module_consts(tree: ast.Module) -> dict[str, ast.AST]:
+    out: dict[str, ast.AST] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            out[node.targets[0].id] = node.value
+    return out
+
+
+def _decode_execs(u: CodeUnit, depth: int) -> None:
+    assert u.tree is not None
+    consts = _module_consts(u.tree)
+    for node in ast.walk(u.tree):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        fname = _dotted(node.func, u.aliases)
+        if fname not in ("exec", "eval", "builtins.exec"):
+            continue
+        chain: list[str] = []
+        try:
+            value = _eval_payload(node.args[0], u, consts, chain)
+        except _NotStatic as exc:
+            if any(k in _safe_unparse(node.args[0]) for k in ("decompress", "decode")):
+                u.decode_failures.append((node.lineno, str(exc)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - corrupt payloads are a finding, not a crash
+            u.decode_failures.append((node.lineno, f"{type(exc).__name__}: {exc}"))
+            continue
+        if not chain:
+            continue  # exec of a plain literal string: analysed below as well
+        text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+        child = analyse(text, f"{u.path}#payload@{node.lineno}", origin="decoded", depth=depth + 1)
+        payload_chars = len(_safe_unparse(node.args[0], limit=10**9))
+        u.decoded.append(Decoded(node.lineno, tuple(chain), payload_chars, child))
+
+
+# --- regex fallback --------------------------------------------------------
+
+_RE_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w., \t]+))", re.M)
+_RE_ENV = re.compile(r"""(?:environ\.get|getenv)\(\s*["'](\w+)["']\s*(?:,\s*([^)\n]{0,40}))?\)""")
+_RE_CALL = re.compile(r"\b((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)\s*\(")
+
+
+def _regex_facts(u: CodeUnit) -> None:
+    text = u.text
+    line_starts = [0]
+    for m in re.finditer("\n", text):
+        line_starts.append(m.end())
+
+    import bisect
+
+    def line_of(pos: int) -> int:
+        return bisect.bisect_right(line_starts, pos)
+
+    for m in _RE_IMPORT.finditer(text):
+        if m.group(1):
+            u.imports.append(Import(m.group(1), (), line_of(m.start()), None, False))
+        else:
+            for part in m.group(2).split(","):
+                name = part.strip().split(" ")[0]
+                if name:
+                    u.imports.append(Import(name, (), line_of(m.start()), None, False))
+    for m in _RE_ENV.finditer(text):
+        default = None
+        has = m.group(2) is not None
+        if has:
+            ok, default = _literal_text(m.group(2))
+            default = default if ok else None
+        u.env.append(EnvRead(m.group(1), default, has, line_of(m.start()), None))
+    for m in _RE_CALL.finditer(text):
+        name = m.group(1)
+        if "." in name or name in ("exec", "eval", "urlopen", "hf_hub_download", "snapshot_download"):
+            u.calls.append(Call(name, line_of(m.start()), None, (), ()))
+
+
+def _literal_text(s: str) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(s.strip())
+    except Exception:  # noqa: BLE001
+        return False, None
+
+
+# ---------------------------------------------------------------------------
+
+
+def analyse(text: str | bytes, path: str = "<memory>", *, origin: str = "file", depth: int = 0) -> CodeUnit:
+    """Parse ``text`` and collect facts; never raises on bad input."""
+    if isinstance(text, bytes):
+        size = len(text)
+        text = text.decode("utf-8", errors="replace")
+    else:
+        size = len(text.encode("utf-8", errors="replace"))
+    u = CodeUnit(path=path, text=text, size_bytes=size, origin=origin)
+    try:
+        u.tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        u.syntax_error, u.syntax_error_line = f"SyntaxError: {exc.msg}", exc.lineno
+    except (ValueError, RecursionError, MemoryError) as exc:
+        u.syntax_error = f"{type(exc).__name__}: {exc}"[:200]
+    if u.tree is None:
+        _regex_facts(u)
+        return u
+    try:
+        _Collector(u).run(u.tree)
+    except RecursionError as exc:  # pathological nesting inside helpers (unparse/literal_eval)
+        u.syntax_error = f"RecursionError during analysis: {exc}"[:200]
+    if depth < MAX_DEPTH and u.execs:
+        _decode_execs(u, depth)
+    return u

@@ -1,0 +1,221 @@
+"""What is being verified: a records folder, a single log, or a single file.
+
+The subject gathers inputs once and caches what rules derive from them
+(static facts per code file, parsed events and summary per log), so twenty
+rules do not parse the same log twenty times. Log parsing goes through the
+one parser in ``harness.core`` (events / metrics / timeline / policy); when
+that module is not importable the log rules report ``not_available``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from verifier.static import CodeUnit, analyse
+
+LOG_SUFFIXES = (".log", ".txt")
+# Lines that mark a file as a training log (any generation) rather than a README or requirements.
+_LOG_MARKERS = ("val_bpb", "val_loss", "Hyperparameters", "train_loss")
+MAX_LOG_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class LogInput:
+    path: Path
+    display: str  # path relative to the subject root
+
+    @cached_property
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8", errors="replace")
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+    @cached_property
+    def events(self) -> list[Any] | None:
+        try:
+            from harness.core import events as ev
+        except ImportError:
+            return None
+        return ev.parse_file(self.path)
+
+    @cached_property
+    def summary(self) -> Any | None:
+        if self.events is None:
+            return None
+        try:
+            from harness.core import metrics
+        except ImportError:
+            return None
+        return metrics.summarize(self.events)
+
+    def timeline(self, policy: Any | None = None) -> Any | None:
+        if self.events is None:
+            return None
+        try:
+            from harness.core import timeline as tl
+        except ImportError:
+            return None
+        return tl.build_timeline(self.events, policy)
+
+    def line(self, n: int | None) -> str:
+        if not n or n < 1 or n > len(self.lines):
+            return ""
+        return self.lines[n - 1]
+
+
+@dataclass
+class Subject:
+    root: Path
+    kind: str  # "folder" | "log" | "code" | "claims"
+    code_paths: list[Path] = field(default_factory=list)
+    entry: Path | None = None
+    logs: list[LogInput] = field(default_factory=list)
+    submission_path: Path | None = None
+    claims_override: dict[str, Any] | None = None
+    policy_id: str | None = None
+    other_files: list[Path] = field(default_factory=list)  # README, requirements.txt, ...
+    baseline_record: Any = None  # LegacyRecord this submission claims to beat (significance)
+
+    # ---- code -----------------------------------------------------------------
+    @cached_property
+    def code_units(self) -> dict[str, CodeUnit]:
+        out: dict[str, CodeUnit] = {}
+        for p in self.code_paths:
+            try:
+                data = p.read_bytes()
+            except OSError as exc:
+                out[self.rel(p)] = CodeUnit(path=self.rel(p), text="", size_bytes=0, syntax_error=f"unreadable: {exc}")
+                continue
+            out[self.rel(p)] = analyse(data, self.rel(p))
+        return out
+
+    @property
+    def entry_unit(self) -> CodeUnit | None:
+        if self.entry is None:
+            return None
+        return self.code_units.get(self.rel(self.entry))
+
+    def entry_units(self) -> list[CodeUnit]:
+        """The entry file and everything decoded from it (what actually runs)."""
+        u = self.entry_unit
+        return u.all_units() if u else []
+
+    def all_units(self) -> list[CodeUnit]:
+        out: list[CodeUnit] = []
+        for u in self.code_units.values():
+            out.extend(u.all_units())
+        return out
+
+    # ---- claims ---------------------------------------------------------------
+    @cached_property
+    def submission(self) -> dict[str, Any] | None:
+        if self.claims_override is not None:
+            return self.claims_override
+        if self.submission_path is None:
+            return None
+        try:
+            return json.loads(self.submission_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    @cached_property
+    def submission_error(self) -> str | None:
+        if self.submission_path is None or self.claims_override is not None:
+            return None
+        try:
+            json.loads(self.submission_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    @cached_property
+    def legacy_record(self) -> Any | None:
+        if self.submission_path is None or self.submission is None:
+            return None
+        try:
+            from harness.core.records import LegacyRecord
+        except ImportError:
+            return None
+        try:
+            return LegacyRecord.from_path(self.submission_path)
+        except Exception:  # noqa: BLE001 - the schema rule reports the problem
+            return None
+
+    @property
+    def track(self) -> str | None:
+        sub = self.submission or {}
+        t = sub.get("track")
+        if isinstance(t, str) and t:
+            return t
+        parts = [p.name for p in [self.root, *self.root.parents]]
+        for name in parts:
+            if name.startswith("track_"):
+                return name[len("track_"):]
+        return None
+
+    def file_text(self, name: str) -> str | None:
+        for p in self.other_files:
+            if p.name.lower() == name.lower():
+                try:
+                    return p.read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    return None
+        return None
+
+    def rel(self, p: Path) -> str:
+        try:
+            return str(p.relative_to(self.root)) if self.root.is_dir() else p.name
+        except ValueError:
+            return str(p)
+
+
+def _looks_like_log(p: Path) -> bool:
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(256 * 1024)
+        if p.stat().st_size > MAX_LOG_BYTES:
+            return False
+    except OSError:
+        return False
+    text = head.decode("utf-8", errors="replace")
+    return any(m in text for m in _LOG_MARKERS)
+
+
+def _pick_entry(code: list[Path]) -> Path | None:
+    names = {p.name: p for p in code}
+    for candidate in ("train_gpt.py", "train.py"):
+        if candidate in names:
+            return names[candidate]
+    trains = sorted(p for p in code if p.name.startswith("train"))
+    return trains[0] if trains else (code[0] if len(code) == 1 else None)
+
+
+def load_subject(path: str | Path, *, claims: dict[str, Any] | None = None, policy: str | None = None) -> Subject:
+    """Collect the inputs under ``path`` (a folder or one file)."""
+    root = Path(path)
+    if root.is_file():
+        suffix = root.suffix.lower()
+        if suffix == ".py":
+            return Subject(root.parent, "code", code_paths=[root], entry=root, claims_override=claims, policy_id=policy)
+        if suffix == ".json":
+            return Subject(root.parent, "claims", submission_path=root, claims_override=claims, policy_id=policy)
+        return Subject(root.parent, "log", logs=[LogInput(root, root.name)], claims_override=claims, policy_id=policy)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts)
+    code = [p for p in files if p.suffix == ".py" and p.parent == root]
+    # code in sub-folders (helpers the entry may import) is listed too but the entry is top-level
+    code += [p for p in files if p.suffix == ".py" and p.parent != root and "tokenizers" not in p.parts]
+    logs = [LogInput(p, str(p.relative_to(root))) for p in files
+            if p.suffix.lower() in LOG_SUFFIXES and p.name.lower() not in ("requirements.txt",) and _looks_like_log(p)]
+    sub = root / "submission.json"
+    others = [p for p in files if p.suffix.lower() in (".md", ".txt", ".toml", ".cfg", ".sh")
+              and not any(p == lg.path for lg in logs)]
+    top_code = [p for p in code if p.parent == root]
+    return Subject(root, "folder", code_paths=code, entry=_pick_entry(top_code), logs=logs,
+                   submission_path=sub if sub.is_file() else None, claims_override=claims,
+                   policy_id=policy, other_files=others)
