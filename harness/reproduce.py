@@ -344,7 +344,9 @@ def seed_env(sub: ResolvedSubmission, data: DataInfo, seed: int, run_id: str, mo
         "SEED": str(seed),
         "RUN_ID": run_id,
         "DATA_PATH": str(data.data_dir),
-        "DATA_DIR": str(data.data_dir.parent),
+        # Upstream layout: DATA_DIR/datasets/<variant dir> and DATA_DIR/tokenizers/.
+        "DATA_DIR": str(data.data_dir.parent.parent if data.data_dir.parent.name == "datasets"
+                        else data.data_dir.parent),
         "PYTHONUNBUFFERED": "1",
     })
     if data.tokenizer_path:

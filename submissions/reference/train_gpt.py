@@ -175,11 +175,13 @@ class ValidationSet:
         if not files:
             raise FileNotFoundError(f"no validation shards in {args.data_path}")
         tokens = np.concatenate([load_shard(f) for f in files])
-        usable = ((tokens.size - 1) // seq_len) * seq_len
-        if usable <= 0:
-            raise ValueError(f"validation stream shorter than one sequence of {seq_len}")
+        # Every target is scored (positions 1..N-1): full sequences of seq_len plus
+        # one shorter tail sequence, so coverage is the whole validation stream.
+        usable = tokens.size - 1
+        if usable < 1:
+            raise ValueError("validation stream has no targets")
         self.pattern = os.path.join(args.data_path, "fineweb_val_*.bin")
-        self.tokens = tokens[:usable + 1].astype(np.int64)
+        self.tokens = tokens.astype(np.int64)
         self.num_targets = usable
         sidecars = shard_files(args.data_path, "val_bytes")
         if sidecars and len(sidecars) == len(files):
@@ -202,6 +204,7 @@ def evaluate(model: nn.Module, val: ValidationSet, seq_len: int, batch_tokens: i
              rank: int, world: int, device: torch.device, autocast) -> tuple[float, float]:
     """Mean loss (nats/token) and val_bpb over every scored target, split across ranks."""
     num_seqs = val.num_targets // seq_len
+    tail = val.num_targets - num_seqs * seq_len
     start = num_seqs * rank // world
     end = num_seqs * (rank + 1) // world
     per_batch = max(1, batch_tokens // seq_len)
@@ -210,11 +213,12 @@ def evaluate(model: nn.Module, val: ValidationSet, seq_len: int, batch_tokens: i
     byte_sum = torch.zeros((), dtype=torch.float64, device=device)
     was_training = model.training
     model.eval()
-    for s in range(start, end, per_batch):
-        e = min(end, s + per_batch)
-        lo, hi = s * seq_len, e * seq_len
-        x = torch.from_numpy(val.tokens[lo:hi]).view(-1, seq_len).to(device)
-        y = torch.from_numpy(val.tokens[lo + 1:hi + 1]).view(-1, seq_len).to(device)
+    spans = [(s * seq_len, min(end, s + per_batch) * seq_len, seq_len) for s in range(start, end, per_batch)]
+    if tail and rank == world - 1:
+        spans.append((num_seqs * seq_len, val.num_targets, tail))  # the last, shorter sequence
+    for lo, hi, width in spans:
+        x = torch.from_numpy(val.tokens[lo:hi]).view(-1, width).to(device)
+        y = torch.from_numpy(val.tokens[lo + 1:hi + 1]).view(-1, width).to(device)
         with autocast():
             loss = model(x, y)
         n = float(y.numel())

@@ -1,0 +1,99 @@
+"""`harness reproduce` end to end on the reference submission (CPU, gloo, embedded data)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.core.records import validate_record
+from harness.errors import EnvironmentProblem, UsageError
+from harness.reproduce import ReproduceOptions, reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = str(ROOT / "submissions" / "reference")
+
+
+def _check_run_dir(run_dir: Path, seeds: list[int]) -> dict:
+    rec = json.loads((run_dir / "submission.json").read_text())
+    assert validate_record(rec) == []
+    for s in seeds:
+        sd = run_dir / f"seed-{s}"
+        assert (sd / "harness.log").is_file()
+        assert (sd / "measure.json").is_file()
+        art = sd / "work" / "final_model.int8.ptz"
+        assert art.is_file()
+        code = (sd / "work" / "train_gpt.py").stat().st_size
+        r = rec["seed_results"][str(s)]
+        assert r["status"] == "ok"
+        assert r["artifact_bytes"] == art.stat().st_size + code
+        assert r["headline_metric"] == "final_int8_zlib_roundtrip_exact"
+        # Every harness log line carries the harness clock stamp.
+        first = (sd / "harness.log").read_text().splitlines()[0]
+        assert float(first.split(" ", 1)[0]) >= 0
+    return rec
+
+
+def test_reproduce_reference_smoke_library(tmp_path: Path) -> None:
+    res = reproduce(REFERENCE, ReproduceOptions(seeds=[1, 2], mode="smoke", out=tmp_path, progress=False,
+                                                train_seconds=3))
+    assert res.exit_code == 0, json.dumps(res.record["verification"]["findings"], indent=1)
+    rec = _check_run_dir(res.run_dir, [1, 2])
+    v = rec["verification"]
+    assert v["mode"] == "smoke" and v["unofficial_reasons"]
+    assert any("train 3 s" in r for r in v["unofficial_reasons"])
+    assert v["stats"]["n"] == 2 and v["stats"]["std_sample"] is not None
+    assert rec["val_bpb"] == pytest.approx(sum(rec["seed_results"][s]["val_bpb"] for s in ("1", "2")) / 2)
+    assert v["data"]["variant"] == "embedded"
+    assert set(v["per_seed"]) == {"1", "2"}
+    for ps in v["per_seed"].values():
+        assert ps["harness_clock"]["segments"], "timeline segments on the harness clock"
+        assert all(vd["status"] in ("PASS", "PASS_GRACE", "UNDETERMINED") for vd in ps["verdicts"])
+    # Two seeds give two different models.
+    assert rec["seed_results"]["1"]["val_bpb"] != rec["seed_results"]["2"]["val_bpb"]
+
+
+def test_reproduce_cli_subprocess(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "harness", "reproduce", REFERENCE, "--mode", "smoke",
+                           "--seeds", "1,2", "--train-seconds", "2", "--out", str(tmp_path), "--run-id", "cli",
+                           "--no-progress"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "val_bpb mean" in proc.stdout and "record:" in proc.stdout
+    _check_run_dir(tmp_path / "cli", [1, 2])
+
+
+def test_crashing_seed_fails_with_exit_1(tmp_path: Path) -> None:
+    sub = tmp_path / "crash"
+    sub.mkdir()
+    (sub / "train_gpt.py").write_text("import sys\nprint('about to crash', flush=True)\nsys.exit(3)\n")
+    (sub / "harness.toml").write_text('[submission]\nname="crash"\nnproc=1\n[smoke]\ntrain_seconds=5\n')
+    res = reproduce(str(sub), ReproduceOptions(seeds=[5], out=tmp_path / "runs", progress=False))
+    assert res.exit_code == 1
+    r = res.record["seed_results"]["5"]
+    assert r["status"] == "failed" and "exit" in r["failure_reason"]
+    assert res.record["val_bpb"] is None
+    assert validate_record(res.record) == []
+    assert "about to crash" in (res.run_dir / "seed-5" / "harness.log").read_text()
+
+
+def test_official_mode_refuses_here_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(EnvironmentProblem) as exc:
+        reproduce(REFERENCE, ReproduceOptions(seeds=[1], mode="official", out=tmp_path, progress=False))
+    assert "8x H100" in str(exc.value) and "--mode smoke" in str(exc.value)
+    assert exc.value.exit_code == 3
+    assert not any(tmp_path.iterdir())
+
+
+def test_fixed_world_size_is_a_clear_error(tmp_path: Path) -> None:
+    sub = tmp_path / "wired"
+    sub.mkdir()
+    (sub / "train_gpt.py").write_text("print('never runs')\n")
+    (sub / "harness.toml").write_text('[submission]\nname="wired"\nnproc=8\nper_rank_env=["SEQ_LENS_PER_GPU"]\n'
+                                      '[env]\nSEQ_LENS_PER_GPU="2048,2048,2048,2048,2048,6144,6144,6144"\n')
+    with pytest.raises(UsageError, match="8 per-rank entries but nproc is 2"):
+        reproduce(str(sub), ReproduceOptions(seeds=[1], nproc=2, out=tmp_path / "runs", progress=False))
