@@ -106,7 +106,7 @@ def _vocab_size(tokenizer: Path | None) -> int | None:
 
 
 def _data_manifest_sha(data_dir: Path) -> str | None:
-    for name in ("manifest.json", "embedded_manifest.json", "data.lock.json"):
+    for name in ("harness-manifest.json", "manifest.json"):
         h = sha256_file(data_dir / name) or sha256_file(data_dir.parent / name)
         if h:
             return h
@@ -141,7 +141,14 @@ def prepare_data(variant: str, data: Path | None) -> DataInfo:
                                      hint="Pass --data DIR with canonical shards and a tokenizer.") from None
         data_dir, tok = _from_embedded(ensure_embedded())
         if tok is None:
+            try:
+                from harness.data.embedded import tokenizer_for
+                tok = tokenizer_for(data_dir)
+            except ImportError:
+                tok = None
+        if tok is None:
             tok = _find_tokenizer(data_dir)
+        data_dir, tok = data_dir.resolve(), (tok.resolve() if tok else None)  # the trainer runs elsewhere
         from harness.core import shards
         return DataInfo(variant, data_dir, tok, _vocab_size(tok), _data_manifest_sha(data_dir),
                         "embedded default (built locally when missing)") if shards.list_shards(data_dir, "val") \

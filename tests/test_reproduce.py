@@ -61,7 +61,7 @@ def test_reproduce_cli_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "harness", "reproduce", REFERENCE, "--mode", "smoke",
                            "--seeds", "1,2", "--train-seconds", "2", "--out", str(tmp_path), "--run-id", "cli",
-                           "--no-progress"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+                           "--no-progress"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "val_bpb mean" in proc.stdout and "record:" in proc.stdout
     _check_run_dir(tmp_path / "cli", [1, 2])
