@@ -217,3 +217,26 @@ def test_cli_exit_codes_and_messages(tmp_path):
     assert r.returncode == 3 and "does not exist" in r.stderr and "Traceback" not in r.stderr
     r = _cli("verify", d, "--variant", "no-such")
     assert r.returncode == 2 and "known:" in r.stderr
+
+
+def test_data_group_discovers_data_star_modules(tmp_path):
+    """A module harness/commands/data_<x>.py exposing ``command`` becomes `harness data <x>`."""
+    extra = tmp_path / "more"
+    extra.mkdir()
+    (extra / "data_probe.py").write_text(
+        "import click\n@click.command('probe')\ndef command():\n    click.echo('probe ran')\n")
+    (extra / "data_other.py").write_text(
+        "import click\n@click.command('other')\ndef data_command():\n    click.echo('other ran')\n")
+    code = (
+        "import sys, harness.commands as pkg\n"
+        f"pkg.__path__.append({str(extra)!r})\n"
+        "from harness.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for sub, out in (("probe", "probe ran"), ("other", "other ran")):
+        r = subprocess.run([sys.executable, "-c", code, "data", sub], capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 0 and out in r.stdout, r.stderr
+    r = subprocess.run([sys.executable, "-c", code, "data", "--help"], capture_output=True, text=True, env=env, timeout=60)
+    for name in ("fetch", "verify", "lock", "probe", "other"):
+        assert f"  {name}" in r.stdout

@@ -335,6 +335,8 @@ def fetch_variant(
                 for f, digest in pool.map(one, todo):
                     digests[f.remote_path] = digest
                     result.downloaded.append(f.remote_path)
+                    if prog.disable and show_progress:  # no live bar (not a terminal): one line per file
+                        echo(f"fetched {f.remote_path} ({f.local_path.stat().st_size:,} bytes, sha256 {digest[:12]})")
         finally:
             _RichTqdm.advance = staticmethod(lambda n: None)
 
@@ -386,7 +388,8 @@ def fetch_variant(
     for name, observed_key in (("val_tokens", "val_tokens"), ("val_bytes", "val_bytes_sum")):
         fig = v.figures.get(name)
         if fig is not None and observed_key in man.observed:
-            result.figure_checks.append(fig.check(man.observed[observed_key]))
+            ok, msg = fig.check(man.observed[observed_key])
+            result.figure_checks.append((ok, f"{name}: {msg}"))
     return result
 
 
