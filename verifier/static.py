@@ -95,6 +95,12 @@ class CodeUnit:
     decoded: list[Decoded] = field(default_factory=list)
     decode_failures: list[tuple[int, str]] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> module path
+    # line indexes the rules query by range instead of re-walking the tree
+    step_lines: list[int] = field(default_factory=list)  # optimizer .step() and .backward() calls
+    backward_lines: list[int] = field(default_factory=list)
+    score_lines: list[int] = field(default_factory=list)  # no_grad/inference_mode blocks, loss-sum accumulation
+    loops: list[ast.AST] = field(default_factory=list)
+    exec_nodes: list[ast.Call] = field(default_factory=list)
 
     _lines: list[str] | None = None
 
@@ -152,6 +158,8 @@ def _str_args(args: list[ast.expr]) -> tuple[str, ...]:
 
 
 _ENV_FUNCS = {"os.environ.get", "os.getenv", "environ.get", "getenv"}
+_SCHED = re.compile(r"sched|lr_|warmup", re.I)
+_SUMNAME = re.compile(r"loss_sum|nll_sum|bits|byte_count|token_count|total_loss|bpb", re.I)
 _PATHLIKE = re.compile(r"(fineweb_val|_val_|val_|\.bin$|https?://|\.py$)")
 
 
@@ -178,85 +186,154 @@ class _Collector:
             for a in node.names:
                 self.u.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
 
-    def visit(self, node: ast.AST) -> None:
-        stack: list[tuple[ast.AST, int]] = [(node, 0)]
-        # iterative walk with explicit enter/exit so deep nesting cannot blow the C stack
+    def visit(self, root: ast.AST) -> None:
+        # Iterative walk (deep nesting cannot blow the C stack) with explicit exits for defs and
+        # try blocks; child order does not matter because every fact carries its line number.
+        AST = ast.AST
+        fn_types = (ast.FunctionDef, ast.AsyncFunctionDef)
+        name_t, attr_t, arg_t = ast.Name, ast.Attribute, ast.arg
+        enter = self._handlers
+        stack: list[tuple[ast.AST, bool]] = [(root, False)]
+        pop, push = stack.pop, stack.append
         while stack:
-            cur, state = stack.pop()
-            if state == 1:
-                self._exit(cur)
+            node, leaving = pop()
+            if leaving:
+                self._exit(node)
                 continue
-            self._enter(cur)
-            stack.append((cur, 1))
-            children = list(ast.iter_child_nodes(cur))
-            for child in reversed(children):
-                stack.append((child, 0))
+            t = type(node)
+            if self.func_stack:
+                if t is name_t:
+                    self.func_stack[-1].idents.add(node.id)
+                    continue  # Name has only ctx below it
+                if t is attr_t:
+                    self.func_stack[-1].idents.add(node.attr)
+                elif t is arg_t:
+                    self.func_stack[-1].idents.add(node.arg)
+            elif t is name_t:
+                continue
+            h = enter.get(t)
+            if h is not None:
+                h(node)
+                if t in fn_types or t is ast.Try:
+                    push((node, True))
+            for fname in node._fields:
+                v = getattr(node, fname, None)
+                if type(v) is list:
+                    for item in v:
+                        if isinstance(item, AST):
+                            push((item, False))
+                elif isinstance(v, AST):
+                    push((v, False))
 
     def _fname(self) -> str | None:
         return self.func_stack[-1].name if self.func_stack else ""
 
-    def _enter(self, node: ast.AST) -> None:
-        u = self.u
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            name = node.name
-            if self.func_stack:
-                name = f"{self.func_stack[-1].name}.{node.name}"
-            info = FunctionInfo(name, node.lineno, getattr(node, "end_lineno", node.lineno) or node.lineno, node=node)
-            u.functions[name] = info
-            self.func_stack.append(info)
-        elif isinstance(node, ast.Try):
-            self.try_depth += 1
-        elif isinstance(node, ast.Import):
-            for a in node.names:
-                u.imports.append(Import(a.name, (), node.lineno, self._fname() or None, self.try_depth > 0))
-                if a.asname and self.func_stack:
-                    u.aliases.setdefault(a.asname, a.name)
-        elif isinstance(node, ast.ImportFrom):
-            mod = ("." * node.level) + (node.module or "")
-            u.imports.append(Import(mod, tuple(a.name for a in node.names), node.lineno,
-                                    self._fname() or None, self.try_depth > 0))
-            if self.func_stack and node.module and node.level == 0:
-                for a in node.names:
-                    u.aliases.setdefault(a.asname or a.name, f"{node.module}.{a.name}")
-        elif isinstance(node, ast.Call):
-            name = _dotted(node.func, u.aliases) or "?"
-            call = Call(name, node.lineno, self._fname(), _str_args(node.args),
-                        tuple(k.arg for k in node.keywords if k.arg))
-            u.calls.append(call)
-            if self.func_stack:
-                self.func_stack[-1].calls.append(call)
-            if name in _ENV_FUNCS or name.endswith("environ.get"):
-                if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                    has_default = len(node.args) > 1
-                    ok, val = _literal(node.args[1] if has_default else None)
-                    u.env.append(EnvRead(node.args[0].value, val if ok else None, has_default,
-                                         node.lineno, self._fname()))
-            if name in ("exec", "eval", "builtins.exec") and node.args:
-                u.execs.append((node.lineno, _safe_unparse(node.args[0])))
-        elif isinstance(node, ast.Subscript):
-            # os.environ["X"] reads (no default)
-            if _dotted(node.value, u.aliases) in ("os.environ", "environ"):
-                sl = node.slice
-                if isinstance(sl, ast.Constant) and isinstance(sl.value, str):
-                    u.env.append(EnvRead(sl.value, None, False, node.lineno, self._fname()))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            v = node.value
-            if len(v) < 300 and _PATHLIKE.search(v):
-                u.strings.append((getattr(node, "lineno", 0), v))
+    @property
+    def _handlers(self) -> dict[type, object]:
+        h = {ast.FunctionDef: self._def, ast.AsyncFunctionDef: self._def, ast.Try: self._try,
+             ast.Import: self._import, ast.ImportFrom: self._importfrom, ast.Call: self._call,
+             ast.Subscript: self._subscript, ast.Constant: self._const, ast.With: self._with,
+             ast.AsyncWith: self._with, ast.AugAssign: self._augassign, ast.For: self._loop,
+             ast.While: self._loop, ast.AsyncFor: self._loop}
+        if hasattr(ast, "TryStar"):
+            h[ast.TryStar] = self._try
+        return h
+
+    def _def(self, node) -> None:
+        name = node.name
         if self.func_stack:
-            if isinstance(node, ast.Name):
-                self.func_stack[-1].idents.add(node.id)
-            elif isinstance(node, ast.Attribute):
-                self.func_stack[-1].idents.add(node.attr)
-            elif isinstance(node, ast.arg):
-                self.func_stack[-1].idents.add(node.arg)
+            name = f"{self.func_stack[-1].name}.{node.name}"
+        info = FunctionInfo(name, node.lineno, getattr(node, "end_lineno", node.lineno) or node.lineno, node=node)
+        self.u.functions[name] = info
+        self.func_stack.append(info)
+
+    def _try(self, node) -> None:
+        self.try_depth += 1
+
+    def _import(self, node) -> None:
+        u = self.u
+        for a in node.names:
+            u.imports.append(Import(a.name, (), node.lineno, self._fname() or None, self.try_depth > 0))
+            if a.asname and self.func_stack:
+                u.aliases.setdefault(a.asname, a.name)
+
+    def _importfrom(self, node) -> None:
+        u = self.u
+        mod = ("." * node.level) + (node.module or "")
+        u.imports.append(Import(mod, tuple(a.name for a in node.names), node.lineno,
+                                self._fname() or None, self.try_depth > 0))
+        if self.func_stack and node.module and node.level == 0:
+            for a in node.names:
+                u.aliases.setdefault(a.asname or a.name, f"{node.module}.{a.name}")
+
+    def _call(self, node) -> None:
+        u = self.u
+        f = node.func
+        if type(f) is ast.Attribute:
+            if f.attr == "backward":
+                u.step_lines.append(node.lineno)
+                u.backward_lines.append(node.lineno)
+            elif f.attr == "step":
+                recv = f.value
+                rn = recv.id if type(recv) is ast.Name else (recv.attr if type(recv) is ast.Attribute else "")
+                if not _SCHED.search(rn):
+                    u.step_lines.append(node.lineno)
+        name = _dotted(f, u.aliases) or "?"
+        call = Call(name, node.lineno, self._fname(), _str_args(node.args),
+                    tuple(k.arg for k in node.keywords if k.arg))
+        u.calls.append(call)
+        if self.func_stack:
+            self.func_stack[-1].calls.append(call)
+        if name in _ENV_FUNCS or name.endswith("environ.get"):
+            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                has_default = len(node.args) > 1
+                ok, val = _literal(node.args[1] if has_default else None)
+                u.env.append(EnvRead(node.args[0].value, val if ok else None, has_default,
+                                     node.lineno, self._fname()))
+        elif name in ("no_grad", "inference_mode") or name.endswith((".no_grad", ".inference_mode")):
+            pass
+        if name in ("exec", "eval", "builtins.exec") and node.args:
+            u.execs.append((node.lineno, _safe_unparse(node.args[0])))
+            u.exec_nodes.append(node)
+
+    def _subscript(self, node) -> None:
+        # os.environ["X"] reads (no default)
+        if _dotted(node.value, self.u.aliases) in ("os.environ", "environ"):
+            sl = node.slice
+            if isinstance(sl, ast.Constant) and isinstance(sl.value, str):
+                self.u.env.append(EnvRead(sl.value, None, False, node.lineno, self._fname()))
+
+    def _const(self, node) -> None:
+        v = node.value
+        if type(v) is str and len(v) < 300 and _PATHLIKE.search(v):
+            self.u.strings.append((getattr(node, "lineno", 0), v))
+
+    def _with(self, node) -> None:
+        for item in node.items:
+            ctx = item.context_expr
+            if type(ctx) is ast.Call:
+                f = ctx.func
+                n = f.attr if type(f) is ast.Attribute else (f.id if type(f) is ast.Name else "")
+                if n in ("no_grad", "inference_mode"):
+                    self.u.score_lines.append(node.lineno)
+
+    def _augassign(self, node) -> None:
+        t = node.target
+        tname = t.id if type(t) is ast.Name else (t.attr if type(t) is ast.Attribute else
+                                                  (t.value.id if type(t) is ast.Subscript and type(t.value) is ast.Name
+                                                   else ""))
+        if tname and _SUMNAME.search(tname):
+            self.u.score_lines.append(node.lineno)
+
+    def _loop(self, node) -> None:
+        self.u.loops.append(node)
 
     def _exit(self, node: ast.AST) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             done = self.func_stack.pop()
             if self.func_stack:  # nested defs contribute to their parent's summary
                 self.func_stack[-1].idents |= done.idents
-        elif isinstance(node, ast.Try):
+        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             self.try_depth -= 1
 
 
@@ -370,12 +447,7 @@ def _module_consts(tree: ast.Module) -> dict[str, ast.AST]:
 def _decode_execs(u: CodeUnit, depth: int) -> None:
     assert u.tree is not None
     consts = _module_consts(u.tree)
-    for node in ast.walk(u.tree):
-        if not (isinstance(node, ast.Call) and node.args):
-            continue
-        fname = _dotted(node.func, u.aliases)
-        if fname not in ("exec", "eval", "builtins.exec"):
-            continue
+    for node in u.exec_nodes:
         chain: list[str] = []
         try:
             value = _eval_payload(node.args[0], u, consts, chain)
@@ -464,6 +536,9 @@ def analyse(text: str | bytes, path: str = "<memory>", *, origin: str = "file", 
         _Collector(u).run(u.tree)
     except RecursionError as exc:  # pathological nesting inside helpers (unparse/literal_eval)
         u.syntax_error = f"RecursionError during analysis: {exc}"[:200]
-    if depth < MAX_DEPTH and u.execs:
+    u.step_lines.sort()
+    u.backward_lines.sort()
+    u.score_lines.sort()
+    if depth < MAX_DEPTH and u.exec_nodes:
         _decode_execs(u, depth)
     return u

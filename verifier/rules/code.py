@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+from bisect import bisect_left, bisect_right
 from pathlib import Path
 
 from verifier.model import Evidence, Finding, excerpt
@@ -54,6 +55,7 @@ _NET_PREFIXES = ("requests.", "httpx.", "aiohttp.", "urllib.request.", "urllib3.
 _NET_TOOLS = {"curl", "wget", "aria2c", "scp", "rsync", "ssh", "sftp", "ftp", "nc", "huggingface-cli", "hf"}
 _SUBPROCESS = ("subprocess.run", "subprocess.Popen", "subprocess.call", "subprocess.check_call",
                "subprocess.check_output", "os.system", "os.popen", "os.execvp", "os.spawnlp")
+_SUBPROCESS_TAILS = tuple("." + x.split(".")[-1] for x in _SUBPROCESS[:5])
 
 
 def _argv0(call_args: tuple[str, ...]) -> list[str]:
@@ -85,7 +87,7 @@ def check_network(s: Subject) -> list[Finding]:
             is_net = tail in _NET_CALL_TAILS or (c.name.startswith(_NET_PREFIXES) and not c.name.endswith(
                 ("gethostname", "getfqdn", "gethostbyname", "AF_INET")))
             tools = []
-            if c.name in _SUBPROCESS or c.name.endswith(tuple("." + x.split(".")[-1] for x in _SUBPROCESS[:5])):
+            if c.name in _SUBPROCESS or c.name.endswith(_SUBPROCESS_TAILS):
                 tools = [t for t in _argv0(c.str_args) if t in _NET_TOOLS]
                 if any(a.strip().startswith(("git clone", "pip install", "git fetch", "git pull")) for a in c.str_args):
                     tools.append("git/pip")
@@ -120,39 +122,23 @@ _VAL_DATA = re.compile(r"(^|_)val(id(ation)?)?_(tokens?|data|loader|stream|batch
 _TTT = re.compile(r"ttt|test_time|adapt", re.I)
 
 
-def _opt_step_lines(node: ast.AST) -> list[int]:
-    lines = []
-    for n in ast.walk(node):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
-            recv = n.func.value
-            recv_name = recv.id if isinstance(recv, ast.Name) else (recv.attr if isinstance(recv, ast.Attribute) else "")
-            if n.func.attr == "step" and not re.search(r"sched|lr_|warmup", recv_name, re.I):
-                lines.append(n.lineno)
-            elif n.func.attr == "backward":
-                lines.append(n.lineno)
-    return lines
+def _span(node: ast.AST) -> tuple[int, int]:
+    return node.lineno, getattr(node, "end_lineno", None) or node.lineno
 
 
-def _score_lines(node: ast.AST) -> list[int]:
+def _within(lines: list[int], node: ast.AST) -> list[int]:
+    """Entries of a sorted line index that fall inside ``node``'s line span."""
+    a, b = _span(node)
+    return lines[bisect_left(lines, a):bisect_right(lines, b)]
+
+
+def _opt_step_lines(u: CodeUnit, node: ast.AST) -> list[int]:
+    return _within(u.step_lines, node)
+
+
+def _score_lines(u: CodeUnit, node: ast.AST) -> list[int]:
     """Lines where scoring happens: no_grad/inference_mode blocks, or loss accumulation into *_sum names."""
-    lines = []
-    for n in ast.walk(node):
-        if isinstance(n, (ast.With, ast.AsyncWith)):
-            for item in n.items:
-                ctx = item.context_expr
-                name = ""
-                if isinstance(ctx, ast.Call):
-                    f = ctx.func
-                    name = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else "")
-                if name in ("no_grad", "inference_mode"):
-                    lines.append(n.lineno)
-        elif isinstance(n, ast.AugAssign) and isinstance(n.target, (ast.Name, ast.Attribute, ast.Subscript)):
-            t = n.target
-            tname = t.id if isinstance(t, ast.Name) else (t.attr if isinstance(t, ast.Attribute) else
-                                                           (t.value.id if isinstance(t.value, ast.Name) else ""))
-            if re.search(r"loss_sum|nll_sum|bits|byte_count|token_count|total_loss|bpb", tname, re.I):
-                lines.append(n.lineno)
-    return lines
+    return _within(u.score_lines, node)
 
 
 _EVALCALL = re.compile(r"eval|score|valid|log|print|bpb|val_loss|format|write|append", re.I)
@@ -160,14 +146,19 @@ _EVALCALL = re.compile(r"eval|score|valid|log|print|bpb|val_loss|format|write|ap
 
 def _data_val_idents(u: CodeUnit, idents: set[str]) -> list[str]:
     """Validation *data* names: val identifiers that are not functions we define or eval helpers."""
-    defined = {n.rsplit(".", 1)[-1] for n in u.functions}
+    defined = u.__dict__.get("_defined_names")
+    if defined is None:
+        defined = u.__dict__["_defined_names"] = {n.rsplit(".", 1)[-1] for n in u.functions}
     return sorted(i for i in idents if _VAL_DATA.search(i) and i not in defined)
 
 
-def _training_loops(fn: ast.AST) -> list[ast.AST]:
-    return [n for n in ast.walk(fn) if isinstance(n, (ast.For, ast.While, ast.AsyncFor)) and
-            any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "backward"
-                for c in ast.walk(n))]
+def _loops_in(u: CodeUnit, fn: ast.AST) -> list[ast.AST]:
+    a, b = _span(fn)
+    return [lp for lp in u.loops if a <= lp.lineno and _span(lp)[1] <= b]
+
+
+def _training_loops(u: CodeUnit, fn: ast.AST) -> list[ast.AST]:
+    return [lp for lp in _loops_in(u, fn) if _within(u.backward_lines, lp)]
 
 
 def _val_uses_outside_eval(loop: ast.AST, names: set[str]) -> list[tuple[str, int]]:
@@ -216,7 +207,7 @@ def check_val_in_training(s: Subject) -> list[Finding]:
                 continue
             if _TTT.search(name):
                 continue  # test-time adaptation: judged by code.ttt_score_order
-            for loop in _training_loops(fn.node):
+            for loop in _training_loops(u, fn.node):
                 hits = _val_uses_outside_eval(loop, set(vals))
                 if hits:
                     ident, line = min(hits, key=lambda h: h[1])
@@ -233,16 +224,12 @@ def check_val_in_training(s: Subject) -> list[Finding]:
 # score before update (TTT)
 
 
-def _innermost_loops(fn: ast.AST) -> list[ast.AST]:
-    loops = [n for n in ast.walk(fn) if isinstance(n, (ast.For, ast.While, ast.AsyncFor))]
+def _innermost_loops(u: CodeUnit, fn: ast.AST) -> list[ast.AST]:
+    both = [lp for lp in _loops_in(u, fn) if _opt_step_lines(u, lp) and _score_lines(u, lp)]
     out = []
-    for lp in loops:
-        steps, scores = _opt_step_lines(lp), _score_lines(lp)
-        if not steps or not scores:
-            continue
-        inner = [x for x in ast.walk(lp) if x is not lp and isinstance(x, (ast.For, ast.While, ast.AsyncFor))
-                 and _opt_step_lines(x) and _score_lines(x)]
-        if not inner:
+    for lp in both:
+        a, b = _span(lp)
+        if not any(x is not lp and a <= x.lineno and _span(x)[1] <= b for x in both):
             out.append(lp)
     return out
 
@@ -266,11 +253,11 @@ def check_ttt_order(s: Subject) -> list[Finding]:
         score_first_fns: set[str] = set()
         pre_eval: list[tuple[str, object]] = []
         for name, fn in u.functions.items():
-            if fn.node is None or not _opt_step_lines(fn.node) or not _ttt_function(name, fn):
+            if fn.node is None or not _opt_step_lines(u, fn.node) or not _ttt_function(name, fn):
                 continue
-            loops = _innermost_loops(fn.node)
+            loops = _innermost_loops(u, fn.node)
             for lp in loops:
-                steps, scores = _opt_step_lines(lp), _score_lines(lp)
+                steps, scores = _opt_step_lines(u, lp), _score_lines(u, lp)
                 first_step, first_score = min(steps), min(scores)
                 if first_step < first_score:
                     out.append(r.finding(
@@ -287,7 +274,7 @@ def check_ttt_order(s: Subject) -> list[Finding]:
                         status="needs_runtime_probe", severity="info",
                         evidence=[_ev(u, first_score), _ev(u, first_step)], function=name))
             if not loops and _TTT.search(name.rsplit(".", 1)[-1]) and _data_val_idents(u, fn.idents) \
-                    and not _score_lines(fn.node):
+                    and not _score_lines(u, fn.node):
                 pre_eval.append((name, fn))
         for name, fn in pre_eval:
             short = name.rsplit(".", 1)[-1]
