@@ -263,6 +263,8 @@ def entry_from_legacy(rec: LegacyRecord) -> Entry:
     )
     if per_seed and rec.val_bpb is not None and abs(computed - rec.val_bpb) > 5e-5:
         e.notes.append(f"claimed val_bpb {rec.val_bpb} but the per-seed mean is {computed:.5f}")
+    if rec.claimed.get("p_value") is not None:
+        e.notes.append(f"the record claims p={rec.claimed['p_value']} (not used: the verdicts recompute it)")
     for w in rec.warnings:
         if w.kind in ("val_bpb_under_val_loss", "val_bpb_from_mean_key", "bytes_total_not_max_seed", "over_cap"):
             e.notes.append(w.message)
@@ -320,7 +322,6 @@ def load_entries(paths: Iterable[str | Path]) -> list[Entry]:
 def order_entries(entries: list[Entry]) -> list[Entry]:
     """PR order (the index, or a v1 record's own PR); records outside it placed by typed date, with a note."""
     idx = prindex.load_pr_index()["folders"]
-    landed: list[tuple[date, int]] = []
     for e in entries:
         ent = idx.get(e.key) if e.source == "legacy" else None
         if ent is not None:
@@ -330,9 +331,9 @@ def order_entries(entries: list[Entry]) -> list[Entry]:
                 e.order_note = "launch snapshot (no PR)"
         elif e.pr is not None:
             e.sort_key = float(e.pr)
-    for ent in idx.values():
-        if ent.get("pr") is not None and ent.get("landed_at"):
-            landed.append((date.fromisoformat(ent["landed_at"][:10]), ent["pr"]))
+    # Records outside the index go after the highest PR among indexed records typed on or before
+    # their own date: the typed date is the only clue, and it is compared with typed dates.
+    landed = [(e.date, e.pr) for e in entries if e.pr is not None and e.date is not None]
     for e in entries:
         if e.pr is None and e.order_note is None:
             if e.date is not None:

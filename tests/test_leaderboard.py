@@ -123,6 +123,28 @@ def test_own_v1_record_joins_by_date(records_dir, policies, tmp_path):
     assert any("smoke-mode record" in n for n in ours[0].notes)
 
 
+def test_over_cap_and_unindexed_record(records_dir, policies, tmp_path):
+    # A synthetic 10-minute record, not in the PR index, dated after LQER, far better but 200 kB over the cap.
+    folder = tmp_path / "records" / "track_10min_16mb" / "2026-04-28_Synthetic_OverCap"
+    folder.mkdir(parents=True)
+    seeds = {"1": 1.040, "2": 1.041, "3": 1.0405}
+    (folder / "submission.json").write_text(json.dumps({
+        "name": "synthetic", "author": "t", "github_id": "t", "date": "2026-04-28", "track": "10min_16mb",
+        "val_bpb": 1.0405, "seeds": [1, 2, 3],
+        "seed_results": {k: {"val_bpb": v, "val_loss": v * 3.1571 * 0.6931471805599453, "artifact_bytes": 16_200_000}
+                         for k, v in seeds.items()},
+        "p_value": 0.001,
+    }))
+    lb = lbm.build_leaderboard([records_dir, folder], policies)
+    e = _e(lb, "2026-04-28_Synthetic_OverCap")
+    assert e.pr is None and "placed by its typed date 2026-04-28" in e.order_note
+    assert _e(lb, LQER).order < e.order < _e(lb, RR).order  # after #1855 landed (04-27), before #1868 (04-30)
+    for pid in ("t-readme", "t-practised"):
+        v = e.verdicts[pid]
+        assert v.status == "rejected" and v.reasons[0] == "over the 16,000,000-byte cap (16,200,000 bytes)"
+    assert any("claims p=0.001" in n for n in e.notes)
+
+
 def _png_pixels(path: Path):
     """Decode the PNG for real (matplotlib's reader) after checking the signature and IHDR."""
     import matplotlib.image as mpimg
