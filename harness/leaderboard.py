@@ -304,8 +304,55 @@ def entry_from_v1(obj: dict[str, Any], path: Path) -> Entry:
     return e
 
 
-def load_entries(paths: Iterable[str | Path]) -> list[Entry]:
-    """Read every submission*.json under ``paths``: ours (v1) as is, upstream ones through LegacyRecord."""
+def seeds_from_logs(folder: Path) -> dict[str, tuple[float, float | None]]:
+    """Per-seed (val_bpb, val_loss) read from the folder's logs through the one log parser.
+
+    Uses ``harness.core.events.parse_file`` and ``harness.core.metrics.summarize``
+    (its headline picker); raises ImportError when those modules are absent.
+    Logs without a seed or a headline are skipped; the first log per seed wins.
+    """
+    from harness.core.events import parse_file  # type: ignore
+    from harness.core.metrics import summarize  # type: ignore
+
+    out: dict[str, tuple[float, float | None]] = {}
+    for log in sorted([*folder.glob("*.log"), *folder.glob("*.txt")]):
+        try:
+            summ = summarize(parse_file(log))
+        except Exception:  # noqa: BLE001 - one unreadable log must not sink the board
+            continue
+        head = getattr(summ, "headline", None)
+        seed = getattr(summ, "seed", None)
+        if head is None or seed is None or getattr(head, "val_bpb", None) is None:
+            continue
+        out.setdefault(str(seed), (float(head.val_bpb), getattr(head, "val_loss", None)))
+    return out
+
+
+def _enrich_from_logs(e: Entry) -> None:
+    """Give a legacy record with fewer than two per-seed values the ones its logs show."""
+    if e.source != "legacy" or e.n_seeds >= 2:
+        return
+    found = seeds_from_logs(Path(e.path).parent)
+    if len(found) < 2:
+        return
+    e.per_seed_bpb = {k: v[0] for k, v in found.items()}
+    e.val_bpb = fmean(e.per_seed_bpb.values())
+    pairs = [(float(loss), bpb) for bpb, loss in found.values() if loss]
+    own_pairs = (e.bpt_source or "").startswith("val_loss/val_bpb")
+    if pairs and not own_pairs:
+        e.bytes_per_token = stats.bytes_per_token_from_pairs(pairs)
+        e.bpt_source = f"val_loss/val_bpb of {len(pairs)} log(s)"
+    e.notes.append(f"per-seed values from {len(found)} logs in the folder (headline metric of each)")
+    if e.val_bpb_claimed is not None and abs(e.val_bpb - e.val_bpb_claimed) > 5e-5:
+        e.notes.append(f"claimed val_bpb {e.val_bpb_claimed} but the logs' mean is {e.val_bpb:.5f}")
+
+
+def load_entries(paths: Iterable[str | Path], logs: bool = False) -> list[Entry]:
+    """Read every submission*.json under ``paths``: ours (v1) as is, upstream ones through LegacyRecord.
+
+    ``logs``: for upstream records with fewer than two per-seed values, take them
+    from the folder's logs through the one log parser (``harness.core.events``).
+    """
     entries = []
     for f in find_submission_files(list(paths)):
         obj = json.loads(f.read_text(encoding="utf-8"))
@@ -313,6 +360,9 @@ def load_entries(paths: Iterable[str | Path]) -> list[Entry]:
             entries.append(entry_from_v1(obj, f))
         else:
             entries.append(entry_from_legacy(LegacyRecord.from_dict(obj, path=f)))
+    if logs:
+        for e in entries:
+            _enrich_from_logs(e)
     return entries
 
 
@@ -450,9 +500,13 @@ class Leaderboard:
         return [e for e in self.entries if e.verdicts[policy_id].status in ("baseline", "accepted")]
 
 
-def build_leaderboard(paths: Iterable[str | Path], policies: Iterable[str | AcceptancePolicy] = DEFAULT_POLICIES) -> Leaderboard:
+def build_leaderboard(
+    paths: Iterable[str | Path],
+    policies: Iterable[str | AcceptancePolicy] = DEFAULT_POLICIES,
+    seeds_from_logs: bool = False,
+) -> Leaderboard:
     pols = [p if isinstance(p, AcceptancePolicy) else load_acceptance_policy(p) for p in policies]
-    entries = order_entries(load_entries(paths))
+    entries = order_entries(load_entries(paths, logs=seeds_from_logs))
     for pol in pols:
         judge(entries, pol)
     return Leaderboard(entries, pols)

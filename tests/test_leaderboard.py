@@ -223,3 +223,13 @@ def test_repo_policies_if_present(records_dir, tmp_path):
     assert [p.id for p in lb.policies] == list(lbm.DEFAULT_POLICIES)
     for p in lb.policies:
         assert lb.frontier(p.id)[0].key == "2026-03-17_NaiveBaseline"
+
+
+def test_seeds_from_logs_when_parser_present(records_dir, policies):
+    pytest.importorskip("harness.core.events", reason="harness.core.events (CORE-LOG) not there yet")
+    pytest.importorskip("harness.core.metrics", reason="harness.core.metrics (CORE-LOG) not there yet")
+    lb = lbm.build_leaderboard([records_dir], policies, seeds_from_logs=True)
+    e = _e(lb, "2026-03-18_LongContextSeq2048")  # three logs, seeds 1337/1338/1339, none in its submission.json
+    assert e.per_seed_bpb == {"1337": 1.20576485, "1338": 1.2061746, "1339": 1.20715923}
+    assert any("per-seed values from 3 logs" in n for n in e.notes)
+    assert e.verdicts["t-readme"].reasons[0] != "no per-seed values: significance cannot be computed"

@@ -20,7 +20,9 @@ from harness.errors import EnvironmentProblem, UsageError
     help="Acceptance policy id (policies/<id>.toml) or file; repeat for several. "
     f"Default: {', '.join(lbmod.DEFAULT_POLICIES)}.",
 )
-def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...]) -> None:
+@click.option("--seeds-from-logs", is_flag=True,
+              help="For upstream records without per-seed values, read them from the folder's logs (one log parser).")
+def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...], seeds_from_logs: bool) -> None:
     """Rank RECORDS (submission.json files or folders, searched recursively).
 
     Records are ordered by the PR that added them (harness/core/pr_index.json;
@@ -35,7 +37,14 @@ def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...]) -
         pols = [lbmod.load_acceptance_policy(p) for p in (policies or lbmod.DEFAULT_POLICIES)]
     except FileNotFoundError as exc:
         raise EnvironmentProblem(str(exc) + ".", hint="Pass --policy PATH to an acceptance policy TOML file.") from None
-    lb = lbmod.build_leaderboard(records, pols)
+    if seeds_from_logs:
+        try:
+            import harness.core.events  # noqa: F401
+            import harness.core.metrics  # noqa: F401
+        except ImportError:
+            raise EnvironmentProblem("--seeds-from-logs needs harness.core.events and harness.core.metrics, which are not installed.",
+                                     hint="Run without --seeds-from-logs.") from None
+    lb = lbmod.build_leaderboard(records, pols, seeds_from_logs=seeds_from_logs)
     if not lb.entries:
         raise UsageError("no submission*.json found under the given paths.", hint="Pass a records folder.")
     paths = lbmod.write_outputs(lb, Path(out_dir))
