@@ -9,6 +9,11 @@ its source: hf_api.dataset_info, hf_api.get_paths_info, file_download):
 * ``HEAD|GET /datasets/<org>/<name>/resolve/<rev>/<path>`` with ``X-Repo-Commit``,
   ``ETag``, ``Content-Length``, ``Accept-Ranges`` and ``Range`` -> 206 support.
 
+Like the real hub, LFS files (the ``.bin`` shards) are not served by the hub
+itself: ``resolve`` answers ``302`` with ``X-Linked-Size``/``X-Linked-Etag`` and a
+``Location`` on a second server (another port, i.e. another origin: the "CDN"),
+which serves the bytes. The client must not send the token there.
+
 Why our own and not ``olah`` (PyPI): olah is a caching proxy in front of a real
 upstream hub; serving a purely local repo offline is not what it is built for,
 and it would add a heavy dependency. This server is ~150 lines of stdlib and lets
@@ -61,17 +66,26 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]  # names lower-cased (HTTP header names are case-insensitive)
+    server: str = "hub"  # "hub" or "cdn"
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
 
 class HubServer:
-    def __init__(self, repos: list[Repo]):
+    def __init__(self, repos: list[Repo], cdn: bool = True):
         self.repos = {r.repo_id: r for r in repos}
         self.faults = Faults()
         self.requests: list[Request] = []
         self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler("hub"))
+        self.cdn = ThreadingHTTPServer(("127.0.0.1", 0), self._handler("cdn")) if cdn else None
+        self.threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (self.httpd, self.cdn) if s]
+        for srv in (self.httpd, self.cdn):
+            if srv is not None:
+                srv.daemon_threads = True
+
+    def _handler(self, role: str):
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -82,7 +96,8 @@ class HubServer:
 
             def _record(self):
                 with server.lock:
-                    server.requests.append(Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                    server.requests.append(Request(self.command, self.path,
+                                                   {k.lower(): v for k, v in self.headers.items()}, role))
 
             def _json(self, obj, status=200):
                 body = json.dumps(obj).encode()
@@ -105,7 +120,10 @@ class HubServer:
 
             def do_GET(self):
                 self._record()
-                server._route(self)
+                if role == "cdn":
+                    server._cdn(self)
+                else:
+                    server._route(self)
 
             do_HEAD = do_GET
 
@@ -113,21 +131,26 @@ class HubServer:
                 self._record()
                 server._route(self)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        return Handler
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
+    @property
+    def cdn_url(self) -> str:
+        return f"http://127.0.0.1:{self.cdn.server_address[1]}"
+
     def __enter__(self) -> "HubServer":
-        self.thread.start()
+        for t in self.threads:
+            t.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        for srv in (self.httpd, self.cdn):
+            if srv is not None:
+                srv.shutdown()
+                srv.server_close()
 
     # --- routing -----------------------------------------------------------------------------
     _INFO = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/revision/(?P<rev>[^/?]+)$")
@@ -172,12 +195,33 @@ class HubServer:
         rel = m.group("path")
         if rel not in repo.files:
             return h._error(404, "file not found")
+        data = repo.files[rel]
+        oid = hashlib.sha256(data).hexdigest()
+        if self.cdn is not None and rel.endswith(".bin"):  # an LFS file: redirect to the CDN
+            h.send_response(302)
+            h.send_header("X-Repo-Commit", repo.sha)
+            h.send_header("X-Linked-Etag", f'"{oid}"')
+            h.send_header("X-Linked-Size", str(len(data)))
+            h.send_header("ETag", f'"{hashlib.sha1(data).hexdigest()}"')
+            h.send_header("Location", f"{self.cdn_url}/cdn/{oid}/{repo.repo_id}/{rel}")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        self._send_bytes(h, rel, data, {"X-Repo-Commit": repo.sha, "ETag": f'"{oid}"'})
+
+    def _cdn(self, h) -> None:
+        mm = re.match(r"^/cdn/(?P<oid>[0-9a-f]{64})/(?P<repo>[^/]+/[^/]+)/(?P<path>.+)$", unquote(urlparse(h.path).path))
+        repo = self.repos.get(mm.group("repo")) if mm else None
+        data = repo.files.get(mm.group("path")) if repo else None
+        if data is None or hashlib.sha256(data).hexdigest() != mm.group("oid"):
+            return h._error(404, "no such blob")
+        self._send_bytes(h, mm.group("path"), data, {"ETag": f'"{mm.group("oid")}"'})
+
+    def _send_bytes(self, h, rel: str, data: bytes, extra: dict[str, str]) -> None:
         with self.lock:
             if h.command == "GET" and rel in self.faults.error_once:
                 self.faults.error_once.discard(rel)
                 return h._error(500, "injected server error")
-        data = repo.files[rel]
-        etag = hashlib.sha256(data).hexdigest()
         if rel in self.faults.corrupt:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         start = 0
@@ -189,8 +233,8 @@ class HubServer:
             start = int(mm.group(1))
         body = data[start:]
         h.send_response(206 if rng else 200)
-        h.send_header("X-Repo-Commit", repo.sha)
-        h.send_header("ETag", f'"{etag}"')
+        for k, v in extra.items():
+            h.send_header(k, v)
         h.send_header("Accept-Ranges", "bytes")
         h.send_header("Content-Type", "application/octet-stream")
         h.send_header("Content-Length", str(len(body)))

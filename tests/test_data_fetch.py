@@ -253,11 +253,14 @@ def test_cli_sends_hf_token_but_never_prints_or_stores_it(hub, tmp_path):
            registry.ENV_EXTRA: str(hub.registry_path)}
     r = _cli(["fetch", "tiny", "--dest", "out"], env, tmp_path)
     assert r.returncode == 0, r.stderr
-    # Every request for the repo (API and files) carried it. (The client also asks the endpoint
-    # for /api/agent-harnesses, its user-agent registry, without a token: not ours.)
-    repo_reqs = [req for req in hub.requests if REPO_ID in req.path]
-    assert len(repo_reqs) >= 7
-    assert {req.header("Authorization") for req in repo_reqs} == {f"Bearer {token}"}
+    # Every request to the hub for the repo (API, resolve) carried it. (The client also asks the
+    # endpoint for /api/agent-harnesses, its user-agent registry, without a token: not ours.)
+    hub_reqs = [req for req in hub.requests if req.server == "hub" and REPO_ID in req.path]
+    assert len(hub_reqs) >= 7
+    assert {req.header("Authorization") for req in hub_reqs} == {f"Bearer {token}"}
+    # The shard bytes came from the other origin (the "CDN") the hub redirected to, without the token.
+    cdn_reqs = [req for req in hub.requests if req.server == "cdn"]
+    assert len(cdn_reqs) == 4 and all(req.header("Authorization") is None for req in cdn_reqs)
     assert token not in r.stdout + r.stderr
     ddir = tmp_path / "out" / "datasets" / DDIR
     assert token not in (ddir / mf.MANIFEST_NAME).read_text()
