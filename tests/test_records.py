@@ -234,3 +234,20 @@ def test_cli_validate_auto_detects(records_dir, tmp_path):
     assert p.returncode == 1 and "not JSON" in p.stdout
     p = run(str(tmp_path / "nope.json"))
     assert p.returncode == 2 and "no such file" in p.stderr
+
+
+def test_core_modules_import_without_torch():
+    # A meta-path finder that refuses torch (setting sys.modules["torch"] = None instead breaks
+    # scipy.stats, which probes sys.modules for torch).
+    code = (
+        "import sys\n"
+        "class B:\n"
+        "    def find_spec(self, n, p=None, t=None):\n"
+        "        if n == 'torch' or n.startswith('torch.'): raise ImportError('no torch')\n"
+        "sys.meta_path.insert(0, B())\n"
+        "import harness.core.records, harness.core.stats, harness.core.prindex, harness.leaderboard\n"
+        "assert 'torch' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
