@@ -108,7 +108,7 @@ def check_timing(s: Subject) -> list[Finding]:
                 else "value not determinable"
             detail = _g(v, "detail") or ""
             excluded = _excluded_segments(tl, name)
-            data = {"log": lg.display, "policy": _g(policy, "id"), "verdict": name, "status": status,
+            data = {"log": lg.display, "policy": _g(policy, "id"), "verdict": name, "verdict_status": status,
                     "value_s": val, "cap_s": cap, "excluded": excluded}
             msg = f"{lg.display}: {name} {status} under {_g(policy, 'id')} ({nums})" + (f"; {detail}" if detail else "")
             if excluded:

@@ -1,0 +1,200 @@
+"""Log rules: rule logic on synthetic summaries (the LogSummary contract of harness.core.metrics),
+and known facts of the fixture logs through the real parser (harness.core.events/metrics/timeline/policy)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace as NS
+
+import pytest
+
+from verifier.rules import get_rule
+from verifier.rules import log as logrules
+from verifier.subject import LogInput, Subject
+
+HAVE_CORE_LOG = all(importlib.util.find_spec(m) is not None for m in
+                    ("harness.core.events", "harness.core.metrics", "harness.core.timeline", "harness.core.policy"))
+needs_core_log = pytest.mark.skipif(not HAVE_CORE_LOG, reason="harness.core events/metrics/timeline/policy not present")
+
+
+def _summary(**kw):
+    base = dict(seed=42, world_size=8, train_shards=80, val_tokens=62_021_632, target_tokens=None, steps=9000,
+                train_time_s=599.5, eval_time_s=100.0, total_eval_time_s=None, artifact_bytes=15_900_000,
+                model_bytes=15_850_000, code_bytes=50_000, code_bytes_raw=None, code_bytes_compressed=None,
+                hardware=NS(gpu_name="NVIDIA H100 80GB HBM3", gpu_count=8), torch_version="2.9.1+cu128",
+                python_version="3.12.3", hyperparams={"vocab_size": 1024}, embedded_source=None,
+                caseops_enabled=False,
+                headline=NS(name="final_int6_roundtrip_exact", val_loss=1.94077647, val_bpb=1.14943715, line_no=3,
+                            eval_time_s=10.0, reason="exact line", agrees_with_claim=None))
+    base.update(kw)
+    return NS(**base)
+
+
+def _subject(tmp_path: Path, summary, text: str | None = None, track: str = "10min_16mb", timeline=None) -> Subject:
+    d = tmp_path / f"track_{track}" / "rec"
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / "train_seed42.log"
+    h = summary.headline
+    p.write_text(text or (f"step:1/10 train_loss:3.0\nTotal submission size int8+zlib: {summary.artifact_bytes} bytes\n"
+                          f"{h.name} val_loss:{h.val_loss} val_bpb:{h.val_bpb}\n"), encoding="utf-8")
+    lg = LogInput(p, p.name)
+    lg.__dict__["events"] = []
+    lg.__dict__["summary"] = summary
+    if timeline is not None:
+        lg.timeline = lambda policy=None: timeline  # type: ignore[method-assign]
+    return Subject(d, "folder", logs=[lg])
+
+
+def _problems(fs):
+    return [f for f in fs if f.status in ("violation", "needs_runtime_probe") and f.severity != "info"]
+
+
+# ------------------------------------------------------------ artifact cap
+def test_artifact_cap(tmp_path):
+    over = _subject(tmp_path / "a", _summary(artifact_bytes=16_000_001))
+    fs = _problems(get_rule("log.artifact_cap").check(over))
+    assert len(fs) == 1 and fs[0].severity == "error" and fs[0].evidence[0].line == 2
+    ok = _subject(tmp_path / "b", _summary(artifact_bytes=16_000_000))
+    assert _problems(get_rule("log.artifact_cap").check(ok)) == []
+
+
+# ------------------------------------------------------------ hardware
+def test_hardware(tmp_path):
+    h200 = _subject(tmp_path / "a", _summary(hardware=NS(gpu_name="NVIDIA H200", gpu_count=8)))
+    fs = _problems(get_rule("log.hardware").check(h200))
+    assert len(fs) == 1 and "H200" in fs[0].message and fs[0].severity == "warning"
+    four = _subject(tmp_path / "b", _summary(hardware=NS(gpu_name="NVIDIA H100 80GB HBM3", gpu_count=4)))
+    assert "not 8 GPUs" in _problems(get_rule("log.hardware").check(four))[0].message
+    ok = _subject(tmp_path / "c", _summary())
+    assert _problems(get_rule("log.hardware").check(ok)) == []
+    # non-record track: allowed, reported as info
+    nr = _subject(tmp_path / "d", _summary(hardware=NS(gpu_name="NVIDIA GeForce RTX 5090", gpu_count=1)),
+                  track="non_record_16mb")
+    assert _problems(get_rule("log.hardware").check(nr)) == []
+
+
+# ------------------------------------------------------------ byte denominator
+def test_byte_denominator_matches_and_scylla_type_bug(tmp_path):
+    ok = _subject(tmp_path / "a", _summary())
+    fs = get_rule("log.byte_denominator").check(ok)
+    assert _problems(fs) == [] and fs[0].status == "observation"
+    # +4 % bytes in the denominator (Scylla-type LUT bug) -> bpb 4 % lower for the same loss
+    bad_head = NS(name="final_int6_roundtrip_exact", val_loss=1.94077647, val_bpb=round(1.14943715 / 1.0413, 8),
+                  line_no=3, eval_time_s=10.0, reason="", agrees_with_claim=None)
+    bad = _subject(tmp_path / "b", _summary(headline=bad_head))
+    fs = _problems(get_rule("log.byte_denominator").check(bad))
+    assert len(fs) == 1 and fs[0].severity == "error" and abs(fs[0].data["relative"] - 0.0413) < 1e-3
+
+
+def test_byte_denominator_tolerance_follows_printed_decimals(tmp_path):
+    # 4 printed decimals: a few-kB difference is within printing precision, not an error
+    head = NS(name="final_int8_zlib_roundtrip", val_loss=1.9408, val_bpb=1.1494, line_no=3, eval_time_s=1.0,
+              reason="", agrees_with_claim=None)
+    s = _subject(tmp_path, _summary(headline=head))
+    fs = get_rule("log.byte_denominator").check(s)
+    assert _problems(fs) == [] and fs[0].data["loss_decimals"] == 4 and fs[0].data["tolerance_bytes"] > 5_000
+
+
+def test_byte_denominator_unknown_range_is_not_an_error(tmp_path):
+    s = _subject(tmp_path, _summary(val_tokens=12_345_678))
+    fs = get_rule("log.byte_denominator").check(s)
+    assert _problems(fs) == [] and fs[0].status == "not_available"
+
+
+# ------------------------------------------------------------ coverage
+def test_coverage_truncated_caseops_is_warning(tmp_path):
+    trunc = _subject(tmp_path / "a", _summary(val_tokens=47_851_520, caseops_enabled=True, hyperparams={"vocab_size": 8192}))
+    fs = _problems(get_rule("log.coverage").check(trunc))
+    assert len(fs) == 1 and fs[0].severity == "warning" and fs[0].data["canonical"] == 47_853_343
+    full = _subject(tmp_path / "b", _summary(val_tokens=47_853_343, target_tokens=47_853_343, caseops_enabled=True,
+                                             hyperparams={"vocab_size": 8192}))
+    assert _problems(get_rule("log.coverage").check(full)) == []
+
+
+# ------------------------------------------------------------ timing: the policy verdict decides
+class _Policy:
+    def __init__(self, verdicts, pid="organizer-tda-v1"):
+        self.id, self._v = pid, verdicts
+
+    def evaluate(self, timeline):
+        return self._v
+
+
+def _verdict(name, status, value, cap=600.0):
+    return NS(name=name, status=status, value_s=value, cap_s=cap, detail="", warnings=[])
+
+
+@pytest.mark.parametrize("status,severity", [("FAIL", "error"), ("PASS_GRACE", "warning"), ("PASS", None)])
+def test_timing_follows_policy_verdict(tmp_path, monkeypatch, status, severity):
+    tl = NS(segments=[NS(name="loop", seconds=599.5, source="script", note="", excluded=False),
+                      NS(name="eval compile warm-up", seconds=150.0, source="derived", note="excluded (marked)",
+                         excluded=True, phase="eval")])
+    verdicts = [_verdict("train", status, 604.2), _verdict("eval", "PASS", 500.0)]
+    monkeypatch.setattr(logrules, "_load_policy", lambda pid: _Policy(verdicts, pid))
+    s = _subject(tmp_path, _summary(), timeline=tl)
+    fs = get_rule("log.timing").check(s)
+    probs = _problems(fs)
+    if severity is None:
+        assert probs == []
+    else:
+        assert probs[0].severity == severity and probs[0].data["verdict"] == "train"
+    eval_f = [f for f in fs if f.data.get("verdict") == "eval" and f.data.get("policy") == "organizer-tda-v1"]
+    assert eval_f and "eval compile warm-up" in eval_f[0].message  # excluded segments are named
+
+
+def test_timing_fail_on_non_record_track_is_info(tmp_path, monkeypatch):
+    monkeypatch.setattr(logrules, "_load_policy", lambda pid: _Policy([_verdict("train", "FAIL", 14400.0)], pid))
+    s = _subject(tmp_path, _summary(), track="non_record_16mb", timeline=NS(segments=[]))
+    assert _problems(get_rule("log.timing").check(s)) == []
+
+
+# ------------------------------------------------------------ metric
+def test_metric_missing_headline(tmp_path):
+    s = _subject(tmp_path, _summary(), text="step:1/10 train_loss:3.0\n")
+    s.logs[0].__dict__["summary"] = _summary(headline=None)
+    fs = _problems(get_rule("log.metric").check(s))
+    assert fs and "no headline" in fs[0].message
+    ok = _subject(tmp_path / "b", _summary())
+    assert _problems(get_rule("log.metric").check(ok)) == []
+
+
+# ------------------------------------------------------------ code measured (needs only the log text)
+def test_code_measured_varlen(records_dir):
+    from verifier.subject import load_subject
+
+    s = load_subject(records_dir / "track_10min_16mb/2026-04-10_VarLenAttn")
+    fs = get_rule("log.code_measured").check(s)
+    flagged = sorted(f.data["identity"]["embedded_bytes"] and f.evidence[0].file for f in _problems(fs))
+    assert flagged == ["logs/train0.txt", "logs/train1.txt"]
+    assert all("embedded source differs from what was measured" in f.message for f in _problems(fs))
+    ok = [f for f in fs if f.status == "observation"]
+    assert len(ok) == 1 and ok[0].data["identity"]["recomputed_compressed"] == 26_845
+
+
+# ------------------------------------------------------------ fixtures through the real parser
+LQER = "track_10min_16mb/2026-04-27_SP8192_LQER_SparseGate_BOSSmearFix_9HpStack_1.0611"
+
+
+@needs_core_log
+def test_lqer_seeds_fail_timing(records_dir):
+    from verifier.api import verify_path
+
+    rep = verify_path(records_dir / LQER)
+    fails = [f for f in rep.findings if f.rule_id == "log.timing" and f.data.get("verdict_status") == "FAIL"
+             and f.data.get("verdict") == "train" and f.data.get("policy") == "organizer-tda-v1"]
+    logs = {f.data["log"] for f in fails}
+    assert len(logs) >= 3 and all(f.severity == "error" for f in fails)
+    assert all(600.0 < f.data["value_s"] < 606.0 for f in fails)
+
+
+@needs_core_log
+def test_h200_records_flagged(records_dir):
+    from verifier.api import verify_path
+
+    flagged = []
+    for folder in sorted((records_dir / "track_10min_16mb").iterdir()):
+        rep = verify_path(folder, groups=["log"])
+        if any(f.rule_id == "log.hardware" and "H200" in f.message and f.severity == "warning" for f in rep.findings):
+            flagged.append(folder.name)
+    assert len(flagged) >= 2, flagged

@@ -1,0 +1,123 @@
+"""Record rules on synthetic submission.json + log summaries (LogSummary contract)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace as NS
+
+import pytest
+
+from verifier.api import verify_path
+from verifier.rules import get_rule
+from verifier.subject import LogInput, load_subject
+
+
+def _problems(fs):
+    return [f for f in fs if f.status in ("violation", "needs_runtime_probe") and f.severity != "info"]
+
+
+def _record(tmp_path: Path, sub: dict | str, logs: dict[str, tuple[float, int, int]] | None = None,
+            track: str = "track_10min_16mb"):
+    d = tmp_path / track / "2026-04-01_Test"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "submission.json").write_text(sub if isinstance(sub, str) else json.dumps(sub, indent=2), encoding="utf-8")
+    for seed, (bpb, nbytes, steps) in (logs or {}).items():
+        (d / f"train_seed{seed}.log").write_text(
+            f"step:{steps}/20000 val_loss:2.0 train_time:599000ms\nTotal submission size: {nbytes} bytes\n"
+            f"final_int8_zlib_roundtrip_exact val_loss:2.00000000 val_bpb:{bpb:.8f}\n", encoding="utf-8")
+    s = load_subject(d)
+    for lg in s.logs:
+        seed = lg.path.stem.replace("train_seed", "")
+        bpb, nbytes, steps = logs[seed]
+        lg.__dict__["events"] = []
+        lg.__dict__["summary"] = NS(seed=int(seed), steps=steps, artifact_bytes=nbytes, code_bytes=None,
+                                    train_time_s=599.0, headline=NS(name="final_int8_zlib_roundtrip_exact",
+                                                                     val_loss=2.0, val_bpb=bpb, line_no=3))
+    return s
+
+
+SUB = {"name": "t", "author": "a", "github_id": "a", "date": "2026-04-01", "track": "10min_16mb",
+       "val_loss": 2.0, "val_bpb": 1.10123456, "seeds": [1, 2, 3],
+       "seed_results": {"1": {"val_bpb": 1.10123456, "artifact_bytes": 15_000_000, "steps": 100},
+                        "2": {"val_bpb": 1.10123456, "artifact_bytes": 15_000_001, "steps": 101},
+                        "3": {"val_bpb": 1.10123456, "artifact_bytes": 15_000_002, "steps": 102}}}
+LOGS = {"1": (1.10123456, 15_000_000, 100), "2": (1.10123456, 15_000_001, 101), "3": (1.10123456, 15_000_002, 102)}
+
+
+def test_schema(tmp_path):
+    bad = _record(tmp_path / "a", "{not json")
+    fs = _problems(get_rule("record.schema").check(bad))
+    assert fs and fs[0].severity == "error" and "does not parse" in fs[0].message
+    ok = _record(tmp_path / "b", SUB)
+    assert [f for f in get_rule("record.schema").check(ok) if f.severity == "error"] == []
+
+
+def test_claims_match_and_mismatch(tmp_path):
+    assert _problems(get_rule("record.claims").check(_record(tmp_path / "ok", SUB, LOGS))) == []
+    logs = dict(LOGS)
+    logs["2"] = (1.10153456, 15_000_999, 90)  # bpb, bytes and steps all disagree with the claim for seed 2
+    fs = _problems(get_rule("record.claims").check(_record(tmp_path / "bad", SUB, logs)))
+    fields = sorted(f.data["field"] for f in fs if f.data.get("seed") == "2")
+    assert fields == ["artifact_bytes", "steps", "val_bpb"] and all(f.severity == "error" for f in fs)
+
+
+def test_claims_within_printed_precision(tmp_path):
+    sub = json.loads(json.dumps(SUB))
+    sub["seed_results"]["1"]["val_bpb"] = 1.1012  # same value rounded to 4 decimals in the claim
+    sub["val_bpb"] = 1.10123  # the mean, printed with 5 decimals
+    assert _problems(get_rule("record.claims").check(_record(tmp_path, sub, LOGS))) == []
+
+
+def test_claimed_seed_without_log(tmp_path):
+    logs = {k: v for k, v in LOGS.items() if k != "3"}
+    fs = _problems(get_rule("record.claims").check(_record(tmp_path, SUB, logs)))
+    assert any("seed 3 is claimed but no log" in f.message for f in fs)
+
+
+def test_seeds(tmp_path):
+    one = json.loads(json.dumps(SUB))
+    one["seeds"] = [1]
+    one["seed_results"] = {"1": SUB["seed_results"]["1"]}
+    fs = _problems(get_rule("record.seeds").check(_record(tmp_path / "a", one, {"1": LOGS["1"]})))
+    assert fs and "1 seed(s)" in fs[0].message
+    assert _problems(get_rule("record.seeds").check(_record(tmp_path / "b", SUB, LOGS))) == []
+    nr = json.loads(json.dumps(one))
+    nr["track"] = "non_record_16mb"
+    assert _problems(get_rule("record.seeds").check(_record(tmp_path / "c", nr, {"1": LOGS["1"]},
+                                                            track="track_non_record_16mb"))) == []
+
+
+def _with_bpbs(vals):
+    sub = json.loads(json.dumps(SUB))
+    sub["seed_results"] = {str(i + 1): {"val_bpb": v, "val_loss": v * 1.7, "artifact_bytes": 15_000_000}
+                           for i, v in enumerate(vals)}
+    sub["val_bpb"] = sum(vals) / len(vals)
+    return sub
+
+
+def test_significance_in_bpb_space(tmp_path):
+    base_dir = tmp_path / "base"
+    base = _record(base_dir, _with_bpbs([1.0700, 1.0710, 1.0705]))
+    better = tmp_path / "cand"
+    _record(better, _with_bpbs([1.0600, 1.0605, 1.0598]))
+    rep = verify_path(better / "track_10min_16mb/2026-04-01_Test", baseline=base.submission_path,
+                      groups=["record"])
+    f = [x for x in rep.findings if x.rule_id == "record.significance"][0]
+    assert f.status == "observation" and f.data["p"] < 0.01 and 0.002 < f.data["margin_bpb"] < 0.004
+    close = tmp_path / "close"
+    _record(close, _with_bpbs([1.0690, 1.0700, 1.0695]))
+    rep = verify_path(close / "track_10min_16mb/2026-04-01_Test", baseline=base.submission_path, groups=["record"])
+    f = [x for x in rep.findings if x.rule_id == "record.significance"][0]
+    assert f.status == "violation" and f.data["p"] >= 0.01
+    # without a baseline the rule says so instead of guessing
+    rep = verify_path(close / "track_10min_16mb/2026-04-01_Test", groups=["record"])
+    assert [x.status for x in rep.findings if x.rule_id == "record.significance"] == ["not_available"]
+
+
+def test_track_times(tmp_path):
+    sub = json.loads(json.dumps(SUB))
+    sub["seed_results"]["1"]["train_time_s"] = 650.0
+    fs = _problems(get_rule("record.track").check(_record(tmp_path / "a", sub, LOGS)))
+    assert fs and fs[0].data["field"] == "train_time_s"
+    assert _problems(get_rule("record.track").check(_record(tmp_path / "b", SUB, LOGS))) == []

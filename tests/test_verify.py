@@ -1,0 +1,131 @@
+"""verify_path end to end: reports (JSON schema, Markdown, text), CLI exit codes, torch-free import,
+and every fixture record folder verified without a crashing rule."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from verifier.api import verify_path
+from verifier.report import validate_report_json
+from verifier.rules import catalogue
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _harness(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_catalogue_is_data():
+    rules = catalogue()
+    assert len({r.id for r in rules}) == len(rules) >= 20
+    for r in rules:
+        assert r.severity in ("error", "warning", "info") and r.group in ("code", "log", "record", "reproduction")
+        assert r.source and r.title and callable(r.check)
+
+
+def _bad_folder(tmp_path: Path) -> Path:
+    d = tmp_path / "track_10min_16mb" / "2026-05-01_Bad"
+    d.mkdir(parents=True)
+    (d / "train_gpt.py").write_text(textwrap.dedent("""
+        import os, urllib.request
+        MAX = float(os.environ.get("MAX_WALLCLOCK_SECONDS", "900"))
+        def main():
+            urllib.request.urlopen("https://example.com/weights.bin")
+    """), encoding="utf-8")
+    return d
+
+
+def test_report_formats_and_schema(tmp_path):
+    rep = verify_path(_bad_folder(tmp_path))
+    obj = json.loads(rep.to_json())
+    assert validate_report_json(obj) == []
+    assert obj["verdict"] == "errors" and obj["counts"]["error"] >= 2
+    ids = {f["rule_id"] for f in obj["findings"] if f["severity"] == "error"}
+    assert {"code.network", "code.budget_knobs"} <= ids
+    md = rep.to_markdown()
+    assert md.startswith("### ❌") and "`code.network`" in md and "train_gpt.py:" in md
+    # heuristics never say "pass"
+    outcomes = {o["id"]: o["outcome"] for o in obj["rules"]}
+    assert outcomes["code.ttt_score_order"] == "needs_runtime_probe"
+
+
+def test_schema_rejects_malformed_report(tmp_path):
+    obj = json.loads(verify_path(_bad_folder(tmp_path)).to_json())
+    obj["findings"][0]["severity"] = "fatal"
+    assert validate_report_json(obj)
+
+
+def test_cli_exit_codes(tmp_path, records_dir):
+    bad = _harness("verify", str(_bad_folder(tmp_path)), "--format", "json")
+    assert bad.returncode == 1 and json.loads(bad.stdout)["verdict"] == "errors"
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "train_gpt.py").write_text("import math\nprint(math.pi)\n", encoding="utf-8")
+    ok = _harness("verify", str(clean), "--format", "markdown")
+    assert ok.returncode == 0, ok.stderr
+    assert _harness("verify", str(tmp_path / "missing")).returncode == 2
+    assert _harness("verify", str(clean), "--format", "yaml").returncode == 2
+    txt = _harness("verify", str(records_dir / "track_10min_16mb/2026-04-10_VarLenAttn"))
+    assert txt.returncode in (0, 1) and "log.code_measured" in txt.stdout
+
+
+def test_verifier_runs_without_torch(tmp_path):
+    # block torch imports entirely: the verifier and harness.core must not need it
+    code = textwrap.dedent(f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch blocked")
+        sys.meta_path.insert(0, Block())
+        sys.path.insert(0, {str(ROOT)!r})
+        from verifier.api import verify_path
+        rep = verify_path({str(_bad_folder(tmp_path))!r})
+        assert "torch" not in sys.modules
+        print(rep.verdict)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "errors"
+
+
+def test_single_log_and_single_claims(records_dir):
+    log = records_dir / "track_10min_16mb/2026-04-10_VarLenAttn/logs/train0.txt"
+    rep = verify_path(log)
+    assert rep.kind == "log" and rep.inputs["logs"] == ["train0.txt"]
+    assert any(f.rule_id == "log.code_measured" and f.severity == "warning" for f in rep.findings)
+    sub = records_dir / "track_10min_16mb/2026-04-10_VarLenAttn/submission.json"
+    rep = verify_path(sub)
+    assert rep.kind == "claims" and validate_report_json(json.loads(rep.to_json())) == []
+
+
+def test_every_fixture_folder_verifies(records_dir):
+    folders = [p for t in sorted(records_dir.iterdir()) if t.is_dir() for p in sorted(t.iterdir()) if p.is_dir()]
+    assert len(folders) >= 50
+    for folder in folders:
+        rep = verify_path(folder)
+        crashed = [o.rule.id for o in rep.outcomes if o.outcome == "crashed"]
+        assert crashed == [], (folder.name, [f.message for f in rep.findings if f.message.startswith("rule crashed")])
+        assert validate_report_json(json.loads(rep.to_json())) == [], folder.name
+        # code is not in the fixtures: code rules say so rather than guessing
+        code = [o for o in rep.outcomes if o.rule.group == "code"]
+        assert all(o.outcome == "not_available" for o in code), folder.name
+
+
+HAVE_CORE_LOG = all(__import__("importlib").util.find_spec(m) is not None
+                    for m in ("harness.core.events", "harness.core.metrics"))
+
+
+@pytest.mark.skipif(not HAVE_CORE_LOG, reason="harness.core events/metrics not present")
+def test_fixture_over_cap_record_is_flagged(records_dir):
+    rep = verify_path(records_dir / "track_10min_16mb/2026-04-06_SP8192_HessianSDClip_ProgressiveRecurrence")
+    over = [f for f in rep.findings if f.rule_id == "log.artifact_cap" and f.severity == "error"]
+    assert over and all(f.data["artifact_bytes"] > 16_000_000 for f in over)
+    assert rep.has_errors
