@@ -133,6 +133,9 @@ def _resolve(variant: registry.Variant, files: list[RemoteFile], endpoint: str |
                                  hint="Check HF_ENDPOINT and HF_TOKEN.") from None
     except he.OfflineModeIsEnabled:
         raise
+    except he.HfHubHTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else "?"
+        raise EnvironmentProblem(f"the hub answered HTTP {code} for {where}", hint="Try again later.") from None
     except Exception as exc:  # connection refused, DNS, TLS, 5xx: one sentence, no traceback
         raise HubUnreachable(f"cannot reach {where}: {type(exc).__name__}",
                                  hint="Check the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use the HF cache.") from None
@@ -367,6 +370,7 @@ def fetch_variant(
         "endpoint": _endpoint_for_display(endpoint),
         "trust": "on first use: no upstream per-file hashes are published beyond the hub's LFS sha256",
         "offline": offline,
+        "fetched_at": man.created_at,
     }
     for f in files:
         key = rel[f.remote_path]
