@@ -129,6 +129,14 @@ def load_acceptance_policy(id_or_path: str) -> AcceptancePolicy:
     sec = data.get("acceptance", {})
     if not isinstance(sec, dict):
         sec = {}
+    known = {"margin_nats", "margin", "alpha", "p_max", "p_threshold", "significance_alpha",
+             "allow_single_run", "use_support_packages", "description"}
+    if not known & set(sec):
+        # Silently falling back to defaults would make two different policies look the same.
+        raise ValueError(
+            f"acceptance policy {path} has no [acceptance] keys the leaderboard reads "
+            f"(expected some of: {', '.join(sorted(known))}; found: {', '.join(sorted(sec)) or 'none'})"
+        )
 
     def pick(*keys: str, default: Any = None) -> Any:
         for k in keys:

@@ -68,6 +68,10 @@ def test_policy_file_keys(policies):
     assert len(p.sha256) == 64
     with pytest.raises(FileNotFoundError):
         lbm.load_acceptance_policy("no-such-policy")
+    bad = Path(policies[0]).with_name("bad.toml")
+    bad.write_text('id = "bad"\nversion = "1"\n[acceptance]\nthreshold = 0.5\n')
+    with pytest.raises(ValueError, match="no \\[acceptance\\] keys"):
+        lbm.load_acceptance_policy(str(bad))
 
 
 def test_order_is_pr_order_not_date(board):

@@ -37,6 +37,8 @@ def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...], s
         pols = [lbmod.load_acceptance_policy(p) for p in (policies or lbmod.DEFAULT_POLICIES)]
     except FileNotFoundError as exc:
         raise EnvironmentProblem(str(exc) + ".", hint="Pass --policy PATH to an acceptance policy TOML file.") from None
+    except ValueError as exc:
+        raise UsageError(str(exc) + ".", hint="Fix the policy file or pass another with --policy.") from None
     if seeds_from_logs:
         try:
             import harness.core.events  # noqa: F401
