@@ -76,8 +76,13 @@ def verify_cmd(directory: Path, variant: str | None, jobs: int | None) -> None:
     if rep.problems:
         for p in rep.problems:
             click.echo(f"FAIL {p}")
-        raise VerificationFailed(f"{len(rep.problems)} problem(s) in {directory}",
-                                 hint="Re-fetch the named files (harness data fetch VARIANT) or rebuild them.")
+        if rep.variant == "embedded":
+            hint = "Rebuild it: harness data build-embedded."
+        elif rep.variant:
+            hint = f"Fetch the named files again: harness data fetch {rep.variant} (it re-downloads what no longer matches)."
+        else:
+            hint = "Fetch or rebuild the named files; if the change is intended, re-lock: harness data lock DIR."
+        raise VerificationFailed(f"{len(rep.problems)} problem(s) in {directory}.", hint=hint)
     hashed = f"{rep.files_hashed} files ({rep.bytes_hashed / 1e6:,.1f} MB) hashed in {rep.hash_seconds:.1f}s" \
         if rep.manifest_found else "no manifest (sha256 not checked)"
     click.echo(f"ok {directory}: variant {rep.variant or 'unknown'}; {rep.val_shards} val + {rep.train_shards} train shards; {hashed}")
