@@ -87,7 +87,10 @@ class Report:
         from rich.console import Console
         from rich.table import Table
 
-        console = console or Console()
+        if console is None:
+            console = Console()
+            if not console.is_terminal:  # piped: do not wrap findings at 80 columns
+                console = Console(width=200)
         c = self.counts
         colour = "red" if c["error"] else ("yellow" if c["warning"] else "green")
         console.print(f"[bold]harness verify[/bold] {self.target} ({self.kind}, policy {self.policy})")
