@@ -121,3 +121,19 @@ def test_track_times(tmp_path):
     fs = _problems(get_rule("record.track").check(_record(tmp_path / "a", sub, LOGS)))
     assert fs and fs[0].data["field"] == "train_time_s"
     assert _problems(get_rule("record.track").check(_record(tmp_path / "b", SUB, LOGS))) == []
+
+
+def test_reproduction_rule(tmp_path):
+    s = _record(tmp_path / "claim", SUB, LOGS)
+    run = _record(tmp_path / "run", SUB, {"1": (1.10123456, 16_000_100, 100), "2": (1.1019, 15_000_001, 101)})
+    rule = get_rule("reproduction.claimed_vs_reproduced")
+    assert [f.status for f in rule.check(s)] == ["not_available"]  # no re-run given
+    s.reproduction = run.logs
+    fs = rule.check(s)
+    errors = [f for f in fs if f.severity == "error"]
+    assert any(f.data["check"] == "bytes" and f.data["subject"] == "seed 1" for f in errors)
+    assert fs[-1].data["verdict"] == "does not reproduce"
+    ok = _record(tmp_path / "run2", SUB, LOGS)
+    s.reproduction = ok.logs
+    fs = rule.check(s)
+    assert not [f for f in fs if f.severity == "error"] and fs[-1].data["verdict"].startswith("reproduces")

@@ -81,7 +81,8 @@ def verify_subject(subject: Subject, *, target: str | None = None, resolved_from
         "entry": subject.rel(subject.entry) if subject.entry else None,
         "logs": [lg.display for lg in subject.logs],
         "submission": subject.rel(subject.submission_path) if subject.submission_path else None,
-        "baseline": str(subject.baseline_record.path) if getattr(subject, "baseline_record", None) else None,
+        "baseline": str(subject.baseline_record.path) if subject.baseline_record is not None else None,
+        "reproduced": [lg.display for lg in subject.reproduction],
         "resolved_from": resolved_from,
     }
     return Report(target=target or str(subject.root), kind=subject.kind,
@@ -91,16 +92,19 @@ def verify_subject(subject: Subject, *, target: str | None = None, resolved_from
 
 def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, Any] | None = None, *,
                 baseline: str | Path | None = None, resolved_from: str | None = None,
-                groups: Iterable[str] | None = None) -> Report:
+                groups: Iterable[str] | None = None, reproduced: str | Path | None = None) -> Report:
     """Verify a records folder, a log, a script or a submission.json.
 
     ``policy``: timing policy id (default organizer-tda-v1; strict is always shown beside).
     ``claims``: a submission.json object to check instead of the folder's own.
     ``baseline``: the record this one claims to beat (folder or submission.json) for significance.
+    ``reproduced``: a folder of logs from a re-run (``runs/<id>/``) for the reproduction rules.
     """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
     subject = load_subject(p, claims=claims, policy=policy)
     subject.baseline_record = _load_baseline(baseline)
+    if reproduced is not None:
+        subject.reproduction = load_subject(Path(reproduced)).logs
     return verify_subject(subject, target=str(path), resolved_from=resolved_from, groups=groups)

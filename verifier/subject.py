@@ -81,6 +81,7 @@ class Subject:
     policy_id: str | None = None
     other_files: list[Path] = field(default_factory=list)  # README, requirements.txt, ...
     baseline_record: Any = None  # LegacyRecord this submission claims to beat (significance)
+    reproduction: list[LogInput] = field(default_factory=list)  # logs of a re-run (reproduction rules)
 
     # ---- code -----------------------------------------------------------------
     @cached_property

@@ -45,9 +45,11 @@ def _resolve(ref: str, source_repo: Path | None) -> tuple[Path, str | None]:
               help="the record this one claims to beat (folder or submission.json), for the significance rule")
 @click.option("--claims", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="a submission.json to check instead of the folder's own")
+@click.option("--reproduced", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="a folder of logs from a re-run (runs/<id>/): adds claimed-vs-reproduced findings")
 @click.option("--quiet", is_flag=True, help="text format: hide info findings")
 def command(target: str, fmt: str, policy: str | None, source_repo: Path | None, baseline: Path | None,
-            claims: Path | None, quiet: bool) -> None:
+            claims: Path | None, reproduced: Path | None, quiet: bool) -> None:
     """Verify a records folder, a single log, a script or a PR reference.
 
     \b
@@ -74,7 +76,8 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
             claims_obj = json.loads(claims.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise UsageError(f"{claims} is not JSON ({exc}).", hint="Give a submission.json.") from None
-    report = verify_path(path, policy=policy, claims=claims_obj, baseline=baseline, resolved_from=resolved_from)
+    report = verify_path(path, policy=policy, claims=claims_obj, baseline=baseline, resolved_from=resolved_from,
+                         reproduced=reproduced)
     if fmt == "json":
         click.echo(report.to_json())
     elif fmt == "markdown":

@@ -10,6 +10,7 @@ from verifier.model import Rule
 from verifier.rules import code as _code  # noqa: F401  (registers code.* rules)
 from verifier.rules import log as _log  # noqa: F401  (registers log.* rules)
 from verifier.rules import record as _record  # noqa: F401  (registers record.* rules)
+from verifier.rules import reproduction as _reproduction  # noqa: F401  (registers reproduction.* rules)
 from verifier.rules._registry import HEURISTIC, RULES
 
 GROUP_ORDER = ("code", "log", "record", "reproduction")
