@@ -96,6 +96,9 @@ class SandboxOptions:
     keep_paths: list[Path] = field(default_factory=list)  # more /tmp paths the trainer needs
     env_passthrough: tuple[str, ...] = ()  # extra host variable names to allow
     settle_s: float = 10.0  # how long to wait for killed processes to disappear
+    # Also SIGKILL anything carrying the seed's marker variable. On by default (a belt over
+    # the braces); tests turn it off to prove each kill method on its own.
+    marker_sweep: bool = True
     gpu_settle_s: float = 15.0  # how long to wait for their GPU memory to be released
 
 
@@ -380,7 +383,7 @@ class SeedSandbox:
             iso["harness_log"] = "outside the working copy (not hidden: no mount namespace)"
         iso.update({"fresh_home": opts.fresh_home, "env_dropped": dropped,
                     "env_allow_list": sorted(set(ENV_ALLOW) | set(opts.env_passthrough)),
-                    "marker": f"{MARKER_VAR}={self.seed_id}"})
+                    "seed_id": self.seed_id, "marker": f"{MARKER_VAR}={self.seed_id}"})
         self.isolation.update(iso)
         self.env = env
         self.argv = wrap + ["--", *argv]
@@ -417,6 +420,8 @@ class SeedSandbox:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        if not self.options.marker_sweep:
+            return
         # Last resort, and a belt for the other modes: anything still carrying our marker.
         for pid in seed_pids(self.seed_id):
             try:

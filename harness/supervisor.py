@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import sys
 import threading
 import time
@@ -110,6 +111,7 @@ class _Reader(threading.Thread):
         super().__init__(daemon=True, name="seed-reader")
         self.fd, self.t0, self.log, self.q, self.lines = fd, t0, log, q, lines
         self.last_activity = 0.0
+        self.stop = threading.Event()
 
     def _emit(self, raw: bytes) -> None:
         t = time.monotonic() - self.t0
@@ -120,8 +122,14 @@ class _Reader(threading.Thread):
 
     def run(self) -> None:
         buf = b""
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         try:
-            while True:
+            while not self.stop.is_set():
+                # poll with a timeout so that a pipe held open by a process that survived
+                # teardown cannot keep this thread (and run_seed) waiting forever.
+                if not poller.poll(200):
+                    continue
                 try:
                     chunk = os.read(self.fd, 1 << 16)
                 except InterruptedError:
@@ -249,27 +257,26 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
     except BaseException:
         sandbox.kill()
         reader.join(timeout=5)
+        reader.stop.set()
+        reader.join(timeout=2)
         log.close()
         raise
 
     teardown = sandbox.teardown()  # daemons the trainer left behind die here
-    reader.join(timeout=10)
-    while not reader_done:
-        before = len(lines)
-        drain(0.2)
-        if not reader.is_alive() and q.empty():
-            break
-        if len(lines) == before and not reader.is_alive():
-            break
+    # Once every process of the seed is gone the pipe reaches EOF at once; a survivor may
+    # hold it open, so the wait is bounded and the reader is then told to stop.
+    reader.join(timeout=10 if not teardown.orphans_left else 1)
+    reader.stop.set()
+    reader.join(timeout=2)
+    while not reader_done and not q.empty():
+        drain(0)
     drain(0)
     ended = time.monotonic()
-    log.close()
-    try:
+    if not reader.is_alive():
+        log.close()
         os.close(read_fd)
-    except OSError:
-        pass
     rc = proc.returncode
-    orphans = len(teardown.orphans_left) + (len(kill_info["orphans_left"]) if kill_info else 0)
+    orphans = len(teardown.orphans_left)  # teardown runs after any kill: the final state
     isolation = dict(sandbox.isolation)
     return SeedRun(
         exit_code=rc if rc is not None and rc >= 0 else None,

@@ -1,0 +1,213 @@
+"""The supervisor with REAL torchrun + gloo at 2 and 4 CPU ranks, and real small trainers.
+
+Overrun, a silent hang of one rank, a crash in one rank, a slow consumer, and no process
+of the seed left afterwards (scanned in /proc by the seed's marker variable).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.phases import PHASES, LiveCaps, PhaseTracker
+from harness.sandbox import SandboxOptions, detect_isolation, seed_pids
+from harness.supervisor import SeedSpec, run_seed, torchrun_argv
+
+TRAINER = Path(__file__).parent / "trainers" / "gloo_trainer.py"
+ISO = detect_isolation()
+LQER = "track_10min_16mb/2026-04-27_SP8192_LQER_SparseGate_BOSSmearFix_9HpStack_1.0611/train_seed42.log"
+STAMP = re.compile(r"^(\d+\.\d{3}) (.*)$")
+
+pytest.importorskip("torch.distributed")
+
+
+def gloo_spec(tmp_path: Path, mode: str, nproc: int = 2, caps: LiveCaps | None = None, kill_mode: str = "auto",
+              steps: int = 3) -> SeedSpec:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    shutil.copy(TRAINER, work / "train_gpt.py")
+    return SeedSpec(argv=torchrun_argv("train_gpt.py", nproc), cwd=work, env={"MODE": mode, "STEPS": str(steps)},
+                    log_path=tmp_path / "harness" / f"{mode}.log", caps=caps or LiveCaps(),
+                    sandbox=SandboxOptions(kill_mode=kill_mode))
+
+
+def assert_nothing_left(run) -> None:
+    assert run.orphans_left == 0
+    assert seed_pids(run.isolation["seed_id"]) == [], "a process of the seed survived"
+    if run.isolation.get("cgroup"):
+        assert not Path(run.isolation["cgroup"]).exists()
+
+
+def test_torchrun_gloo_two_ranks_stamped_log_and_phases(tmp_path):
+    run = run_seed(gloo_spec(tmp_path, "ok"))
+    assert run.ok, (run.failure, run.lines[-10:])
+    assert run.isolation["network"].startswith("netns") or not ISO["net_namespace"]["ok"]
+    text = run.log_path.read_text().splitlines()
+    stamps = [float(STAMP.match(line).group(1)) for line in text]  # every line stamped
+    assert stamps == sorted(stamps) and stamps[-1] <= run.duration_s
+    assert [round(t, 3) for t, _ in run.lines] == pytest.approx(stamps, abs=1e-3)
+    assert any(line.endswith("world_size:2 grad_accum_steps:1") for line in text)
+    order = [tr.phase for tr in run.transitions]
+    assert order[:4] == ["train", "post", "pre_eval", "eval"]
+    assert [PHASES.index(p) for p in order] == sorted(PHASES.index(p) for p in order)
+    assert_nothing_left(run)
+
+
+@pytest.mark.parametrize("nproc,kill_mode", [
+    (2, "auto"),
+    pytest.param(4, "pidns", marks=pytest.mark.skipif(not ISO["pid_namespace"]["ok"], reason="no PID namespace")),
+])
+def test_overrun_is_killed_within_one_second_of_deadline(tmp_path, nproc, kill_mode):
+    caps = LiveCaps(launch_s=60, train_s=3.0, grace_s=0.5)
+    run = run_seed(gloo_spec(tmp_path, "overrun", nproc=nproc, caps=caps, kill_mode=kill_mode))
+    assert run.killed and not run.ok
+    assert run.kill_reason.startswith("train cap 3 s exceeded at t="), run.kill_reason
+    deadline = run.phase_starts["train"] + 3.5
+    assert run.kill["deadline_t"] == pytest.approx(deadline, abs=1e-3)
+    assert 0 <= run.kill["late_s"] < 1.0
+    assert run.ended_at - run.started_at - deadline < 1.0  # signalled AND every rank gone
+    assert run.signal == 9 and run.exit_code is None
+    assert sum("train_loss" in t for _, t in run.lines) >= 5  # it did train until the cap
+    assert_nothing_left(run)
+
+
+def test_silent_hang_of_one_rank_is_stopped_by_the_watchdog(tmp_path):
+    caps = LiveCaps(launch_s=60, silence_s={"launch": 60, "train": 2.0, "post": 60, "pre_eval": 60,
+                                            "eval": 60, "done": 60, "compile": 60})
+    run = run_seed(gloo_spec(tmp_path, "hang_rank1", caps=caps))
+    assert run.killed
+    assert re.match(r"silent for \d+ s in phase train \(limit 2 s\)", run.kill_reason), run.kill_reason
+    last_line_t = run.lines[-1][0]
+    assert run.kill["signalled_t"] - last_line_t < 3.0
+    assert_nothing_left(run)
+
+
+def test_crash_in_one_rank_fails_the_seed_and_keeps_the_log(tmp_path):
+    run = run_seed(gloo_spec(tmp_path, "crash_rank1"))
+    assert not run.killed and run.exit_code not in (0, None)
+    assert "exited with code" in run.failure
+    log = run.log_path.read_text()
+    assert "rank 1 crashed on purpose" in log and "step:1/3" in log
+    assert_nothing_left(run)
+
+
+def _quick_spec(tmp_path: Path, body: str, caps: LiveCaps | None = None) -> SeedSpec:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    (work / "train.py").write_text(textwrap.dedent(body))
+    return SeedSpec(argv=[sys.executable, "train.py"], cwd=work, env={}, log_path=tmp_path / "logs" / "seed.log",
+                    caps=caps or LiveCaps())
+
+
+def test_slow_consumer_never_blocks_the_trainer(tmp_path):
+    """The trainer writes far more than a pipe holds while the consumer is stuck on line 1."""
+    spec = _quick_spec(tmp_path, """
+        import time
+        t = time.monotonic()
+        for i in range(4000):
+            print(f"line {i} " + "x" * 100)
+        open("finished", "w").write(str(time.monotonic() - t))
+    """)
+    finished = spec.cwd / "finished"
+    seen = []
+
+    def on_line(t, line):
+        if not seen:  # block until the trainer is done writing (it would hang on a full pipe)
+            deadline = time.monotonic() + 15
+            while not finished.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        seen.append((t, line))
+
+    run = run_seed(spec, on_line=on_line)
+    assert finished.exists(), "the trainer blocked on the pipe while the consumer was slow"
+    assert run.ok and len(seen) == 4000 and len(run.lines) == 4000
+    assert seen[-1][1].startswith("line 3999 ")
+
+
+def test_consumer_error_kills_the_seed(tmp_path):
+    spec = _quick_spec(tmp_path, """
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+        print("hello", flush=True)
+        time.sleep(600)
+    """)
+    got = {}
+
+    def on_line(t, line):
+        got["seed"] = True
+        raise RuntimeError("consumer bug")
+
+    with pytest.raises(RuntimeError, match="consumer bug"):
+        run_seed(spec, on_line=on_line)
+    assert got
+    marker = spec.log_path.with_name(spec.log_path.name + ".sandbox")
+    assert marker.exists()
+    # Nothing of ours is left: scan /proc for the trainer's command line in this tmp dir.
+    time.sleep(0.2)
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes()
+                cwd = str((proc / "cwd").resolve())
+            except OSError:
+                continue
+            assert not (b"train.py" in cmd and cwd.startswith(str(spec.cwd))), f"survivor {proc.name}"
+
+
+def test_end_to_end_cap(tmp_path):
+    spec = _quick_spec(tmp_path, """
+        import time
+        while True:
+            print("still compiling", flush=True)
+            time.sleep(0.1)
+    """, caps=LiveCaps(total_s=1.5))
+    run = run_seed(spec)
+    assert run.killed and run.kill_reason.startswith("end-to-end cap 1.5 s exceeded"), run.kill_reason
+    assert run.kill["late_s"] < 1.0 and run.ended_at - run.started_at < 2.5
+    assert_nothing_left(run)
+
+
+def test_log_inside_the_working_copy_is_refused(tmp_path):
+    spec = _quick_spec(tmp_path, "print(1)\n")
+    spec.log_path = spec.cwd / "train.log"
+    with pytest.raises(ValueError, match="outside the trainer's working copy"):
+        run_seed(spec)
+
+
+def test_phase_tracker_on_a_record_log(records_dir):
+    """LQER seed 42: train at the first step, eval at the TTT timer marker, done at the headline."""
+    tracker = PhaseTracker()
+    compiling = []
+    for i, line in enumerate((records_dir / LQER).read_text().splitlines(), start=1):
+        tracker.feed(float(i), line)
+        if tracker.in_compile:
+            compiling.append(i)
+    got = {tr.phase: tr.text for tr in tracker.transitions}
+    assert list(got) == ["train", "post", "pre_eval", "eval", "done"]
+    assert got["post"].startswith("stopping_early:")
+    assert got["eval"] == "beginning TTT eval timer"
+    assert got["done"].startswith("quantized_ttt_phased val_loss:2.31944212")
+    assert compiling  # the marked TTT compile warm-up gets the long silence limit
+    caps = LiveCaps()
+    t2 = PhaseTracker()
+    t2.feed(0.0, "Total submission size int8+zlib: 15863489 bytes")
+    assert t2.phase == "pre_eval" and t2.silence_limit(caps) == 300.0
+    t2.feed(0.5, "ttt_lora:warming up compile (random tokens, no val data)")
+    assert t2.silence_limit(caps) == 600.0
+    t2.feed(1.0, "ttt_lora:compile warmup done (137.6s)")
+    assert t2.silence_limit(caps) == 300.0
+
+
+def test_live_caps_from_policy_dict():
+    caps = LiveCaps.from_policy({"launch_to_timer_s": 900, "train_live_s": 630, "artifact_production_s": 600,
+                                 "pre_eval_s": 600, "eval_live_s": 630, "end_to_end_s": 2700,
+                                 "silence": {"train": 180, "launch": 600}, "silence_compile_s": 600})
+    assert (caps.launch_s, caps.train_s, caps.post_s, caps.eval_s, caps.total_s) == (900, 630, 600, 630, 2700)
+    assert caps.silence_for("train", False) == 180 and caps.silence_for("eval", True) == 600
+    assert caps.scaled(0.01).train_s == pytest.approx(6.3)
