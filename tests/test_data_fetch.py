@@ -300,3 +300,12 @@ def test_cli_dry_run_and_registry_contradiction_for_the_real_caseops_variant(hub
     assert json.loads((tmp_path / "co" / "datasets" / "fineweb10B_sp8192_lossless_caps_caseops_v1_reserved"
                        / mf.MANIFEST_NAME).read_text())["observed"]["val_tokens"] == VAL_TOKENS
 
+
+
+def test_revision_override_pins_a_commit_and_an_unknown_one_fails(hub, tmp_path):
+    res = _fetch(hub, tmp_path, revision=hub.repo.sha)
+    m = mf.read_manifest(res.dataset_dir)
+    assert m.source["revision_requested"] == hub.repo.sha == m.source["revision_resolved"]
+    assert m.source["revision_pinned"] is True
+    with pytest.raises(EnvironmentProblem, match="revision 'v9' not found"):
+        _fetch(hub, tmp_path, revision="v9")

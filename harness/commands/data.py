@@ -36,14 +36,16 @@ def command() -> None:
               help="Root of the local layout: <dest>/datasets/<dir>/, <dest>/tokenizers/.")
 @click.option("--dry-run", is_flag=True, help="Print the exact remote files and stop.")
 @click.option("--max-workers", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel downloads.")
-def fetch_cmd(variant: str, train_shards: int | None, dest: Path, dry_run: bool, max_workers: int) -> None:
+@click.option("--revision", default=None, help="Branch, tag or commit sha to fetch instead of the registry's.")
+def fetch_cmd(variant: str, train_shards: int | None, dest: Path, dry_run: bool, max_workers: int,
+              revision: str | None) -> None:
     """Download VARIANT from the Hugging Face hub (honours HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE, HF_HOME)."""
     from harness.core.registry import UnknownVariant
     from harness.data.fetch import fetch_variant, raise_on_contradiction
 
     try:
         res = fetch_variant(variant, train_shards=train_shards, dest=dest, dry_run=dry_run,
-                            max_workers=max_workers, echo=click.echo)
+                            max_workers=max_workers, echo=click.echo, revision=revision)
     except UnknownVariant as exc:
         raise UsageError(str(exc)) from None
     if dry_run:

@@ -23,6 +23,7 @@ and never printed or stored.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -221,8 +222,14 @@ def fetch_variant(
     offline: bool | None = None,
     show_progress: bool = True,
     echo: Callable[[str], None] = print,
+    revision: str | None = None,
 ) -> FetchResult:
+    """Fetch a variant; ``revision`` (a branch, tag or commit sha) overrides the registry's."""
     v = registry.get_variant(variant) if isinstance(variant, str) else variant
+    if revision:
+        if not v.fetchable:
+            raise UsageError(f"variant {v.name} cannot be fetched: {v.fetch_note}")
+        v = dataclasses.replace(v, hf_revision=revision)
     endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
     token = token or os.environ.get("HF_TOKEN") or None
     offline = offline_from_env() if offline is None else offline
@@ -366,7 +373,7 @@ def fetch_variant(
         "repo_type": "dataset",
         "revision_requested": v.hf_revision,
         "revision_resolved": sha,
-        "revision_pinned_in_registry": v.revision_pinned,
+        "revision_pinned": v.revision_pinned,  # requested revision was a commit sha
         "endpoint": _endpoint_for_display(endpoint),
         "trust": "on first use: no upstream per-file hashes are published beyond the hub's LFS sha256",
         "offline": offline,
