@@ -4,6 +4,7 @@ Run as ``python -I harness/netns_exec.py [options] -- argv...`` by :mod:`harness
 It imports only the standard library (it runs with the trainer's minimal environment, where
 ``harness`` may not be importable) and does, in order:
 
+0. arm PR_SET_PDEATHSIG (``--parent-pid``) so the seed dies if the harness dies;
 1. join the seed's cgroup v2 (``--cgroup DIR``) so that ``cgroup.kill`` reaches everything
    it will ever start;
 2. ``unshare(2)`` the requested namespaces (via ctypes: ``os.unshare`` only exists from
@@ -193,6 +194,12 @@ def run(args: argparse.Namespace) -> None:
     if not argv:
         sys.stderr.write("harness launcher: no command given\n")
         os._exit(2)
+    if args.parent_pid:
+        # If the harness itself dies (crash, SIGKILL), the seed must not live on holding
+        # GPUs: die with it (and through the init's own PDEATHSIG, the whole namespace).
+        _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
+        if os.getppid() != args.parent_pid:
+            os._exit(137)
     if args.cgroup:
         with open(os.path.join(args.cgroup, "cgroup.procs"), "w") as f:
             f.write("0")
@@ -326,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="netns_exec", description=__doc__.split("\n")[0])
     p.add_argument("--probe", action="store_true", help="print which namespaces work, as JSON")
     p.add_argument("--cgroup", help="cgroup v2 directory to join first")
+    p.add_argument("--parent-pid", type=int, help="die (SIGKILL) when this parent process dies")
     p.add_argument("--pidns", action="store_true")
     p.add_argument("--netns", action="store_true")
     p.add_argument("--private-tmp", help="directory to bind over /tmp")

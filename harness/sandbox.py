@@ -209,6 +209,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def gpu_memory_used() -> list[int] | None:
+    """memory.used (MiB) per GPU; None without nvidia-smi."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [int(x) for x in out.split() if x.strip().isdigit()]
+
+
 def gpu_pids() -> dict[int, int] | None:
     """pid -> used MiB of every compute process nvidia-smi lists; None without nvidia-smi."""
     if not shutil.which("nvidia-smi"):
@@ -259,6 +271,7 @@ class SeedSandbox:
         self.kill_method = self._pick_kill_method()
         self.isolation: dict[str, Any] = {}
         self._known_pids: set[int] = set()
+        self.gpu_baseline: list[int] | None = None
 
     def _pick_kill_method(self) -> str:
         mode = self.options.kill_mode
@@ -332,7 +345,9 @@ class SeedSandbox:
                 "Network isolation was required but this machine cannot create a network namespace "
                 f"({self.avail['net_namespace']['detail']}).",
                 hint="Run as root on Linux (or in a privileged container), or drop --require-isolation.")
-        wrap = [sys.executable, "-I", str(LAUNCHER)]
+        # PDEATHSIG fires when the parent THREAD exits: run_seed keeps its calling thread
+        # alive for the seed's whole life, so the seed dies only if the harness does.
+        wrap = [sys.executable, "-I", str(LAUNCHER), "--parent-pid", str(os.getpid())]
         iso: dict[str, Any] = {"kill": self.kill_method, "pid_namespace": use_pidns}
         if self.kill_method == "cgroup":
             base = Path(self.avail["cgroup_v2"]["base"])
@@ -387,6 +402,7 @@ class SeedSandbox:
         self.isolation.update(iso)
         self.env = env
         self.argv = wrap + ["--", *argv]
+        self.gpu_baseline = gpu_memory_used()
         self.proc = subprocess.Popen(self.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
                                      stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
         return self.proc
@@ -478,13 +494,24 @@ class SeedSandbox:
         return KillReport(self.kill_method, t0, settled, stragglers, sorted(left), gpu)
 
     def _gpu_check(self) -> dict[str, Any] | None:
-        apps = gpu_pids()
-        if apps is None:
+        """Wait (bounded) until none of the seed's pids holds GPU memory and each GPU's used
+        memory is back near its launch value; report what was seen."""
+        if gpu_pids() is None:
             return None
         deadline = time.monotonic() + self.options.gpu_settle_s
-        ours = {p: m for p, m in apps.items() if p in self._known_pids}
-        while ours and time.monotonic() < deadline:
-            time.sleep(0.25)
+        base = self.gpu_baseline
+        while True:
             apps = gpu_pids() or {}
             ours = {p: m for p, m in apps.items() if p in self._known_pids}
-        return {"checked": True, "released": not ours, "leftover_mib": {str(p): m for p, m in ours.items()}}
+            # A process hidden from nvidia-smi's process list still shows in memory.used.
+            used = gpu_memory_used()
+            grew = None
+            if used is not None and base is not None and len(used) == len(base):
+                grew = [max(0, u - b) for u, b in zip(used, base)]
+            back = grew is None or max(grew, default=0) <= 64
+            if (not ours and back) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
+        return {"checked": True, "released": not ours, "memory_back_to_launch_level": back,
+                "leftover_mib": {str(p): m for p, m in ours.items()},
+                "memory_used_at_launch_mib": base, "memory_used_after_mib": used, "growth_mib": grew}

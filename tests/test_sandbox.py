@@ -298,3 +298,74 @@ def test_killpg_alone_leaves_session_leaders_behind(tmp_path):
     finally:
         for pid in left:
             os.kill(pid, 9)
+
+
+def _pids_with_env(tag: str) -> list[int]:
+    needle = f"TEST_TAG={tag}".encode() + b"\0"
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if needle in (proc / "environ").read_bytes() + b"\0" and "Z" not in (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]:
+                    found.append(int(proc.name))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+@pytest.mark.parametrize("mode", KILL_MODES)
+def test_seed_dies_with_the_harness(tmp_path, mode):
+    """SIGKILL to the harness process itself must not leave the seed running."""
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    _tree_trainer(tmp_path)
+    harness = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+        from pathlib import Path
+        from harness.sandbox import SandboxOptions
+        from harness.supervisor import SeedSpec, run_seed
+        run_seed(SeedSpec(argv=[sys.executable, "train.py"], cwd=Path({str(tmp_path / "work")!r}),
+                          env={{"TEST_TAG": {tag!r}}}, log_path=Path({str(tmp_path / "h" / "seed.log")!r}),
+                          sandbox=SandboxOptions(kill_mode={mode!r})))
+    """)
+    import subprocess
+
+    h = subprocess.Popen([sys.executable, "-c", harness])
+    try:
+        deadline = time.monotonic() + 20
+        while len(_pids_with_env(tag)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_pids_with_env(tag)) >= 4, "the seed did not start"
+        h.kill()
+        h.wait()
+        deadline = time.monotonic() + 5
+        while _pids_with_env(tag) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = _pids_with_env(tag)
+        if mode == "killpg":
+            # Without a namespace or cgroup only the launcher dies with the harness; its
+            # children in their own sessions live on. The record says killpg was in force.
+            for pid in left:
+                os.kill(pid, 9)
+            return
+        assert left == [], f"seed processes survived the harness: {left}"
+    finally:
+        if h.poll() is None:
+            h.kill()
+        for pid in _pids_with_env(tag):
+            os.kill(pid, 9)
+
+
+def test_sandbox_check_command():
+    import json
+
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    res = CliRunner().invoke(cli, ["sandbox", "check", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["kill_method"] == detect_isolation()["kill_method"]
+    res = CliRunner().invoke(cli, ["sandbox", "check"])
+    assert res.exit_code == 0 and "kill_method" in res.output and "net_namespace" in res.output

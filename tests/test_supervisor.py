@@ -211,3 +211,39 @@ def test_live_caps_from_policy_dict():
     assert (caps.launch_s, caps.train_s, caps.post_s, caps.eval_s, caps.total_s) == (900, 630, 600, 630, 2700)
     assert caps.silence_for("train", False) == 180 and caps.silence_for("eval", True) == 600
     assert caps.scaled(0.01).train_s == pytest.approx(6.3)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("kill_mode", ["auto", "cgroup", "pidns"])
+def test_gpu_overrun_kill_releases_gpu_memory(tmp_path, kill_mode):
+    """On the GPU VM: a 2-rank trainer holding 2 GiB per rank is killed at its cap, every
+    rank disappears and the GPU memory comes back (the killpg failure seen on the H100)."""
+    key = {"cgroup": "cgroup_v2", "pidns": "pid_namespace"}.get(kill_mode)
+    if key and not ISO[key]["ok"]:
+        pytest.skip(f"{kill_mode} not available: {ISO[key]['detail']}")
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(Path(__file__).parent / "trainers" / "cuda_hog.py", work / "train_gpt.py")
+    spec = SeedSpec(argv=torchrun_argv("train_gpt.py", 2), cwd=work, env={"HOG_MIB": "2048"},
+                    log_path=tmp_path / "harness" / "gpu.log",
+                    caps=LiveCaps(launch_s=120, train_s=5.0, grace_s=0.5),
+                    sandbox=SandboxOptions(kill_mode=kill_mode))
+    run = run_seed(spec)
+    print({"kill": run.kill, "teardown": run.teardown, "isolation": run.isolation})
+    assert run.killed and run.kill_reason.startswith("train cap 5 s exceeded"), (run.kill_reason, run.lines[-5:])
+    assert run.kill["late_s"] < 1.0
+    assert_nothing_left(run)
+    gpu = run.kill["gpu"]
+    assert gpu and gpu["checked"] and gpu["released"], gpu
+    if gpu["growth_mib"] is not None:
+        assert max(gpu["growth_mib"]) < 256, gpu  # each rank held 2048 MiB before the kill
