@@ -17,7 +17,7 @@ import click
 @click.option("--train-dir", type=click.Path(path_type=Path), default=None,
               help="Take the training shards from here instead (e.g. a locally prepared copy).")
 @click.option("--bos-id", type=int, default=1, show_default=True, help="The token that starts every document.")
-@click.option("--min-tokens", type=click.IntRange(0), default=1, show_default=True,
+@click.option("--min-tokens", type=click.IntRange(0), default=8, show_default=True,
               help="Audit only validation documents with at least this many tokens after BOS.")
 @click.option("--examples", "max_examples", type=click.IntRange(0), default=10, show_default=True,
               help="Overlapping documents to list.")
@@ -52,7 +52,7 @@ def data_command(directory: Path, train_dir: Path | None, bos_id: int, min_token
             click.echo(f"  ... and {rep.overlap_docs - len(rep.examples):,} more")
     if not rep.clean:
         raise VerificationFailed(
-            f"{rep.overlap_docs:,} of {rep.val_docs:,} validation documents ({rep.fraction:.1%}) also occur in "
+            f"{rep.overlap_docs:,} of {rep.val_docs:,} validation documents ({rep.fraction:.2%}) also occur in "
             f"the training shards.", hint="Rebuild the training split without the validation documents.")
     if not as_json:
         click.echo(f"clean: none of the {rep.val_docs:,} validation documents occurs in the training shards")

@@ -22,21 +22,26 @@ import click
               help="Apply the lossless CaseOps case transform first (default tokenizer: the CaseOps fixture model).")
 @click.option("--size", type=click.Choice(["small", "smoke"]), default="small", show_default=True,
               help="small: pydoc topics (seconds); smoke: standard-library sources, >= 3k validation documents.")
+@click.option("--name", default=None,
+              help="Dataset directory name under <dest>/datasets/ (default: embedded[_smoke][_caseops]_<tokenizer>; "
+                   "e.g. fineweb10B_sp8192 for a script that hard-codes the canonical path).")
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date build is there.")
-def data_command(dest: Path | None, tokenizer: str | None, caseops: bool, size: str, force: bool) -> None:
+def data_command(dest: Path | None, tokenizer: str | None, caseops: bool, size: str, name: str | None,
+                 force: bool) -> None:
     """Build a small dataset in the canonical layout from text shipped with Python (offline).
 
     Documents -> SentencePiece BPE (trained on the train documents, or MODEL) ->
     fineweb_{train,val}_NNNNNN.bin (BOS-prefixed documents) -> validation byte sidecar
-    -> harness-manifest.json. Identical bytes on every build with the same Python minor
-    version. Exit 0 built, 2 usage, 3 a needed file (tokenizer) is missing.
+    -> harness-manifest.json. Identical bytes on every build with the same Python and
+    sentencepiece versions. Exit 0 built, 2 usage, 3 a needed file (tokenizer) is missing.
     """
     from rich.console import Console
     from rich.table import Table
 
     from harness.data import embedded
 
-    res = embedded.ensure_built(dest, tokenizer=tokenizer, caseops=caseops, size=size, force=force, echo=click.echo)
+    res = embedded.ensure_built(dest, tokenizer=tokenizer, caseops=caseops, size=size, force=force, name=name,
+                                echo=click.echo)
     console = Console()
     click.echo(f"{res.name}: {'built in %.1fs' % res.seconds if res.built else 'up to date'}")
     table = Table()

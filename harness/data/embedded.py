@@ -29,7 +29,8 @@ Determinism: documents in sorted order, a fixed split rule, SentencePiece
 trained single-threaded with input shuffling off and the model serialised in
 memory (so no temporary path leaks into the model's trainer spec). Every file
 but the manifest (which carries a timestamp) is byte-identical across builds
-with the same interpreter minor version and sentencepiece version.
+with the same Python version and sentencepiece version (the pydoc text
+changes between Python releases).
 """
 
 from __future__ import annotations
@@ -540,7 +541,7 @@ def load_result(dataset_dir: str | os.PathLike, *, built: bool = False) -> Build
 
 
 def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.PathLike | None = None,
-                 caseops: bool = False, size: str = "small", force: bool = False,
+                 caseops: bool = False, size: str = "small", force: bool = False, name: str | None = None,
                  echo: Callable[[str], None] | None = None) -> BuildResult:
     """Build unless an up-to-date build is already there (``.built`` says which happened).
 
@@ -553,7 +554,9 @@ def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.P
         raise UsageError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
     root = Path(dest) if dest is not None else default_root()
     tok_path = _resolve_tokenizer(tokenizer, caseops)
-    name = dataset_name(size, tok_path, caseops)
+    name = name or dataset_name(size, tok_path, caseops)
+    if "/" in name or name.startswith("."):
+        raise UsageError(f"dataset name {name!r} must be a plain directory name.")
     ds = root / "datasets" / name
 
     def expected() -> dict:
@@ -573,7 +576,7 @@ def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.P
     with _lock(root, name + "-ensure"):
         if force or not _up_to_date(ds, expected()):  # another process may have built it meanwhile
             return build_embedded(root, tokenizer=tok_path if tok_path else "train", caseops=caseops, size=size,
-                                  echo=echo)
+                                  name=name, echo=echo)
     return load_result(ds)
 
 
