@@ -207,3 +207,16 @@ def test_caseops_without_model_is_environment_problem(tmp_path, monkeypatch) -> 
     with pytest.raises(EnvironmentProblem):
         build_embedded(tmp_path, caseops=True)
     assert not os.listdir(tmp_path) or not (tmp_path / "datasets").exists()
+
+
+@pytest.mark.slow
+def test_smoke_size_caseops_fixture(tmp_path, tokenizers_dir) -> None:
+    model = tokenizers_dir / "fineweb_8192_bpe_lossless_caps_caseops_v1_reserved.model"
+    res = build_embedded(tmp_path, size="smoke", caseops=True, tokenizer=model)
+    f = res.figures
+    assert f["val_docs"] >= 3000 and f["val_tokens"] >= 1_000_000
+    side = shards.read_tokens(shards.list_shards(res.dataset_dir, "val_bytes")[0])
+    assert int(side.sum(dtype=np.int64)) == f["val_bytes"] == sum(len(d.text.encode()) for d in _documents("smoke")[1])
+    toks = shards.read_tokens(shards.list_shards(res.dataset_dir, "val")[0])
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    assert int((toks == sp.piece_to_id("\ue001")).sum()) > 1000  # the transform really ran
