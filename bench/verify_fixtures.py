@@ -38,7 +38,7 @@ def main() -> None:
     rows, totals, reports = [], Counter(), {}
     t0 = time.perf_counter()
     for folder in folders(args.records):
-        rep = verify_path(folder, policy=args.policy)
+        rep = verify_path(folder, policy=args.policy, baseline="auto")
         reports[f"{folder.parent.name}/{folder.name}"] = rep.to_dict()
         per: Counter = Counter()
         info = 0

@@ -129,3 +129,17 @@ def test_fixture_over_cap_record_is_flagged(records_dir):
     over = [f for f in rep.findings if f.rule_id == "log.artifact_cap" and f.severity == "error"]
     assert over and all(f.data["artifact_bytes"] > 16_000_000 for f in over)
     assert rep.has_errors
+
+
+def test_auto_baseline_in_pr_order(records_dir):
+    from verifier.api import auto_baseline
+
+    folder = records_dir / "track_10min_16mb/2026-04-10_VarLenAttn"
+    assert auto_baseline(folder).name == "2026-04-09_A2_Muon097_3Seed"
+    rep = verify_path(folder, baseline="auto", groups=["record"])
+    sig = [f for f in rep.findings if f.rule_id == "record.significance"][0]
+    assert sig.status == "observation" and sig.data["p"] < 0.01  # BPB-space Welch with the sp8192 margin
+    rep = verify_path(records_dir / "track_10min_16mb/2026-04-13_VarLenAttn_PhasingTTT2000", baseline="auto",
+                      groups=["record"])
+    sig = [f for f in rep.findings if f.rule_id == "record.significance"][0]
+    assert sig.status == "violation" and sig.severity == "warning" and sig.data["p"] > 0.5

@@ -28,11 +28,42 @@ def _version() -> str:
         return "unknown"
 
 
-def _load_baseline(baseline: str | Path | None) -> Any | None:
+def auto_baseline(folder: Path) -> Path | None:
+    """The state of the art when ``folder``'s PR was opened: among the sibling record folders whose
+    adding PR comes earlier (``harness.core.prindex``, PR order, never the author-typed date), the one
+    with the lowest claimed val_bpb that has per-seed values. None when the PR order is unknown."""
+    from harness.core import prindex
+    from harness.core.records import LegacyRecord
+
+    me = prindex.pr_for_folder(folder.name)
+    if me is None or not folder.parent.is_dir():
+        return None
+    best: tuple[float, Path] | None = None
+    for other in folder.parent.iterdir():
+        if other == folder or not (other / "submission.json").is_file():
+            continue
+        pr = prindex.pr_for_folder(other.name)
+        if pr is None or pr >= me:
+            continue
+        try:
+            rec = LegacyRecord.from_path(other)
+        except Exception:  # noqa: BLE001 - a broken neighbour is not this record's problem
+            continue
+        if rec.val_bpb is None or len(rec.per_seed_bpb()) < 2:
+            continue
+        if best is None or rec.val_bpb < best[0]:
+            best = (rec.val_bpb, other)
+    return best[1] if best else None
+
+
+def _load_baseline(baseline: str | Path | None, folder: Path) -> Any | None:
     if baseline is None:
         return None
     from harness.core.records import LegacyRecord
 
+    if str(baseline) == "auto":
+        found = auto_baseline(folder) if folder.is_dir() else None
+        return LegacyRecord.from_path(found) if found else None
     return LegacyRecord.from_path(baseline)
 
 
@@ -97,14 +128,15 @@ def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, A
 
     ``policy``: timing policy id (default organizer-tda-v1; strict is always shown beside).
     ``claims``: a submission.json object to check instead of the folder's own.
-    ``baseline``: the record this one claims to beat (folder or submission.json) for significance.
+    ``baseline``: the record this one claims to beat (folder or submission.json) for significance,
+    or "auto": the best earlier record beside it in PR order (see :func:`auto_baseline`).
     ``reproduced``: a folder of logs from a re-run (``runs/<id>/``) for the reproduction rules.
     """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
     subject = load_subject(p, claims=claims, policy=policy)
-    subject.baseline_record = _load_baseline(baseline)
+    subject.baseline_record = _load_baseline(baseline, p)
     if reproduced is not None:
         subject.reproduction = load_subject(Path(reproduced)).logs
     return verify_subject(subject, target=str(path), resolved_from=resolved_from, groups=groups)

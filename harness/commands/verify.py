@@ -41,14 +41,15 @@ def _resolve(ref: str, source_repo: Path | None) -> tuple[Path, str | None]:
 @click.option("--policy", "policy", default=None, help="timing policy id (default organizer-tda-v1; strict shown beside)")
 @click.option("--source-repo", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="local openai/parameter-golf mirror for PR references (github:openai/parameter-golf#N)")
-@click.option("--baseline", type=click.Path(exists=True, path_type=Path), default=None,
-              help="the record this one claims to beat (folder or submission.json), for the significance rule")
+@click.option("--baseline", default=None,
+              help="the record this one claims to beat (folder or submission.json) for the significance rule, "
+                   "or 'auto' (best earlier record beside it, in PR order)")
 @click.option("--claims", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="a submission.json to check instead of the folder's own")
 @click.option("--reproduced", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="a folder of logs from a re-run (runs/<id>/): adds claimed-vs-reproduced findings")
 @click.option("--quiet", is_flag=True, help="text format: hide info findings")
-def command(target: str, fmt: str, policy: str | None, source_repo: Path | None, baseline: Path | None,
+def command(target: str, fmt: str, policy: str | None, source_repo: Path | None, baseline: str | None,
             claims: Path | None, reproduced: Path | None, quiet: bool) -> None:
     """Verify a records folder, a single log, a script or a PR reference.
 
@@ -70,6 +71,8 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
             pass
         except Exception as exc:  # noqa: BLE001
             raise UsageError(f"unknown policy {policy!r} ({exc}).", hint="See `harness log policies` or policies/*.toml.") from None
+    if baseline is not None and baseline != "auto" and not Path(baseline).exists():
+        raise UsageError(f"baseline {baseline} does not exist.", hint="Give a records folder, a submission.json or 'auto'.")
     claims_obj = None
     if claims is not None:
         try:
