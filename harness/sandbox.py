@@ -380,8 +380,13 @@ class SeedSandbox:
         keeps = {cwd, self.state_dir, Path(sys.prefix), Path(sys.base_prefix), *map(Path, opts.keep_paths)}
         for v in env.values():
             for part in v.split(os.pathsep):
-                if part.startswith("/tmp/") and os.path.exists(part):
-                    keeps.add(Path(part))
+                if not part.startswith("/tmp/"):
+                    continue
+                p = Path(part)  # may be a glob or a file still to be written: keep its folder
+                while not p.exists() and p.parent != Path("/tmp"):
+                    p = p.parent
+                if p.exists() and p != Path("/tmp"):
+                    keeps.add(p)
         for k in sorted(keeps):
             wrap += ["--keep", str(k)]
         hides = [Path(p) for p in opts.hide_paths] + ([Path(log_path)] if log_path else [])

@@ -338,7 +338,7 @@ def test_seed_dies_with_the_harness(tmp_path, mode):
         assert len(_pids_with_env(tag)) >= 4, "the seed did not start"
         h.kill()
         h.wait()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + (5 if mode != "killpg" else 0.5)
         while _pids_with_env(tag) and time.monotonic() < deadline:
             time.sleep(0.05)
         left = _pids_with_env(tag)
@@ -369,3 +369,19 @@ def test_sandbox_check_command():
     assert info["kill_method"] == detect_isolation()["kill_method"]
     res = CliRunner().invoke(cli, ["sandbox", "check"])
     assert res.exit_code == 0 and "kill_method" in res.output and "net_namespace" in res.output
+
+
+@needs_mountns
+def test_paths_under_tmp_named_in_env_stay_visible(tmp_path):
+    """Data under the host's /tmp (named by DATA_PATH, even as a glob) survives the private /tmp."""
+    data, shards = tmp_path / "data", tmp_path / "shards"
+    data.mkdir()
+    shards.mkdir()
+    (shards / "fineweb_val_000000.bin").write_bytes(b"x" * 10)
+    work = write_trainer(tmp_path, """
+        import glob, os
+        print("FOUND", len(glob.glob(os.environ["DATA_GLOB"])), os.path.isdir(os.environ["DATA_PATH"]))
+    """)
+    run = run_seed(spec_for(tmp_path, work, env={"DATA_PATH": str(data), "DATA_GLOB": str(shards / "fineweb_val_*.bin")}))
+    assert run.ok, run.failure
+    assert "FOUND 1 True" in output(run)
