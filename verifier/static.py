@@ -28,6 +28,7 @@ from typing import Any
 
 MAX_DECODED_BYTES = 64 * 1024 * 1024  # refuse decompression bombs
 MAX_DEPTH = 3  # wrappers inside wrappers
+MAX_AST_BYTES = 16 * 1024 * 1024  # a train_gpt.py is < 1 MB; beyond this only the regex pass runs
 
 
 @dataclass
@@ -523,6 +524,10 @@ def analyse(text: str | bytes, path: str = "<memory>", *, origin: str = "file", 
     else:
         size = len(text.encode("utf-8", errors="replace"))
     u = CodeUnit(path=path, text=text, size_bytes=size, origin=origin)
+    if size > MAX_AST_BYTES:
+        u.syntax_error = f"file of {size:,} bytes is beyond AST analysis (limit {MAX_AST_BYTES:,}); regex facts only"
+        _regex_facts(u)
+        return u
     try:
         u.tree = ast.parse(text, filename=path)
     except SyntaxError as exc:
