@@ -6,6 +6,7 @@ of the seed left afterwards (scanned in /proc by the seed's marker variable).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -247,3 +248,20 @@ def test_gpu_overrun_kill_releases_gpu_memory(tmp_path, kill_mode):
     assert gpu and gpu["checked"] and gpu["released"], gpu
     if gpu["growth_mib"] is not None:
         assert max(gpu["growth_mib"]) < 256, gpu  # each rank held 2048 MiB before the kill
+
+
+def test_killpg_alone_leaves_torchrun_ranks_alive(tmp_path):
+    """Reproduces the lent-H100 finding on CPU: torchrun's ranks sit in their own sessions,
+    so killing the launcher's process group leaves them running. This is why the sandbox
+    kills through a cgroup or PID namespace (and sweeps the seed's marker) instead."""
+    spec = gloo_spec(tmp_path, "overrun", caps=LiveCaps(launch_s=60, train_s=2.0), kill_mode="killpg")
+    spec.sandbox.marker_sweep = False
+    spec.sandbox.settle_s = 1.0
+    run = run_seed(spec)
+    left = seed_pids(run.isolation["seed_id"])
+    try:
+        assert run.killed and run.orphans_left == 2 and len(left) == 2
+        assert all(os.getsid(p) == p for p in left)  # each rank leads its own session
+    finally:
+        for pid in left:
+            os.kill(pid, 9)
