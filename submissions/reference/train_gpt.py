@@ -366,6 +366,15 @@ def main() -> None:
     log0(logfile)
     log0(f"Running Python {sys.version.split()[0]}")
     log0(f"Running PyTorch {torch.__version__}")
+    if use_cuda and master:
+        # The hardware block reviewers (and the harness) read from logs.
+        import subprocess
+        try:
+            smi = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            smi = ""
+        for line in smi.splitlines():
+            log0(line)
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
