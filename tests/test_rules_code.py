@@ -258,3 +258,26 @@ def test_log_identity(tmp_path):
     (tmp_path / "x").mkdir()
     d2 = _folder(tmp_path / "x", code, train_seed1__log=same)
     assert _problems(_run("code.log_identity", d2)) == []
+
+
+# ---------------------------------------------------------------- counted size vs claims
+def test_counted_size(tmp_path):
+    import json
+
+    code = CLEAN
+    d = _folder(tmp_path, code, submission__json=json.dumps({"val_bpb": 1.2, "bytes_code": len(code.encode()) - 341}))
+    fs = _problems(_run("code.counted_size", d))
+    assert len(fs) == 1 and "matches neither" in fs[0].message
+    (d / "submission.json").write_text(json.dumps({"val_bpb": 1.2, "bytes_code": len(code.encode())}))
+    assert _problems(_run("code.counted_size", d)) == []
+
+
+def test_counted_size_lzma9_recipe_of_a_script(tmp_path):
+    # a script that logs its size as an lzma-9 wrapper of itself (the PR #1212 convention): the rule measures it
+    from harness.core import codesize
+
+    code = CLEAN + "\ndef _minify_code(source):\n    return lzma.compress(source.encode(), preset=9)\n"
+    d = _folder(tmp_path, code)
+    obs = _run("code.counted_size", d)[0]
+    assert obs.data["recipe"] == "lzma9-b85"
+    assert obs.data["counted"] == codesize.measure(code, "lzma9-b85").counted_bytes
