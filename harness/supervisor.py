@@ -59,6 +59,8 @@ class SeedSpec:
     label: str = ""
     tick_s: float = 0.05  # how often caps are checked (kill precision)
     pid_note_s: float = 2.0  # how often the seed's pids are sampled (for the GPU check)
+    # Real logs are a few MB; a flood past this is killed before it exhausts our memory.
+    max_log_bytes: int = 256 << 20
 
 
 @dataclass
@@ -111,6 +113,7 @@ class _Reader(threading.Thread):
         super().__init__(daemon=True, name="seed-reader")
         self.fd, self.t0, self.log, self.q, self.lines = fd, t0, log, q, lines
         self.last_activity = 0.0
+        self.nbytes = 0
         self.stop = threading.Event()
 
     def _emit(self, raw: bytes) -> None:
@@ -137,6 +140,7 @@ class _Reader(threading.Thread):
                 if not chunk:
                     break
                 self.last_activity = time.monotonic() - self.t0
+                self.nbytes += len(chunk)
                 buf += chunk
                 # Lines end at \n, \r\n or a bare \r (progress bars).
                 while True:
@@ -202,20 +206,25 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
     reader_done = False
     next_note = spec.pid_note_s
 
-    def drain(block_s: float) -> None:
+    def drain(block_s: float, budget_s: float = 0.25, live: bool = True) -> None:
+        """Hand queued lines to the tracker and on_line; return after budget_s at most, so
+        a slow consumer under a flood of lines never starves the cap checks."""
         nonlocal reader_done
         try:
             item = q.get(timeout=block_s) if block_s > 0 else q.get_nowait()
         except queue.Empty:
             return
+        until = time.monotonic() + budget_s
         while True:
             if item is None:
                 reader_done = True
             else:
                 t, text = item
                 tracker.feed(t, text)
-                if on_line is not None:
+                if on_line is not None and live:
                     on_line(t, text)
+            if time.monotonic() > until:
+                return
             try:
                 item = q.get_nowait()
             except queue.Empty:
@@ -243,8 +252,11 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
                 sandbox.note_pids()
                 next_note = now + spec.pid_note_s
             hit = breach(now)
-            if hit is not None:
-                drain(0)  # lines already read may move the phase on: judge on all of them
+            if hit is None and reader.nbytes > spec.max_log_bytes:
+                hit = (now, f"log flood: more than {spec.max_log_bytes} bytes of output at t={now:.1f} s")
+            if hit is not None and hit[1].startswith(f"{tracker.phase} cap"):
+                # Lines already read may move the phase on: judge a phase cap on them too.
+                drain(0, budget_s=0.25)
                 hit = breach(time.monotonic() - t0)
             if hit is not None and proc.poll() is None:
                 deadline, kill_reason = hit
@@ -268,9 +280,11 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
     reader.join(timeout=10 if not teardown.orphans_left else 1)
     reader.stop.set()
     reader.join(timeout=2)
-    while not reader_done and not q.empty():
-        drain(0)
-    drain(0)
+    # The backlog (a flood read ahead of a slow consumer) still reaches on_line for a
+    # couple of seconds; past that only the tracker sees it (phases must be complete).
+    backlog_until = time.monotonic() + 2.0
+    while not q.empty():
+        drain(0, budget_s=0.25, live=time.monotonic() < backlog_until)
     ended = time.monotonic()
     if not reader.is_alive():
         log.close()

@@ -265,3 +265,32 @@ def test_killpg_alone_leaves_torchrun_ranks_alive(tmp_path):
     finally:
         for pid in left:
             os.kill(pid, 9)
+
+
+def test_caps_hold_under_a_line_flood_and_a_slow_consumer(tmp_path):
+    spec = _quick_spec(tmp_path, """
+        import sys, time
+        while True:
+            for _ in range(50):
+                sys.stdout.write("spam " * 20 + chr(10))
+            time.sleep(0.01)
+    """, caps=LiveCaps(total_s=2.0))
+
+    def slow(t, line):
+        time.sleep(0.001)
+
+    run = run_seed(spec, on_line=slow)
+    assert run.killed and run.kill_reason.startswith("end-to-end cap 2 s"), run.kill_reason
+    assert run.kill["late_s"] < 1.0
+    assert len(run.lines) > 3000  # the reader kept up, far ahead of the consumer
+
+
+def test_log_flood_is_killed(tmp_path):
+    spec = _quick_spec(tmp_path, """
+        import sys
+        while True:
+            sys.stdout.write("spam " * 200 + chr(10))
+    """)
+    spec.max_log_bytes = 2 << 20
+    run = run_seed(spec)
+    assert run.killed and run.kill_reason.startswith("log flood: more than 2097152 bytes"), run.kill_reason
