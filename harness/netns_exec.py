@@ -8,7 +8,8 @@ It imports only the standard library (it runs with the trainer's minimal environ
 1. join the seed's cgroup v2 (``--cgroup DIR``) so that ``cgroup.kill`` reaches everything
    it will ever start;
 2. ``unshare(2)`` the requested namespaces (via ctypes: ``os.unshare`` only exists from
-   Python 3.12);
+   Python 3.12); without root, inside a new user namespace where we map to uid 0
+   (``--userns``), which most distributions allow unprivileged users;
 3. in a new network namespace, bring ``lo`` up with the SIOCGIFFLAGS/SIOCSIFFLAGS ioctl
    (a fresh namespace has loopback down and the host often has no ``ip`` binary; torchrun's
    rendezvous and NCCL/gloo need 127.0.0.1);
@@ -41,6 +42,7 @@ import struct
 import sys
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
@@ -69,6 +71,23 @@ def _check(ret: int, what: str) -> None:
 
 def unshare(flags: int) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), f"unshare(0x{flags:x})")
+
+
+def unshare_as_root(flags: int) -> None:
+    """unshare(flags) inside a new user namespace where we are root (uid/gid 0 mapped to
+    our own ids): how an unprivileged user gets PID/network/mount namespaces."""
+    uid, gid = os.geteuid(), os.getegid()
+    unshare(flags | CLONE_NEWUSER)
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"0 {gid} 1")
+
+
+def _unshare(flags: int, userns: bool) -> None:
+    (unshare_as_root if userns else unshare)(flags)
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -125,7 +144,15 @@ def setup_mounts(private_tmp: str | None, private_shm: bool, keep: list[str], hi
         elif empty_file:
             # An empty, read-only file in place of the harness log: nothing to read, no write.
             mount(empty_file, h, None, MS_BIND)
-            mount(None, h, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+            mount(None, h, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(h))
+
+
+def _locked_flags(path: str) -> int:
+    """Mount flags a remount must keep (inside a user namespace they are locked)."""
+    st = os.statvfs(path).f_flag
+    pairs = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+             (os.ST_NOATIME, 1024), (os.ST_NODIRATIME, 2048), (os.ST_RELATIME, 1 << 21))
+    return sum(ms for st_flag, ms in pairs if st & st_flag)
 
 
 def _reraise_status(status: int) -> None:
@@ -212,7 +239,7 @@ def run(args: argparse.Namespace) -> None:
     if args.pidns:
         flags |= CLONE_NEWPID
     if flags:
-        unshare(flags)
+        _unshare(flags, args.userns)
     if args.netns:
         loopback_up("lo")
     if mount_ns:
@@ -291,8 +318,17 @@ def _probe_one(fn) -> dict:
     return {"ok": text == "ok", "detail": "" if text == "ok" else text}
 
 
+_PROBE_USERNS = os.geteuid() != 0
+
+
+def _probe_user() -> None:
+    unshare_as_root(0)
+    if os.geteuid() != 0:
+        raise OSError("uid 0 not mapped in the new user namespace")
+
+
 def _probe_pid() -> None:
-    unshare(CLONE_NEWPID | CLONE_NEWNS)
+    _unshare(CLONE_NEWPID | CLONE_NEWNS, _PROBE_USERNS)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     pid = os.fork()
     if pid == 0:
@@ -307,7 +343,7 @@ def _probe_pid() -> None:
 
 
 def _probe_net() -> None:
-    unshare(CLONE_NEWNET)
+    _unshare(CLONE_NEWNET, _PROBE_USERNS)
     loopback_up("lo")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -317,7 +353,7 @@ def _probe_net() -> None:
 
 
 def _probe_mount() -> None:
-    unshare(CLONE_NEWNS)
+    _unshare(CLONE_NEWNS, _PROBE_USERNS)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
     if os.listdir("/tmp"):
@@ -325,7 +361,8 @@ def _probe_mount() -> None:
 
 
 def probe() -> dict:
-    return {"pid_namespace": _probe_one(_probe_pid), "net_namespace": _probe_one(_probe_net),
+    return {"user_namespace": _probe_one(_probe_user), "namespaces_via_user_namespace": _PROBE_USERNS,
+            "pid_namespace": _probe_one(_probe_pid), "net_namespace": _probe_one(_probe_net),
             "mount_namespace": _probe_one(_probe_mount)}
 
 
@@ -334,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--probe", action="store_true", help="print which namespaces work, as JSON")
     p.add_argument("--cgroup", help="cgroup v2 directory to join first")
     p.add_argument("--parent-pid", type=int, help="die (SIGKILL) when this parent process dies")
+    p.add_argument("--userns", action="store_true",
+                   help="create the namespaces inside a new user namespace (unprivileged users)")
     p.add_argument("--pidns", action="store_true")
     p.add_argument("--netns", action="store_true")
     p.add_argument("--private-tmp", help="directory to bind over /tmp")

@@ -87,6 +87,9 @@ class SandboxOptions:
 
     isolate_network: bool = True
     kill_mode: str = "auto"  # auto | cgroup | pidns | killpg
+    # Namespaces inside a user namespace: "auto" = only when not root (how an unprivileged
+    # user gets them), "on" / "off" to force.
+    user_namespace: str = "auto"
     private_tmp: bool = True
     private_shm: bool = True
     fresh_home: bool = True
@@ -154,7 +157,8 @@ def _probe_cgroup2() -> dict[str, Any]:
 def detect_isolation() -> dict[str, Any]:
     """What containment this machine offers, probed for real (cached per process).
 
-    Keys: cgroup_v2, pid_namespace, net_namespace, mount_namespace (each {"ok", "detail"}),
+    Keys: cgroup_v2, user_namespace, pid_namespace, net_namespace, mount_namespace (each
+    {"ok", "detail"}), namespaces_via_user_namespace (True when not root),
     kill_method (the strongest available), network_isolation (bool), is_root, nvidia_smi,
     kernel.
     """
@@ -167,8 +171,10 @@ def detect_isolation() -> dict[str, Any]:
         err = out.stderr.strip()[-300:]
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         ns, err = {}, str(exc)
-    for k in ("pid_namespace", "net_namespace", "mount_namespace"):
+    for k in ("user_namespace", "pid_namespace", "net_namespace", "mount_namespace"):
         info[k] = ns.get(k, {"ok": False, "detail": err or "probe failed"})
+    # Without root the namespaces above were probed (and will be made) inside a user namespace.
+    info["namespaces_via_user_namespace"] = bool(ns.get("namespaces_via_user_namespace", not info["is_root"]))
     if info["cgroup_v2"]["ok"]:
         info["kill_method"] = "cgroup"
     elif info["pid_namespace"]["ok"]:
@@ -355,6 +361,10 @@ class SeedSandbox:
             self.cgroup.mkdir()
             wrap += ["--cgroup", str(self.cgroup)]
             iso["cgroup"] = str(self.cgroup)
+        use_userns = {"on": True, "off": False}.get(opts.user_namespace, os.geteuid() != 0)
+        if use_userns:
+            wrap.append("--userns")
+        iso["user_namespace"] = use_userns
         if use_pidns:
             wrap.append("--pidns")
         if opts.isolate_network and net_ok:

@@ -385,3 +385,66 @@ def test_paths_under_tmp_named_in_env_stay_visible(tmp_path):
     run = run_seed(spec_for(tmp_path, work, env={"DATA_PATH": str(data), "DATA_GLOB": str(shards / "fineweb_val_*.bin")}))
     assert run.ok, run.failure
     assert "FOUND 1 True" in output(run)
+
+
+needs_userns = pytest.mark.skipif(not ISO["user_namespace"]["ok"], reason="no user namespace here")
+
+
+@needs_userns
+@needs_netns
+@needs_mountns
+def test_full_isolation_inside_a_user_namespace(tmp_path):
+    """The unprivileged path, forced on as root: network cut with lo up, log hidden, /tmp
+    private, and the PID-namespace kill takes the tree."""
+    work = write_trainer(tmp_path, """
+        import os, socket, subprocess, sys, time
+        print(f"UID {os.getuid()}")
+        try:
+            socket.create_connection(("127.0.0.1", int(os.environ["PORT"])), timeout=1).close()
+            print("NET reached")
+        except OSError:
+            print("NET blocked")
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+        socket.create_connection(s.getsockname(), timeout=2).close()
+        print("LO ok")
+        try:
+            open(os.environ["LOG_PROBE"], "a").write("forged")
+            print("WRITE ok")
+        except OSError:
+            print("WRITE failed")
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+        print("step:0/9 val_loss:7.0 val_bpb:4.0 train_time:0ms step_avg:0ms", flush=True)
+        time.sleep(600)
+    """)
+    spec = spec_for(tmp_path, work, kill_mode="pidns", user_namespace="on", caps=LiveCaps(train_s=1.0))
+    spec.env["LOG_PROBE"] = str(spec.log_path)
+    with socket.socket() as srv:  # a server on the host's loopback, unreachable from the seed
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        spec.env["PORT"] = str(srv.getsockname()[1])
+        run = run_seed(spec)
+    out = output(run)
+    assert run.isolation["user_namespace"] is True
+    assert "UID 0" in out and "NET blocked" in out and "LO ok" in out and "WRITE failed" in out, out
+    assert run.killed and run.orphans_left == 0 and seed_pids(run.isolation["seed_id"]) == []
+
+
+@needs_userns
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists() or not Path("/usr/bin/python3").exists(),
+                    reason="needs root to drop to nobody with setpriv, and /usr/bin/python3")
+def test_launcher_works_for_an_unprivileged_user(tmp_path):
+    """As uid 65534 (nobody): the launcher builds PID + network namespaces, lo comes up."""
+    import subprocess
+
+    launcher = Path(__file__).resolve().parents[1] / "harness" / "netns_exec.py"
+    if subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                       "-c", f"open({str(launcher)!r}).read()"], capture_output=True).returncode != 0:
+        pytest.skip("the launcher is not readable by nobody on this checkout")
+    res = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          "/usr/bin/python3", "-I", str(launcher), "--userns", "--pidns", "--netns", "--",
+                          "/usr/bin/python3", "-c",
+                          "import os, socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1);"
+                          "socket.create_connection(s.getsockname(), timeout=2).close(); print(os.getpid(), 'ok')"],
+                         capture_output=True, text=True, cwd="/", timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["2", "ok"]  # pid 2: the trainer under the seed's init

@@ -38,6 +38,7 @@ def check(as_json: bool) -> None:
         "pid_namespace": "kill via the seed's own PID namespace; private /proc",
         "net_namespace": "no network; lo only (torchrun/NCCL/gloo on 127.0.0.1)",
         "mount_namespace": "private /tmp and /dev/shm; harness log hidden",
+        "user_namespace": "lets a non-root user create the namespaces above",
     }
     for key, use in uses.items():
         probe = info[key]
@@ -47,5 +48,6 @@ def check(as_json: bool) -> None:
                   {"cgroup": "strongest", "pidns": "good", "killpg": "weak: ranks in their own sessions may survive"}[info["kill_method"]])
     table.add_row("nvidia_smi", "yes" if info["nvidia_smi"] else "no",
                   "GPU memory release is checked after a kill" if info["nvidia_smi"] else "no GPU check")
-    table.add_row("root", "yes" if info["is_root"] else "no", f"kernel {info['kernel']}")
+    table.add_row("root", "yes" if info["is_root"] else "no",
+                  f"kernel {info['kernel']}" + ("" if info["is_root"] else "; namespaces made inside a user namespace"))
     Console().print(table)
