@@ -207,8 +207,13 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
                  exit_ok: bool = True, failure: str | None = None,
                  claimed_bpb: float | None = None) -> SeedMeasurement:
     """Everything we measure about one seed; ``ok`` is False when the run produced no score."""
-    from harness.core.events import parse_file  # CORE-LOG
-    from harness.core.metrics import pick_headline, summarize
+    try:
+        from harness.core.events import parse_file  # CORE-LOG: the one log parser
+        from harness.core.metrics import pick_headline, summarize
+    except ImportError as exc:
+        from harness.errors import EnvironmentProblem
+        raise EnvironmentProblem(f"the log parser is not installed ({exc}).",
+                                 hint="Install the full pgolf-harness package (harness.core.events/metrics).") from None
 
     m = SeedMeasurement(seed=seed, ok=exit_ok, failure=failure)
     events = parse_file(log_path) if log_path.exists() else []
