@@ -44,9 +44,22 @@ def _metric_name(ev: Any) -> str:
 # The event -> phase table: (event kind, predicate on the event and tracker, target phase).
 # Rows are tried in order; a row may only move the phase forward.
 PhaseRule = tuple[str, Callable[[Any, "PhaseTracker"], bool], str]
+_WARMUP = re.compile(r"^\s*(\S*warmup\S*|warmup_step)", re.I)
+_TRAIN_TIME = re.compile(r"train_time:\s*([\d.]+)(ms|m|s)\b")
+
+
+def script_train_time_s(text: str) -> float | None:
+    """The script's own train_time on a step/val line, in seconds (ms, minutes or s)."""
+    m = _TRAIN_TIME.search(text)
+    if not m:
+        return None
+    return float(m.group(1)) * {"ms": 0.001, "m": 60.0, "s": 1.0}[m.group(2)]
+
+
 PHASE_TABLE: list[PhaseRule] = [
-    ("step", lambda ev, tr: True, "train"),
-    ("val", lambda ev, tr: True, "train"),
+    # Compile warm-up steps (warmup_step:, loop_warmup_step:) come before the timer starts.
+    ("step", lambda ev, tr: not _WARMUP.match(ev.text), "train"),
+    ("val", lambda ev, tr: not _WARMUP.match(ev.text), "train"),
     ("stop", lambda ev, tr: True, "post"),
     ("size", lambda ev, tr: bool(_ARTIFACT_TOTAL.match(ev.text.strip())), "pre_eval"),
     ("serialize", lambda ev, tr: True, "pre_eval"),
@@ -203,7 +216,14 @@ class PhaseTracker:
                 if target in ("train", "eval"):
                     self.in_compile = False
                 self.phase = target
-                self.started[target] = t
+                start = t
+                if target == "train":
+                    # The timer started train_time before this line (DESIGN: first step
+                    # line minus its train_time), so the cap is anchored there.
+                    tt = script_train_time_s(text)
+                    if tt is not None and 0 <= tt < t:
+                        start = t - tt
+                self.started[target] = start
                 tr = Transition(target, t, getattr(ev, "line_no", 0), text)
                 self.transitions.append(tr)
                 out.append(tr)

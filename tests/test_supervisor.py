@@ -294,3 +294,17 @@ def test_log_flood_is_killed(tmp_path):
     spec.max_log_bytes = 2 << 20
     run = run_seed(spec)
     assert run.killed and run.kill_reason.startswith("log flood: more than 2097152 bytes"), run.kill_reason
+
+
+def test_train_cap_is_anchored_at_the_script_timer_start():
+    tracker = PhaseTracker()
+    tracker.feed(5.0, "warmup_step: 1/20")
+    tracker.feed(6.0, "loop_warmup_step: 20/20")
+    assert tracker.phase == "launch"  # compile warm-up steps come before the timer
+    tracker.feed(40.0, "1/20000 train_loss: 9.0087 train_time: 0.1m tok/s: 17921784")
+    assert tracker.phase == "train" and tracker.started["train"] == pytest.approx(34.0)
+    t2 = PhaseTracker()
+    t2.feed(10.0, "step:1/20000 train_loss:6.9 train_time:2500ms step_avg:2500.00ms")
+    assert t2.started["train"] == pytest.approx(7.5)
+    deadline, desc = t2.cap_deadline(LiveCaps(train_s=630, grace_s=1))
+    assert deadline == pytest.approx(638.5) and desc == "train cap 630 s"
