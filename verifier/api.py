@@ -67,17 +67,18 @@ def _load_baseline(baseline: str | Path | None, folder: Path) -> Any | None:
     return LegacyRecord.from_path(baseline)
 
 
-def run_rules(subject: Subject, *, groups: Iterable[str] | None = None, only: Iterable[str] | None = None
-              ) -> tuple[list[RuleOutcome], list[Finding]]:
+def run_rules(subject: Subject, *, groups: Iterable[str] | None = None, only: Iterable[str] | None = None,
+              exclude: Iterable[str] = ()) -> tuple[list[RuleOutcome], list[Finding]]:
     """Run every selected rule; a crashing rule becomes a finding, never a crash of the report."""
     wanted_groups = set(groups) if groups else None
     wanted = set(only) if only else None
+    skipped = set(exclude)
     outcomes: list[RuleOutcome] = []
     findings: list[Finding] = []
     for rule in catalogue():
         if wanted_groups and rule.group not in wanted_groups:
             continue
-        if wanted and rule.id not in wanted:
+        if (wanted and rule.id not in wanted) or rule.id in skipped:
             continue
         try:
             fs = rule.check(subject)
@@ -105,8 +106,8 @@ def _outcome(rule_id: str, fs: list[Finding]) -> str:
 
 
 def verify_subject(subject: Subject, *, target: str | None = None, resolved_from: str | None = None,
-                   groups: Iterable[str] | None = None) -> Report:
-    outcomes, findings = run_rules(subject, groups=groups)
+                   groups: Iterable[str] | None = None, exclude: Iterable[str] = ()) -> Report:
+    outcomes, findings = run_rules(subject, groups=groups, exclude=exclude)
     inputs = {
         "code": [subject.rel(p) for p in subject.code_paths],
         "entry": subject.rel(subject.entry) if subject.entry else None,
@@ -123,7 +124,8 @@ def verify_subject(subject: Subject, *, target: str | None = None, resolved_from
 
 def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, Any] | None = None, *,
                 baseline: str | Path | None = None, resolved_from: str | None = None,
-                groups: Iterable[str] | None = None, reproduced: str | Path | None = None) -> Report:
+                groups: Iterable[str] | None = None, reproduced: str | Path | None = None,
+                exclude: Iterable[str] = ()) -> Report:
     """Verify a records folder, a log, a script or a submission.json.
 
     ``policy``: timing policy id (default organizer-tda-v1; strict is always shown beside).
@@ -131,6 +133,7 @@ def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, A
     ``baseline``: the record this one claims to beat (folder or submission.json) for significance,
     or "auto": the best earlier record beside it in PR order (see :func:`auto_baseline`).
     ``reproduced``: a folder of logs from a re-run (``runs/<id>/``) for the reproduction rules.
+    ``groups`` / ``exclude``: run only these rule groups / skip these rule ids.
     """
     p = Path(path)
     if not p.exists():
@@ -139,4 +142,4 @@ def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, A
     subject.baseline_record = _load_baseline(baseline, p)
     if reproduced is not None:
         subject.reproduction = load_subject(Path(reproduced)).logs
-    return verify_subject(subject, target=str(path), resolved_from=resolved_from, groups=groups)
+    return verify_subject(subject, target=str(path), resolved_from=resolved_from, groups=groups, exclude=exclude)
