@@ -281,3 +281,15 @@ def test_counted_size_lzma9_recipe_of_a_script(tmp_path):
     obs = _run("code.counted_size", d)[0]
     assert obs.data["recipe"] == "lzma9-b85"
     assert obs.data["counted"] == codesize.measure(code, "lzma9-b85").counted_bytes
+
+
+def test_brotli_wrapper_as_records_count_it(tmp_path):
+    # the counted-code wrapper format of the CaseOps records, shipped for real: decoded and analysed
+    import brotli
+
+    inner = 'import os\nN = int(os.environ.get("FORCE_STOP_STEP", "4945"))\n'
+    payload = base64.b85encode(brotli.compress(inner.encode(), quality=11)).decode()
+    d = _folder(tmp_path, f'import brotli as B,base64 as b\nexec(B.decompress(b.b85decode("{payload}")))\n')
+    obs = [f for f in _run("code.counted_code", d) if f.status == "observation"]
+    assert obs and obs[0].data["chain"] == ["b85decode", "brotli.decompress"]
+    assert any(f.data.get("knob") == "FORCE_STOP_STEP" for f in _problems(_run("code.budget_knobs", d)))
