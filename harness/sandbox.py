@@ -413,7 +413,10 @@ class SeedSandbox:
             iso["harness_log"] = "outside the working copy (not hidden: no mount namespace)"
         iso.update({"fresh_home": opts.fresh_home, "env_dropped": dropped,
                     "env_allow_list": sorted(set(ENV_ALLOW) | set(opts.env_passthrough)),
-                    "seed_id": self.seed_id, "marker": f"{MARKER_VAR}={self.seed_id}"})
+                    "seed_id": self.seed_id, "marker": f"{MARKER_VAR}={self.seed_id}",
+                    # What the machine offered, beside what was in force above.
+                    "available": {k: self.avail[k]["ok"] for k in
+                                  ("cgroup_v2", "user_namespace", "pid_namespace", "net_namespace", "mount_namespace")}})
         self.isolation.update(iso)
         self.env = env
         self.argv = wrap + ["--", *argv]
