@@ -150,14 +150,15 @@ class Subject:
 
     @property
     def track(self) -> str | None:
+        """The records track: the folder's ``track_*`` parent first (where the PR put it), else the
+        claim's ``track`` (spelled several ways upstream: non-record-16mb, non_record_16mb, ...)."""
+        for p in [self.root, *self.root.parents]:
+            if p.name.startswith("track_"):
+                return p.name[len("track_"):]
         sub = self.submission or {}
         t = sub.get("track")
         if isinstance(t, str) and t:
-            return t
-        parts = [p.name for p in [self.root, *self.root.parents]]
-        for name in parts:
-            if name.startswith("track_"):
-                return name[len("track_"):]
+            return t.replace("-", "_")
         return None
 
     def file_text(self, name: str) -> str | None:

@@ -44,7 +44,7 @@ def _ev(lg: LogInput, line: int | None) -> Evidence:
 
 
 def _is_non_record(s: Subject) -> bool:
-    t = s.track or ""
+    t = (s.track or "").replace("-", "_")
     return "non_record" in t
 
 

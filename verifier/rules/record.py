@@ -84,8 +84,9 @@ def _close(claim: float, logged: float, claim_dec: int, log_dec: int | None) -> 
     return abs(claim - logged) <= tol
 
 
-def _log_by_seed(s: Subject) -> dict[str, tuple[LogInput, Any]]:
-    out: dict[str, tuple[LogInput, Any]] = {}
+def _logs_by_seed(s: Subject) -> dict[str, list[tuple[LogInput, Any]]]:
+    """Every parsed log per seed (folders may hold re-runs, experiments and originals of one seed)."""
+    out: dict[str, list[tuple[LogInput, Any]]] = {}
     for lg in s.logs:
         summ = lg.summary
         if summ is None:
@@ -96,12 +97,15 @@ def _log_by_seed(s: Subject) -> dict[str, tuple[LogInput, Any]]:
             seed = m.group(1) if m else None
         if seed is None:
             continue
-        key = str(seed)
-        # keep the first log per seed; re-runs ("_rerun", "_original") are judged separately by name
-        if key in out and not re.search(r"rerun|original", lg.display):
-            continue
-        out.setdefault(key, (lg, summ))
+        out.setdefault(str(seed), []).append((lg, summ))
     return out
+
+
+def _log_by_seed(s: Subject) -> dict[str, tuple[LogInput, Any]]:
+    """One log per seed: top-level first, then not a re-run/original, then by name."""
+    def rank(c: tuple[LogInput, Any]) -> tuple:
+        return ("/" in c[0].display, bool(re.search(r"rerun|original", c[0].display)), c[0].display)
+    return {k: min(v, key=rank) for k, v in _logs_by_seed(s).items()}
 
 
 @rule("record.claims", "submission.json claims equal what the logs say (per seed: bpb, bytes, steps; mean)",
@@ -120,6 +124,7 @@ def check_claims(s: Subject) -> list[Finding]:
         return [r.finding("claims could not be normalised (harness.core.records)", status="not_available",
                           severity="info")]
     by_seed = _log_by_seed(s)
+    all_by_seed = _logs_by_seed(s)
     if not by_seed:
         return [r.finding("no log with a parsed seed/summary (log parser unavailable or logs unparsed)",
                           status="not_available", severity="info")]
@@ -127,7 +132,14 @@ def check_claims(s: Subject) -> list[Finding]:
     raw_seeds = (s.submission or {}).get("seed_results") or {}
     matched_bpbs: list[float] = []
     for seed, res in rec.seed_results.items():
-        hit = by_seed.get(str(seed))
+        cands = all_by_seed.get(str(seed), [])
+        hit = None
+        if cands:
+            # the log that supports the claim if there is one (experiments and re-runs share seeds)
+            def agrees(c: tuple[LogInput, Any]) -> bool:
+                b = _g(_headline(c[1]), "val_bpb")
+                return res.val_bpb is not None and b is not None and abs(float(b) - res.val_bpb) <= 0.5e-4
+            hit = next((c for c in cands if agrees(c)), by_seed.get(str(seed)))
         if hit is None:
             out.append(r.finding(f"seed {seed} is claimed but no log for it was found", severity="warning",
                                  evidence=[_sub_ev(s, str(seed))], seed=seed))
@@ -156,7 +168,9 @@ def check_claims(s: Subject) -> list[Finding]:
                                  field="steps"))
     # top-level figures against single-log / mean
     top_raw = s.submission or {}
-    if rec.val_bpb is not None:
+    claimed_seeds = set(map(str, rec.seed_results))
+    complete = not claimed_seeds or claimed_seeds <= set(by_seed)  # a mean over a subset proves nothing
+    if rec.val_bpb is not None and complete:
         logged_vals = matched_bpbs or [float(_g(_headline(sm), "val_bpb")) for _, sm in by_seed.values()
                                        if _g(_headline(sm), "val_bpb") is not None]
         if logged_vals:
@@ -186,7 +200,7 @@ def check_claims(s: Subject) -> list[Finding]:
 
 def _is_record_claim(s: Subject) -> bool:
     rec = s.legacy_record
-    track = (rec.track if rec is not None else None) or s.track or ""
+    track = (s.track or (rec.track if rec is not None else None) or "").replace("-", "_")
     kind = rec.submission_type if rec is not None else "record"
     return track.startswith("10min") and kind == "record"
 
@@ -270,7 +284,7 @@ def check_track(s: Subject) -> list[Finding]:
     if rec.track and rec.track_folder and rec.track_folder.replace("track_", "") != rec.track:
         out.append(r.finding(f"submission.json says track {rec.track} but the folder is {rec.track_folder}",
                              evidence=[_sub_ev(s, "track")]))
-    if not (rec.track or folder_track or "").startswith("10min"):
+    if not (folder_track or rec.track or "").startswith("10min"):
         return out
     for seed, res in rec.seed_results.items():
         for fld, cap in (("train_time_s", 600.0), ("eval_time_s", 600.0)):
