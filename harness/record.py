@@ -174,7 +174,7 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
                  isolation: dict, smoke: dict | None, baseline_bpb: list[float] | None,
                  run_id: str | None = None, run_dir: Path | None = None,
                  author: str = "pgolf-harness", github_id: str = "pgolf-harness",
-                 notes: list[str] | None = None) -> dict:
+                 notes: list[str] | None = None, extra_findings: list[dict] | None = None) -> dict:
     """The v1 record for one reproduction (failed seeds listed, never averaged)."""
     from harness.core.stats import bytes_per_token_from_pairs, margin_bpb
 
@@ -194,6 +194,10 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
                              **({"evidence": f["evidence"]} if "evidence" in f else {})})
         if not o.ok:
             findings.append({"rule": "seed.failed", "severity": "error", "message": _failure(o), "seed": o.seed})
+    for f in extra_findings or []:
+        findings.append({"rule": str(f.get("rule") or "env"), "message": str(f.get("message", "")),
+                         "severity": f.get("severity") if f.get("severity") in ("error", "warning", "info") else "info",
+                         "seed": None, **({"evidence": f["evidence"]} if "evidence" in f else {})})
     for n in notes or []:
         findings.append({"rule": "resolve.note", "severity": "info", "message": n, "seed": None})
 
@@ -207,7 +211,11 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
         for k, ov in (smoke.get("env_overrides") or {}).items():
             unofficial.append(f"smoke override {k}={ov['to']} (was {ov['from']}): {ov['reason']}")
         if smoke.get("fa3_shim"):
-            unofficial.append("FlashAttention-3 replaced by the SDPA shim (--fa3-shim)")
+            try:
+                from harness.fa3_shim import SHIM_REASON  # IMAGE
+            except ImportError:
+                SHIM_REASON = "FlashAttention 3 replaced by the SDPA shim (--fa3-shim)"
+            unofficial.append(SHIM_REASON)
         findings.append({"rule": "smoke.scaling", "severity": "info", "seed": None,
                          "message": "budgets scaled for a smoke run", "evidence": smoke})
 
@@ -254,9 +262,8 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
 
     hardware = env_report.get("hardware") if isinstance(env_report.get("hardware"), str) else None
     if hardware is None:
-        gpus = env_report.get("gpus") or []
-        hardware = (f"{len(gpus)}x {gpus[0] if isinstance(gpus[0], str) else gpus[0].get('name')}" if gpus
-                    else "cpu (gloo)")
+        nproc = (smoke or {}).get("nproc")
+        hardware = "cpu (gloo)" + (f" x{nproc} ranks" if nproc else "")
     record = {
         "schema_version": "pgolf-harness/submission-v1",
         "name": name,

@@ -211,15 +211,32 @@ def environment_report() -> dict:
         return rep
 
 
+def env_findings(report: dict, mode: str) -> list[dict]:
+    """The env profile comparison (IMAGE's check_env): a mismatch is a finding, never a refusal."""
+    try:
+        from harness.env import check_env  # IMAGE
+    except ImportError:
+        return []
+    out = []
+    for f in check_env(report, "official" if mode == "official" else "smoke"):
+        d = f.to_dict() if hasattr(f, "to_dict") else dict(f)
+        sev = d.get("severity", "info")
+        if mode != "official" and sev == "error":
+            sev = "info"  # smoke runs are unofficial anyway; hardware is only informative there
+        out.append({"rule": str(d.get("rule") or f"env.{d.get('field')}"), "severity": sev, "message": d.get("message", ""),
+                    "evidence": {"expected": d.get("expected"), "found": d.get("found")}})
+    return out
+
+
 def check_official(report: dict, manifest: Manifest, data: DataInfo | None, nproc: int) -> None:
     """Official mode: 8x H100 SXM and a canonical variant, else one clear refusal."""
-    gpus = report.get("gpus") or report.get("gpu_names") or []
-    if isinstance(gpus, list) and gpus and isinstance(gpus[0], dict):
-        gpus = [g.get("name", "") for g in gpus]
-    h100_sxm = [g for g in gpus if "H100" in g and ("SXM" in g or "HBM3" in g)]
+    gpus = report.get("gpus") or []
+    names = [g.get("name", "") if isinstance(g, dict) else str(g) for g in gpus]
+    sxm = [g for g, n in zip(gpus, names) if "H100" in n and
+           ((isinstance(g, dict) and g.get("form_factor") == "SXM") or (not isinstance(g, dict) and "HBM3" in n))]
     smoke_hint = "Use --mode smoke (optionally --nproc N --train-seconds S --eval-seconds S) to run it here unofficially."
-    if len(h100_sxm) < OFFICIAL_NPROC or nproc != OFFICIAL_NPROC:
-        found = f"{len(gpus)} GPU(s)" + (f" ({gpus[0]})" if gpus else "")
+    if len(sxm) < OFFICIAL_NPROC or nproc != OFFICIAL_NPROC:
+        found = report.get("hardware") or (f"{len(names)} GPU(s)" if names else "no GPU")
         raise EnvironmentProblem(f"official mode needs 8x H100 SXM with --nproc 8; this machine has {found}"
                                  f" and nproc is {nproc}.", hint=smoke_hint)
     if manifest.data == "embedded":
@@ -471,7 +488,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
         name=sub.name, mode=opts.mode, outcomes=outcomes, policy=policy, policy_id=policy_id, manifest=m,
         origin=sub.origin, code_dir=sub.folder, env_report=report, data_info=data.to_dict(),
         isolation=isolation, smoke=smoke, baseline_bpb=baseline_bpb, notes=sub.notes,
-        run_id=run_id, run_dir=run_dir)
+        run_id=run_id, run_dir=run_dir, extra_findings=env_findings(report, opts.mode))
     record_path = write_record(run_dir / "submission.json", record)
     failed = any(not o.ok for o in outcomes)
     verdict_fail = any(v.get("status") == "FAIL" for o in outcomes for v in o.measurement.verdicts)
