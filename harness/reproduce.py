@@ -405,10 +405,12 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     report = environment_report()
     if opts.mode == "official":
         check_official(report, m, None, nproc)
-    import importlib.util
-    if importlib.util.find_spec("harness.core.events") is None or importlib.util.find_spec("harness.core.metrics") is None:
+    try:
+        import harness.core.events  # noqa: F401 - CORE-LOG: the one log parser
+        import harness.core.metrics  # noqa: F401
+    except ImportError:
         raise EnvironmentProblem("the log parser (harness.core.events/metrics) is not installed, so no run could be measured.",
-                                 hint="Install the full pgolf-harness package.")
+                                 hint="Install the full pgolf-harness package.") from None
     data = prepare_data(m.data, opts.data)
     if opts.mode == "official" and opts.data is not None and m.data == "embedded":
         check_official(report, m, data, nproc)
