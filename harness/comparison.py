@@ -147,9 +147,13 @@ def _parser():
 def load_timing_policy(policy_id: str | None):
     _, _, _, pol = _parser()
     try:
-        return pol.load_policy(policy_id or DEFAULT_POLICY)
+        loaded = pol.load_policy(policy_id or DEFAULT_POLICY)
     except pol.PolicyError as exc:
         raise UsageError(f"{exc}.", hint="Use a timing policy id from policies/ (e.g. organizer-tda-v1).") from None
+    if loaded.kind != "timing":
+        raise UsageError(f"policy {loaded.id!r} is a {loaded.kind} policy, not a timing policy.",
+                         hint="Use organizer-tda-v1, strict or another timing policy.")
+    return loaded
 
 
 def timing_summary(verdicts: list[dict[str, Any]]) -> str | None:
@@ -644,7 +648,11 @@ def _check(checks: list[Check], name: str) -> Check | None:
 
 
 def _f(v: Any, spec: str, prefix: str = "") -> str:
-    return "-" if v is None else prefix + format(v, spec)
+    if v is None:
+        return "-"
+    if spec.startswith("+") and isinstance(v, float) and abs(v) < 5e-6:
+        v = 0.0  # no "-0.00000"
+    return prefix + format(v, spec)
 
 
 def _md(text: str) -> str:
