@@ -151,7 +151,7 @@ def load_timing_policy(policy_id: str | None):
     except pol.PolicyError as exc:
         raise UsageError(f"{exc}.", hint="Use a timing policy id from policies/ (e.g. organizer-tda-v1).") from None
     if loaded.kind != "timing":
-        raise UsageError(f"policy {loaded.id!r} is a {loaded.kind} policy, not a timing policy.",
+        raise UsageError(f"policy {loaded.id!r} is of kind {loaded.kind}, not a timing policy.",
                          hint="Use organizer-tda-v1, strict or another timing policy.")
     return loaded
 
@@ -371,6 +371,36 @@ def load_legacy(sub_path: Path, role: str, target: str, policy: Any, *, kind: st
     return side
 
 
+def side_from_manifest(m: Any, code_folder: Path | None, role: str, target: str, policy: Any,
+                       notes: list[str] | None = None) -> Side:
+    """The [[claim.seeds]] of a manifest, with steps/tok/s/node/timing from the logs in ``code_folder``."""
+    side = Side(role=role, target=target, kind="manifest", timing_policy=policy.id if policy else None,
+                notes=list(notes or []))
+    where = str(m.path) if getattr(m, "path", None) else "manifest"
+    for c in m.claims:
+        side.seeds.append(SeedFigures(seed=str(c.seed), val_bpb=c.val_bpb, val_loss=c.val_loss,
+                                      artifact_bytes=c.bytes_total, steps=c.steps,
+                                      source=f"{where}: [[claim.seeds]] seed {c.seed}"))
+    if not m.claim_reproducible:
+        side.notes.append(f"the manifest says the claim cannot be reproduced from the shipped code: "
+                          f"{m.claim_reason or 'no reason given'}")
+    if code_folder is not None and code_folder.is_dir():
+        for p in find_logs(code_folder):
+            facts = read_log(p, policy)
+            s = next((x for x in side.seeds if x.seed == facts.figures.seed and x.seed not in side.logs), None)
+            if s is None:
+                continue
+            side.logs[s.seed] = str(p)
+            side.timing[s.seed] = facts.verdicts
+            s.timing = facts.figures.timing
+            s.steps = s.steps if s.steps is not None else facts.figures.steps
+            s.tok_per_s = facts.figures.tok_per_s
+            s.val_loss = s.val_loss if s.val_loss is not None else facts.figures.val_loss
+            if side.node is None and facts.node is not None:
+                side.node = facts.node
+    return side
+
+
 def load_manifest_claim(folder: Path, role: str, target: str, policy: Any, source_repo: str | None) -> Side:
     """A registry entry: the [claim] seeds of its harness.toml, plus the logs of the folder it resolves to."""
     from harness.manifest import MANIFEST_NAME, load_manifest
@@ -392,29 +422,35 @@ def load_manifest_claim(folder: Path, role: str, target: str, policy: Any, sourc
             return side
         raise UsageError(f"{folder / MANIFEST_NAME} has no [[claim.seeds]] and no submission.json to take claims from.",
                          hint="Add [[claim.seeds]] rows (seed, val_bpb, bytes_total, steps) to the manifest.")
-    side = Side(role=role, target=target, kind="manifest", timing_policy=policy.id if policy else None, notes=notes)
-    for c in m.claims:
-        side.seeds.append(SeedFigures(seed=str(c.seed), val_bpb=c.val_bpb, val_loss=c.val_loss,
-                                      artifact_bytes=c.bytes_total, steps=c.steps,
-                                      source=f"{folder / MANIFEST_NAME}: [[claim.seeds]] seed {c.seed}"))
-    if not m.claim_reproducible:
-        side.notes.append(f"the manifest says the claim cannot be reproduced from the shipped code: "
-                          f"{m.claim_reason or 'no reason given'}")
-    if code_folder is not None:
-        for p in find_logs(code_folder):
-            facts = read_log(p, policy)
-            s = next((x for x in side.seeds if x.seed == facts.figures.seed and x.seed not in side.logs), None)
-            if s is None:
-                continue
-            side.logs[s.seed] = str(p)
-            side.timing[s.seed] = facts.verdicts
-            s.timing = facts.figures.timing
-            s.steps = s.steps if s.steps is not None else facts.figures.steps
-            s.tok_per_s = facts.figures.tok_per_s
-            s.val_loss = s.val_loss if s.val_loss is not None else facts.figures.val_loss
-            if side.node is None and facts.node is not None:
-                side.node = facts.node
-    return side
+    return side_from_manifest(m, code_folder, role, target, policy, notes)
+
+
+def claim_side_for(sub: Any, policy: Any) -> Side | None:
+    """The claim of a resolved submission (``harness.resolve.ResolvedSubmission``), or None when it claims nothing.
+
+    A registry entry's [claim] seeds win (its manifest is what we stand behind); a records folder or PR
+    without them is judged against its own submission.json and the seed logs beside it.
+    """
+    m, origin = sub.manifest, sub.origin
+    if origin.get("kind") == "pr":
+        target = f"github:{origin.get('repo')}#{origin.get('pr')}@{str(origin.get('sha', ''))[:12]}"
+    elif m.path is not None:
+        target = str(m.path)
+    else:
+        target = str(sub.folder)
+    if m.path is not None and m.claims:
+        return side_from_manifest(m, sub.folder, "claim", target, policy)
+    js = sub.folder / "submission.json"
+    if js.is_file():
+        from harness.core.records import is_v1
+
+        if is_v1(_read_json(js)):
+            return load_v1_record(js, "claim", str(js))
+        side = load_legacy(js, "claim", str(js), policy, kind="pr" if sub.origin.get("kind") == "pr" else "submission.json")
+        return side if any(s.val_bpb is not None for s in side.seeds) else None
+    if m.claims:
+        return side_from_manifest(m, sub.folder, "claim", target, policy)
+    return None
 
 
 def load_side(ref: str | Path, role: str, *, policy: Any, source_repo: str | None = None) -> Side:
@@ -541,6 +577,13 @@ class CompareReport:
             })
         return rows
 
+    def _policy_words(self, md: bool = False) -> str:
+        q = "`" if md else ""
+        rp, cp = self.run.timing_policy or self.policy, self.claim.timing_policy or self.policy
+        if rp == cp:
+            return f"timing policy {q}{rp}{q}"
+        return f"timing policy {q}{rp}{q} (run, as recorded) / {q}{cp}{q} (claim)"
+
     def _nodes_line(self) -> str:
         rn = self.run.node.label if self.run.node else "unknown"
         cn = self.claim.node.label if self.claim.node else "unknown"
@@ -557,7 +600,7 @@ class CompareReport:
                 console = Console(width=200)
         colour = _COLOUR[self.verdict]
         console.print(f"[bold]harness compare[/bold] {self.run.target} ({self.run.kind}) vs {self.claim.target} "
-                      f"({self.claim.kind}), timing policy {self.policy}", highlight=False)
+                      f"({self.claim.kind}), {self._policy_words()}", highlight=False)
         console.print(f"node: {self._nodes_line()}", highlight=False)
         table = Table(show_lines=False)
         for col in ("seed", "val_bpb run", "claimed", "delta", "tolerance", "bytes", "margin to cap",
@@ -589,7 +632,7 @@ class CompareReport:
         lines = [f"### {_ICON[self.verdict]} `harness compare`: {self.verdict}", "",
                  f"**Reproduction:** `{self.run.target}` ({self.run.kind}"
                  + (f", {self.run.mode}" if self.run.mode else "") + ") · "
-                 f"**Claim:** `{self.claim.target}` ({self.claim.kind}) · **timing policy:** `{self.policy}`",
+                 f"**Claim:** `{self.claim.target}` ({self.claim.kind}) · **{self._policy_words(md=True)}**",
                  f"**Node:** {_md(self._nodes_line())}", "",
                  "| seed | val_bpb run | claimed | Δ | tolerance | bytes | margin to cap | steps run / claim "
                  "| tok/s run / claim | timing run / claim | |",

@@ -63,7 +63,9 @@ _GEMM_BENCH = textwrap.dedent(
     """
     import json, time, torch
     out = {"device": "cuda" if torch.cuda.is_available() else "cpu", "torch": torch.__version__}
-    if torch.cuda.is_available():
+    if not torch.cuda.is_available():
+        out["skipped"] = "no CUDA device visible to torch: a CPU GEMM says nothing about the node"
+    else:
         results = []
         n = 8192
         for i in range(torch.cuda.device_count()):
@@ -160,4 +162,6 @@ def qualify(nproc: int = 1, *, benchmarks: bool = True) -> dict[str, Any]:
         report["allreduce"] = allreduce_benchmark(min(nproc, len(gpus)))
     elif not gpus:
         report["benchmarks"] = "skipped: no NVIDIA GPU visible (nvidia-smi absent or found none)"
+    else:
+        report["benchmarks"] = "skipped: not requested"
     return report

@@ -81,6 +81,7 @@ class ReproduceResult:
     outcomes: list[SeedOutcome]
     exit_code: int
     wall_s: float
+    comparison: Any = None  # harness.comparison.CompareReport when the submission has claims
 
 
 # ------------------------------------------------------------------------------ data
@@ -405,6 +406,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     report = environment_report()
     if opts.mode == "official":
         check_official(report, m, None, nproc)
+    report["node"] = qualify_node(nproc, opts.mode, report)
     try:
         import harness.core.events  # noqa: F401 - CORE-LOG: the one log parser
         import harness.core.metrics  # noqa: F401
@@ -429,6 +431,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
         f"train={train_s:g}s eval={eval_s:g}s data={data.variant} -> {run_dir}")
     for n in sub.notes:
         say(f"  note: {n}")
+    say(f"  node: {node_line(report['node'])}")
 
     outcomes: list[SeedOutcome] = []
     all_overrides: dict[str, dict] = {}
@@ -492,11 +495,71 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
         isolation=isolation, smoke=smoke, baseline_bpb=baseline_bpb, notes=sub.notes,
         run_id=run_id, run_dir=run_dir, extra_findings=env_findings(report, opts.mode))
     record_path = write_record(run_dir / "submission.json", record)
+    comparison = compare_with_claims(sub, record, record_path, opts.mode, say)
     failed = any(not o.ok for o in outcomes)
     verdict_fail = any(v.get("status") == "FAIL" for o in outcomes for v in o.measurement.verdicts)
     error_findings = any(f.get("severity") == "error" for o in outcomes for f in o.measurement.findings)
-    code = 1 if (failed or verdict_fail or error_findings) else 0
-    return ReproduceResult(run_dir, record_path, record, outcomes, code, time.monotonic() - t_start)
+    not_reproduced = comparison is not None and opts.mode == "official" and comparison.exit_code != 0
+    code = 1 if (failed or verdict_fail or error_findings or not_reproduced) else 0
+    return ReproduceResult(run_dir, record_path, record, outcomes, code, time.monotonic() - t_start, comparison)
+
+
+# ------------------------------------------------------------------- node + claims
+
+def qualify_node(nproc: int, mode: str, report: dict) -> dict:
+    """Hardware qualification (``harness.qualify``) for the record; micro-benchmarks only where a GPU is.
+
+    A smoke run on CPU skips them (nothing to measure); official runs and GPU smoke runs take the
+    bf16 GEMM and, with more than one rank, the NCCL all-reduce (a minute at most).
+    """
+    from harness.qualify import qualify
+
+    has_gpu = bool(report.get("gpu_count") or report.get("gpus"))
+    return qualify(nproc, benchmarks=mode == "official" or has_gpu)
+
+
+def node_line(node: dict) -> str:
+    if not node.get("gpu_count"):
+        return "no NVIDIA GPU (" + str(node.get("benchmarks", "benchmarks skipped")) + ")"
+    names = ", ".join(node.get("gpu_names") or []) or "GPU"
+    gemm = node.get("gemm") or {}
+    tf = [g.get("bf16_gemm_tflops") for g in gemm.get("gemm", []) if isinstance(g, dict)]
+    ar = (node.get("allreduce") or {}).get("busbw_GBps")
+    return (f"{node['gpu_count']}x {names}, driver {node.get('driver')}"
+            + (f", bf16 GEMM {min(tf):g}-{max(tf):g} TFLOP/s" if tf else "")
+            + (f", all-reduce {ar:g} GB/s bus" if ar else ""))
+
+
+def compare_with_claims(sub: ResolvedSubmission, record: dict, record_path: Path, mode: str,
+                        say: Callable[[str], None]) -> Any:
+    """When the submission claims results: compare.json + compare.md beside the record and a summary in it.
+
+    The comparison runs after the record is safely on disk and never loses it: a failure to compare
+    becomes the summary's ``error``. In smoke mode the verdict is informative (scaled budgets cannot
+    match an official claim); in official mode "does not reproduce" makes the exit code 1.
+    """
+    from harness import comparison as cmpmod
+
+    run_dir = record_path.parent
+    try:
+        policy = cmpmod.load_timing_policy(cmpmod.DEFAULT_POLICY)
+        claim = cmpmod.claim_side_for(sub, policy)
+        if claim is None:
+            return None
+        run = cmpmod.load_v1_record(record_path, "run", str(run_dir))
+        report = cmpmod.compare_sides(run, claim, policy.id)
+        files = cmpmod.write_outputs(report, run_dir)
+    except (HarnessError, OSError, ValueError, KeyError) as exc:
+        summary = {"verdict": "error", "claim": str(sub.folder), "error": f"{type(exc).__name__}: {exc}",
+                   "affects_exit_code": False}
+        say(f"  compare with the claim failed: {exc}")
+        report = None
+    else:
+        summary = {**report.summary(), "files": files, "affects_exit_code": mode == "official"}
+        say(f"compare vs claim {report.claim.target}: {report.verdict} ({run_dir / files['markdown']})")
+    record["verification"]["comparison"] = summary
+    write_record(record_path, record)
+    return report
 
 
 def _tail(path: Path, n: int = 4000) -> str:
