@@ -1,7 +1,7 @@
 """Live phases of one seed, from the trainer's log events, and the hard caps per phase.
 
 The supervisor feeds every stamped line here. Lines become events through the one log
-classifier, :class:`harness.core.events.EventStream` (CORE-LOG's module); this module only
+classifier, :class:`harness.core.events.EventStream`; this module only
 maps events to phases with the small table below, keeps phases moving forward, and says
 which hard cap and which silence limit apply now. Verdicts are not computed here: the
 policy computes them afterwards from the timeline; these caps exist only to stop runaways.
@@ -141,46 +141,10 @@ class Transition:
     text: str
 
 
-class _FallbackStream:
-    """Minimal classifier used only while harness.core.events is absent.
-
-    Covers just the kinds PHASE_TABLE needs, in the three log generations' spellings.
-    """
-
-    _RULES = [
-        ("val", re.compile(r"^(?:step:)?\d+/\d+ val_loss:")),
-        ("step", re.compile(r"^(?:step:)?\d+/\d+ train_loss:")),
-        ("stop", re.compile(r"^stopping_early:")),
-        ("size", re.compile(r"^Total submission size")),
-        ("serialize", re.compile(r"^(Serialize: per-group compression done|GPTQ:compressed\+saved|serialize_wallclock)")),
-        ("marker", re.compile(r"beginning TTT eval timer|warming up compile|compile warmup done")),
-        ("eval_total", re.compile(r"^total_eval_time:")),
-        ("metric", re.compile(r"^\S+(?: \S+)*? val_loss:? ?\S+ val_bpb:")),
-    ]
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self._n = 0
-
-    def feed(self, line: str, t: float | None = None) -> list[Any]:
-        from types import SimpleNamespace
-
-        self._n += 1
-        text = re.sub(r"^\d{9,}\.\d+ ", "", line.rstrip("\n"))
-        for kind, rx in self._RULES:
-            if rx.search(text.strip()):
-                ev = SimpleNamespace(kind=kind, line_no=self._n, text=text, t=t, fields={})
-                self.events.append(ev)
-                return [ev]
-        return []
-
-
 def make_event_stream() -> Any:
-    """CORE-LOG's EventStream when present, else the minimal fallback above."""
-    try:
-        from harness.core.events import EventStream  # type: ignore[import-not-found]
-    except ImportError:
-        return _FallbackStream()
+    """The one log classifier (harness.core.events), fed live."""
+    from harness.core.events import EventStream
+
     return EventStream()
 
 

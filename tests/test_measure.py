@@ -70,7 +70,6 @@ def test_sidecar_wins_when_every_val_shard_has_one(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory):
     """One real stamped run of the reference trainer under the supervisor."""
-    pytest.importorskip("harness.core.events", reason="harness.core.events (CORE-LOG) is not installed")
     from harness.phases import LiveCaps
     from harness.reproduce import prepare_data
     from harness.supervisor import SeedSpec, run_seed, torchrun_argv

@@ -18,10 +18,9 @@ import pytest
 
 from harness.core import shards
 
-# The one log parser (CORE-LOG) reads the trainer's output; without it these tests cannot judge it.
-parse_lines = pytest.importorskip("harness.core.events", reason="harness.core.events (CORE-LOG) is not installed").parse_lines
-_metrics = pytest.importorskip("harness.core.metrics", reason="harness.core.metrics (CORE-LOG) is not installed")
-pick_headline, summarize = _metrics.pick_headline, _metrics.summarize
+# The one log parser reads the trainer's output.
+from harness.core.events import parse_lines
+from harness.core.metrics import pick_headline, summarize
 from harness.measure import scored_bytes_from_data
 from harness.reproduce import prepare_data
 

@@ -3,7 +3,6 @@ and known facts of the fixture logs through the real parser (harness.core.events
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace as NS
 
@@ -13,9 +12,6 @@ from verifier.rules import get_rule
 from verifier.rules import log as logrules
 from verifier.subject import LogInput, Subject
 
-HAVE_CORE_LOG = all(importlib.util.find_spec(m) is not None for m in
-                    ("harness.core.events", "harness.core.metrics", "harness.core.timeline", "harness.core.policy"))
-needs_core_log = pytest.mark.skipif(not HAVE_CORE_LOG, reason="harness.core events/metrics/timeline/policy not present")
 
 
 def _summary(**kw):
@@ -176,7 +172,6 @@ def test_code_measured_varlen(records_dir):
 LQER = "track_10min_16mb/2026-04-27_SP8192_LQER_SparseGate_BOSSmearFix_9HpStack_1.0611"
 
 
-@needs_core_log
 def test_lqer_seeds_fail_timing(records_dir):
     from verifier.api import verify_path
 
@@ -188,7 +183,6 @@ def test_lqer_seeds_fail_timing(records_dir):
     assert all(600.0 < f.data["value_s"] < 606.0 for f in fails)
 
 
-@needs_core_log
 def test_h200_records_flagged(records_dir):
     from verifier.api import verify_path
 

@@ -119,11 +119,6 @@ def test_every_fixture_folder_verifies(records_dir):
         assert all(o.outcome == "not_available" for o in code), folder.name
 
 
-HAVE_CORE_LOG = all(__import__("importlib").util.find_spec(m) is not None
-                    for m in ("harness.core.events", "harness.core.metrics"))
-
-
-@pytest.mark.skipif(not HAVE_CORE_LOG, reason="harness.core events/metrics not present")
 def test_fixture_over_cap_record_is_flagged(records_dir):
     rep = verify_path(records_dir / "track_10min_16mb/2026-04-06_SP8192_HessianSDClip_ProgressiveRecurrence")
     over = [f for f in rep.findings if f.rule_id == "log.artifact_cap" and f.severity == "error"]

@@ -85,8 +85,8 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
                       fmt(r["bytes"], ","), fmt(r["bytes_logged"], ","), fmt(r["steps"], "d"),
                       fmt(r["wall_s"], ".1f"), r["verdicts"])
     console.print(table)
-    stats = result.record["verification"]["stats"]["val_bpb"]
-    if stats:
+    stats = result.record["verification"]["stats"]  # val_bpb statistics (val_loss nested)
+    if stats and stats.get("mean") is not None:
         std = stats["std_sample"]
         console.print(f"val_bpb mean {stats['mean']:.8f}  std(sample) {'-' if std is None else f'{std:.8f}'}  "
                       f"std(pop) {stats['std_population']:.8f}  n={stats['n']}")
