@@ -56,7 +56,7 @@ _PR_REF = re.compile(r"^(?:github:)?[\w.-]+/[\w.-]+#\d+(?:@[0-9a-fA-F]{7,40})?$"
 
 _FAMILY = re.compile(r"(?<![A-Za-z0-9])(GH200|GB200|H100|H200|H800|H20|B200|B100|A100|A10G|A10|L40S|L40|L4|V100|T4|"
                      r"RTX\s?PRO\s?6000|RTX\s?\d{4}(?:\s?Ti)?|\d{4}(?:\s?Ti)?)(?![A-Za-z0-9])", re.I)
-_COUNT = re.compile(r"^\s*(\d+)\s*[x×]\s*", re.I)
+_COUNT = re.compile(r"(?<![A-Za-z0-9.])(\d+)\s*[x×]\s*(?=[A-Za-z])", re.I)
 
 
 @dataclass
@@ -74,7 +74,7 @@ class Node:
         if not name and not count:
             return None
         text = str(name or "")
-        m = _COUNT.match(text)
+        m = _COUNT.search(text)
         if m and count is None:
             count = int(m.group(1))
         fam = None
@@ -86,6 +86,7 @@ class Node:
                 fam = re.sub(r"\s+", " ", fm.group(1).upper()).strip()
                 if fam.isdigit():
                     fam = f"RTX {fam}"
+                fam = re.sub(r"^RTX\s*", "RTX ", fam)
         form = "SXM" if re.search(r"SXM|HBM3", text, re.I) else ("PCIe" if re.search(r"pcie", text, re.I) else None)
         return cls(name=text or None, count=count, source=source, family=fam or (text or None), form_factor=form)
 
@@ -123,15 +124,17 @@ class Side:
     timing_policy: str | None = None
     timing: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # seed -> verdict dicts
     logs: dict[str, str] = field(default_factory=dict)                      # seed -> log path
+    metrics: dict[str, str] = field(default_factory=dict)                   # seed -> headline metric name
     mode: str | None = None      # official | smoke (v1 records)
     track: str | None = None
     notes: list[str] = field(default_factory=list)
+    events: dict[str, list[Any]] = field(default_factory=dict, repr=False)   # seed -> parsed log (logs sides)
 
     def to_dict(self) -> dict[str, Any]:
         return {"role": self.role, "target": self.target, "kind": self.kind, "mode": self.mode, "track": self.track,
                 "node": self.node.to_dict() if self.node else None, "timing_policy": self.timing_policy,
                 "seeds": [asdict(s) for s in self.seeds], "timing": self.timing, "logs": self.logs,
-                "notes": self.notes}
+                "metrics": self.metrics, "notes": self.notes}
 
 
 def _parser():
@@ -176,6 +179,8 @@ class LogFacts:
     node: Node | None
     verdicts: list[dict[str, Any]]
     headline_agrees: bool | None = None
+    metric: str | None = None                      # the headline's metric line name
+    events: list[Any] = field(default_factory=list, repr=False)
 
 
 def read_log(path: Path, policy: Any, *, claimed_bpb: float | None = None, label: str | None = None) -> LogFacts:
@@ -191,7 +196,26 @@ def read_log(path: Path, policy: Any, *, claimed_bpb: float | None = None, label
                       timing=timing_summary(verdicts), source=str(path))
     hw = summ.hardware
     node = Node.from_name(hw.gpu_name, hw.gpu_count, f"nvidia-smi block in {path.name}") if hw.gpu_name else None
-    return LogFacts(path, fig, node, verdicts, head.agrees_with_claim if head else None)
+    return LogFacts(path, fig, node, verdicts, head.agrees_with_claim if head else None,
+                    head.name if head else None, evs)
+
+
+def claimed_metric(facts: LogFacts, claimed_bpb: float | None) -> str | None:
+    """The metric line of a claim's own log that the claimed val_bpb is (None when no line agrees)."""
+    if claimed_bpb is None:
+        return None
+    _, metrics, _, _ = _parser()
+    head = metrics.pick_headline(facts.events, claimed_bpb)
+    return head.name if head is not None and head.agrees_with_claim else None
+
+
+def metric_line(evs: list[Any], name: str) -> Any | None:
+    """The last metric line named ``name`` (its ``_exact`` twin preferred) among headline candidates."""
+    _, metrics, _, _ = _parser()
+    base = name[: -len("_exact")] if name.endswith("_exact") else name
+    same = [e for e in metrics.headline_candidates(evs) if e.fields.get("base") == base]
+    exact = [e for e in same if e.fields.get("exact")]
+    return (exact or same or [None])[-1]
 
 
 def _looks_like_log(p: Path) -> bool:
@@ -255,6 +279,8 @@ def load_v1_record(path: Path, role: str, target: str) -> Side:
             if side.node is None and summ.hardware.gpu_name:
                 side.node = Node.from_name(summ.hardware.gpu_name, summ.hardware.gpu_count,
                                            f"nvidia-smi block in {log.name}")
+        if r.get("headline_metric"):
+            side.metrics[str(label)] = r["headline_metric"]
         if not ok:
             side.notes.append(f"seed {label} failed: {r.get('failure_reason', 'no reason recorded')}")
         side.timing[str(label)] = verdicts
@@ -280,6 +306,9 @@ def load_logs(paths: list[Path], role: str, target: str, policy: Any) -> Side:
         side.seeds.append(facts.figures)
         side.logs[seed] = str(p)
         side.timing[seed] = facts.verdicts
+        side.events[seed] = facts.events
+        if facts.metric:
+            side.metrics[seed] = facts.metric
         if side.node is None and facts.node is not None:
             side.node = facts.node
     if not side.seeds:
@@ -329,12 +358,17 @@ def load_legacy(sub_path: Path, role: str, target: str, policy: Any, *, kind: st
             fig = pick.figures
             if len(by_seed) == 1 and head.val_bpb is not None and pick.figures.val_bpb is not None \
                     and abs(pick.figures.val_bpb - head.val_bpb) > 5e-5:
-                side.notes.append(f"{pick.path.name}: its headline val_bpb {pick.figures.val_bpb} differs from the "
-                                  f"claimed {head.val_bpb}; the claim is kept")
+                if not claimed_metric(pick, head.val_bpb):
+                    side.notes.append(f"no line of {pick.path.name} shows the claimed val_bpb {head.val_bpb} (its "
+                                      f"headline is {pick.figures.val_bpb}); the claim is compared")
                 fig.val_bpb = head.val_bpb
+                fig.val_loss = head.val_loss if head.val_loss is not None else fig.val_loss
             side.seeds.append(fig)
             side.logs[seed] = str(pick.path)
             side.timing[seed] = pick.verdicts
+            name = claimed_metric(pick, head.val_bpb) if len(by_seed) == 1 else pick.metric
+            if name:
+                side.metrics[seed] = name
         if not side.seeds:
             side.seeds = [head]
     else:
@@ -344,6 +378,9 @@ def load_legacy(sub_path: Path, role: str, target: str, policy: Any, *, kind: st
                 continue
             pick = _pick_log(cands, s.val_bpb, rec.logs.get(s.seed))
             f = pick.figures
+            name = claimed_metric(pick, s.val_bpb)
+            if name:
+                side.metrics[s.seed] = name
             side.logs[s.seed] = str(pick.path)
             side.timing[s.seed] = pick.verdicts
             s.timing = f.timing
@@ -353,9 +390,12 @@ def load_legacy(sub_path: Path, role: str, target: str, policy: Any, *, kind: st
             s.artifact_bytes = s.artifact_bytes if s.artifact_bytes is not None else f.artifact_bytes
             if s.val_bpb is None:
                 s.val_bpb = f.val_bpb
-            elif f.val_bpb is not None and abs(f.val_bpb - s.val_bpb) > 5e-5:
-                side.notes.append(f"seed {s.seed}: {pick.path.name} reports val_bpb {f.val_bpb}, the claim "
-                                  f"{s.val_bpb}; the claim is compared")
+            elif name and name != pick.metric:
+                side.notes.append(f"seed {s.seed}: the claim is {pick.path.name}'s {name} line, not its precedence "
+                                  f"pick {pick.metric} ({f.val_bpb})")
+            elif not name and f.val_bpb is not None and abs(f.val_bpb - s.val_bpb) > 5e-5:
+                side.notes.append(f"seed {s.seed}: no line of {pick.path.name} shows the claimed val_bpb {s.val_bpb} "
+                                  f"(its headline is {f.val_bpb}); the claim is compared")
         unmatched = [s.seed for s in side.seeds if s.seed not in side.logs]
         if logs and unmatched and unmatched != ["mean"]:
             side.notes.append(f"no log beside the claim for seed(s) {', '.join(unmatched)}: steps, tok/s and timing "
@@ -392,6 +432,9 @@ def side_from_manifest(m: Any, code_folder: Path | None, role: str, target: str,
                 continue
             side.logs[s.seed] = str(p)
             side.timing[s.seed] = facts.verdicts
+            name = claimed_metric(facts, s.val_bpb)
+            if name:
+                side.metrics[s.seed] = name
             s.timing = facts.figures.timing
             s.steps = s.steps if s.steps is not None else facts.figures.steps
             s.tok_per_s = facts.figures.tok_per_s
@@ -718,12 +761,38 @@ def _node_checks(run: Side, claim: Side) -> list[Check]:
     return out
 
 
+def align_metrics(run: Side, claim: Side) -> None:
+    """Compare like with like: score each reproduced seed on the metric line the claim's log shows it claimed.
+
+    A record may claim its sliding-window metric although it also ran a test-time-training eval
+    (or the reverse); the precedence pick of a re-run would then compare two different evals. When
+    the claim's log says which line the claimed value is, the re-run's line of that name is used
+    and a note says so. A v1 record's metric was picked at measurement time and is only reported.
+    """
+    for s in run.seeds:
+        want = claim.metrics.get(s.seed)
+        have = run.metrics.get(s.seed)
+        if not want or not have or want == have:
+            continue
+        evs = run.events.get(s.seed)
+        line = metric_line(evs, want) if evs else None
+        if line is None:
+            run.notes.append(f"seed {s.seed}: scored on {have}; the claim is its {want}, which "
+                             f"{'this log does not print' if evs else 'the record did not pick'}")
+            continue
+        s.val_bpb, s.val_loss = line.fields.get("val_bpb"), line.fields.get("val_loss")
+        run.metrics[s.seed] = line.fields["name"]
+        run.notes.append(f"seed {s.seed}: compared on {line.fields['name']} (line {line.line_no}), the metric the "
+                         f"claim reports, not the precedence pick {have}")
+
+
 def compare_sides(run: Side, claim: Side, policy_id: str = DEFAULT_POLICY) -> CompareReport:
     """Judge two loaded sides with :func:`harness.core.compare.compare`, plus node and mode checks."""
     if not run.seeds:
         raise UsageError(f"{run.target} gave no seed to compare.")
     if not claim.seeds:
         raise UsageError(f"{claim.target} claims no seed (no per-seed results and no headline val_bpb).")
+    align_metrics(run, claim)
     cmp = compare(run.seeds, claim.seeds, claim_node=claim.node.key if claim.node else None,
                   run_node=run.node.key if run.node else None)
     cmp.mean.extend(_node_checks(run, claim))

@@ -200,6 +200,25 @@ def test_pr_reference_resolved_from_a_local_mirror(records_dir, tmp_path, monkey
     assert rep.verdict == "reproduces"
 
 
+SP4096 = "track_10min_16mb/2026-04-04_SP4096_DepthRecurrence_ParallelResid_MuonEqR"
+
+
+def test_reproduction_is_scored_on_the_claimed_metric_line(records_dir, tmp_path):
+    # Seed 42 of this record claims its sliding-window value although its log also ran a (worse) TTT eval.
+    sliding = r"^(final_int6_sliding_window val_loss:\S+ val_bpb:)(\S+)"
+    run = make_run(records_dir, tmp_path, folder=SP4096)
+    rep = compare_paths(run, records_dir / SP4096)
+    assert rep.claim.metrics["42"] == "final_int6_sliding_window"
+    assert rep.run.metrics["42"] == "final_int6_sliding_window"
+    assert any("seed 42: compared on final_int6_sliding_window (line 133)" in n for n in rep.run.notes)
+    assert checks(rep, "42")["val_bpb"].status == "ok"
+    # ...and it is that line that is judged: moving it breaks seed 42.
+    shutil.rmtree(run)
+    shift = [(sliding, lambda m: m.group(1) + f"{float(m.group(2)) + 0.01:.8f}")]
+    rep = compare_paths(make_run(records_dir, tmp_path, folder=SP4096, edits={"42": shift}), records_dir / SP4096)
+    assert checks(rep, "42")["val_bpb"].status == "error"
+
+
 def test_renderers_agree_with_the_report(records_dir, tmp_path):
     shift = [(HEADLINE.pattern, lambda m: m.group(1) + f"{float(m.group(2)) - 0.02:.8f}")]
     rep = compare_paths(make_run(records_dir, tmp_path, edits={"42": shift}), records_dir / VOCAB)
