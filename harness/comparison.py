@@ -535,7 +535,7 @@ def load_side(ref: str | Path, role: str, *, policy: Any, source_repo: str | Non
                 raise UsageError(f"{target} resolved to {res.folder}, which has no submission.json to take claims from.")
             side = load_legacy(sub, role, target, policy, kind="pr")
             side.notes = [f"resolved {target} to {res.origin.get('records_folder', res.folder)} at "
-                          f"{str(res.origin.get('sha', ''))[:12]}"] + res.notes + side.notes
+                          f"{str(res.origin.get('sha', ''))[:12]}"] + [n for n in res.notes if not n.startswith("no harness.toml")] + side.notes
             return side
         res = resolve(target, source_repo=source_repo)  # registry names (submissions/NAME)
         manifest_dir = Path(res.origin.get("path", res.folder))
