@@ -438,3 +438,22 @@ def test_smoke_and_official_seed_env(resolved, pr: int, tmp_path: Path) -> None:
     if pr != 1894:  # #1894's entry is an lzma stub: the check cannot read its source
         with pytest.raises(UsageError, match="divide 8"):
             check_world_size(sub, {k: v for k, v in m.env.items() if k not in m.per_rank_env}, 3)
+
+
+# ------------------------------------------------------------------ verifier on the real folders
+
+
+def test_verify_non_record_pr1894_has_no_significance_pass(resolved) -> None:
+    """A non-record submission is not "beating the record at p < 0.01": the rule says it does
+    not apply (it used to report a bare pass for PR #1894)."""
+    from verifier.api import verify_path
+
+    rep = verify_path(resolved[1894].folder, groups=["record"])
+    outcome = {o.rule.id: o.outcome for o in rep.outcomes}
+    assert outcome["record.significance"] == "not_available"
+    f = [x for x in rep.findings if x.rule_id == "record.significance"]
+    assert [x.status for x in f] == ["not_available"] and "not a 10-minute record" in f[0].message
+    # a 10-minute record without a baseline is still "not computed", not "not required"
+    rep = verify_path(resolved[2014].folder, groups=["record"])
+    f = [x for x in rep.findings if x.rule_id == "record.significance"]
+    assert [x.status for x in f] == ["not_available"] and "no baseline" in f[0].message
