@@ -68,6 +68,8 @@ class Node:
     source: str                  # where it was read: log nvidia-smi block, qualification, record field
     family: str | None = None    # H100, H200, A100, RTX 5090, cpu ...
     form_factor: str | None = None  # SXM | PCIe | None
+    driver: str | None = None
+    cuda: str | None = None
 
     @classmethod
     def from_name(cls, name: str | None, count: int | None, source: str) -> "Node | None":
@@ -194,10 +196,20 @@ def read_log(path: Path, policy: Any, *, claimed_bpb: float | None = None, label
     fig = SeedFigures(seed=seed, val_bpb=head.val_bpb if head else None, val_loss=head.val_loss if head else None,
                       artifact_bytes=summ.artifact_bytes, steps=summ.steps, tok_per_s=summ.tok_per_s,
                       timing=timing_summary(verdicts), source=str(path))
-    hw = summ.hardware
-    node = Node.from_name(hw.gpu_name, hw.gpu_count, f"nvidia-smi block in {path.name}") if hw.gpu_name else None
+    node = _log_node(summ, path)
     return LogFacts(path, fig, node, verdicts, head.agrees_with_claim if head else None,
                     head.name if head else None, evs)
+
+
+def _log_node(summ: Any, path: Path) -> Node | None:
+    """The node a log's nvidia-smi block shows (SKU, count, driver, CUDA)."""
+    hw = summ.hardware
+    if not hw.gpu_name:
+        return None
+    node = Node.from_name(hw.gpu_name, hw.gpu_count, f"nvidia-smi block in {path.name}")
+    if node is not None:
+        node.driver, node.cuda = hw.driver, hw.cuda
+    return node
 
 
 def claimed_metric(facts: LogFacts, claimed_bpb: float | None) -> str | None:
@@ -245,8 +257,11 @@ def _node_from_v1(rec: dict[str, Any]) -> Node | None:
     q = env.get("node") if isinstance(env.get("node"), dict) else None
     if q and q.get("gpu_count"):
         names = q.get("gpu_names") or []
-        return Node.from_name(" + ".join(names) if names else None, q.get("gpu_count"),
+        node = Node.from_name(" + ".join(names) if names else None, q.get("gpu_count"),
                               "hardware qualification at the run's start")
+        if node is not None:
+            node.driver = q.get("driver")
+        return node
     if env.get("gpu_count"):
         return Node.from_name(env.get("gpu_name"), env.get("gpu_count"), "environment report")
     hw = rec.get("hardware")
@@ -276,9 +291,8 @@ def load_v1_record(path: Path, role: str, target: str) -> Side:
             side.logs[str(label)] = str(log)
             summ = metrics.summarize(events.parse_file(log))
             fig.tok_per_s = summ.tok_per_s
-            if side.node is None and summ.hardware.gpu_name:
-                side.node = Node.from_name(summ.hardware.gpu_name, summ.hardware.gpu_count,
-                                           f"nvidia-smi block in {log.name}")
+            if side.node is None:
+                side.node = _log_node(summ, log)
         if r.get("headline_metric"):
             side.metrics[str(label)] = r["headline_metric"]
         if not ok:
@@ -699,9 +713,12 @@ class CompareReport:
                   "- bytes: every reproduced seed must be <= 16,000,000; steps and tok/s below 97 % of the claim warn",
                   ""]
         for side in (self.run, self.claim):
+            nd = side.node
             lines.append(f"**{side.role}** `{side.target}` ({side.kind}), timing policy "
-                         f"`{side.timing_policy or '-'}`, node {_md(side.node.label if side.node else 'unknown')}"
-                         + (f" ({_md(side.node.source)})" if side.node else ""))
+                         f"`{side.timing_policy or '-'}`, node {_md(nd.label if nd else 'unknown')}"
+                         + (f", driver {nd.driver}" if nd and nd.driver else "")
+                         + (f", CUDA {nd.cuda}" if nd and nd.cuda else "")
+                         + (f" ({_md(nd.source)})" if nd else ""))
             lines.append("")
             for seed, verdicts in side.timing.items():
                 vs = "; ".join(f"{v.get('name')} {v.get('status')}"
@@ -810,6 +827,59 @@ def compare_paths(run: str | Path, claim: str | Path, *, policy: str | None = No
     run_side = load_side(run, "run", policy=pol, source_repo=source_repo)
     claim_side = load_side(claim, "claim", policy=pol, source_repo=source_repo)
     return compare_sides(run_side, claim_side, pol.id)
+
+
+_STATUS = {"enum": ["ok", "warning", "error", "n/a"]}
+_CHECK = {"type": "object", "required": ["name", "status", "detail", "numbers"], "additionalProperties": False,
+          "properties": {"name": {"type": "string"}, "status": _STATUS, "detail": {"type": "string"},
+                         "numbers": {"type": "object"}}}
+_NUM = {"type": ["number", "null"]}
+_SEED = {"type": "object", "required": ["seed", "val_bpb", "artifact_bytes", "steps", "tok_per_s", "timing", "source"],
+         "properties": {"seed": {"type": "string"}, "val_bpb": _NUM, "val_loss": _NUM,
+                        "artifact_bytes": {"type": ["integer", "null"]}, "steps": {"type": ["integer", "null"]},
+                        "tok_per_s": _NUM, "timing": {"type": ["string", "null"]}, "source": {"type": "string"}}}
+_SIDE = {"type": "object", "required": ["role", "target", "kind", "node", "timing_policy", "seeds", "timing", "notes"],
+         "properties": {"role": {"enum": ["run", "claim"]}, "target": {"type": "string"},
+                        "kind": {"enum": ["harness-run", "logs", "submission.json", "manifest", "pr"]},
+                        "mode": {"type": ["string", "null"]}, "track": {"type": ["string", "null"]},
+                        "node": {"type": ["object", "null"], "required": ["key", "label", "source"]},
+                        "timing_policy": {"type": ["string", "null"]},
+                        "seeds": {"type": "array", "items": _SEED},
+                        "timing": {"type": "object", "additionalProperties": {"type": "array"}},
+                        "logs": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "metrics": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "notes": {"type": "array", "items": {"type": "string"}}}}
+REPORT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "harness compare report (--format json, compare.json)",
+    "type": "object",
+    "required": ["report_version", "kind", "harness_version", "verdict", "exit_code", "policy", "run", "claim",
+                 "comparison"],
+    "properties": {
+        "report_version": {"const": REPORT_VERSION},
+        "kind": {"const": "compare"},
+        "harness_version": {"type": "string"},
+        "verdict": {"enum": list(_ICON)},
+        "exit_code": {"enum": [0, 1]},
+        "policy": {"type": "string"},
+        "run": _SIDE,
+        "claim": _SIDE,
+        "comparison": {
+            "type": "object", "required": ["verdict", "tolerance", "seeds", "mean"],
+            "properties": {"verdict": {"enum": list(_ICON)}, "tolerance": {"type": "object"},
+                           "claim_node": {"type": ["string", "null"]}, "run_node": {"type": ["string", "null"]},
+                           "seeds": {"type": "object", "additionalProperties": {"type": "array", "items": _CHECK}},
+                           "mean": {"type": "array", "items": _CHECK}}},
+    },
+}
+
+
+def validate_report_json(obj: Any) -> list[str]:
+    """Errors of a compare report (``CompareReport.to_dict()`` or compare.json) against :data:`REPORT_SCHEMA`."""
+    from jsonschema import Draft202012Validator
+
+    return [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}"
+            for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(obj)]
 
 
 def write_outputs(report: CompareReport, run_dir: Path) -> dict[str, str]:

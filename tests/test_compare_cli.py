@@ -112,6 +112,9 @@ def test_reproduce_stores_comparison_and_node(claimed_run):
     assert comp["verdict"] == "does not reproduce" and comp["affects_exit_code"] is False
     assert comp["seeds"]["1"]["val_bpb"] == "error" and comp["files"] == {"json": "compare.json", "markdown": "compare.md"}
     d = json.loads((res.run_dir / "compare.json").read_text())
+    from harness.comparison import validate_report_json
+
+    assert validate_report_json(d) == []
     assert d["verdict"] == comp["verdict"] and d["run"]["kind"] == "harness-run" and d["run"]["mode"] == "smoke"
     assert (res.run_dir / "compare.md").read_text().startswith("### ❌ `harness compare`")
     node = rec["verification"]["environment"]["node"]

@@ -223,6 +223,8 @@ def test_renderers_agree_with_the_report(records_dir, tmp_path):
     shift = [(HEADLINE.pattern, lambda m: m.group(1) + f"{float(m.group(2)) - 0.02:.8f}")]
     rep = compare_paths(make_run(records_dir, tmp_path, edits={"42": shift}), records_dir / VOCAB)
     d = json.loads(rep.to_json())
+    assert cmp.validate_report_json(d) == []
+    assert cmp.validate_report_json({**d, "verdict": "maybe"}) != []
     assert d["verdict"] == "does not reproduce" and d["exit_code"] == 1 and d["kind"] == "compare"
     assert d["comparison"]["seeds"]["42"][0]["status"] == "error"
     assert d["run"]["node"]["key"] == "8x H100"
@@ -233,6 +235,11 @@ def test_renderers_agree_with_the_report(records_dir, tmp_path):
     text = rep.render("text")
     assert "does not reproduce" in text and "8x H100" in text and "-0.02000" in text
     assert rep.summary()["seeds"]["42"]["val_bpb"] == "error"
+
+
+def test_claim_node_has_driver_and_cuda_from_nvidia_smi(records_dir):
+    side = load_side(records_dir / LOWER_LR, "claim", policy=load_timing_policy(None))
+    assert (side.node.key, side.node.driver, side.node.cuda) == ("8x H200", "580.95.05", "13.0")
 
 
 def test_node_normalisation():
