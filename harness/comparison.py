@@ -340,6 +340,9 @@ def _pick_log(cands: list[LogFacts], claimed_bpb: float | None, named: str | Non
         for c in cands:
             if c.figures.val_bpb is not None and abs(c.figures.val_bpb - claimed_bpb) <= 5e-5:
                 return c
+        for c in cands:  # the claimed value on another line of the log (a sliding metric beside a TTT one)
+            if claimed_metric(c, claimed_bpb):
+                return c
     return cands[0]
 
 
