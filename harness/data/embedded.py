@@ -234,9 +234,9 @@ def _ids_key(ids: Sequence[int]) -> tuple[int, bytes]:
 
 def _pieces(sp, text: str) -> tuple[list[int], list[int]]:
     """Token ids and each piece's end offset (UTF-8 bytes into ``text``)."""
-    if hasattr(sp, "encode_as_immutable_proto"):  # sentencepiece 0.1.99-0.2.0
+    try:  # sentencepiece 0.1.99-0.2.0 (0.2.2 keeps the name but raises: "no longer supported")
         proto = sp.encode_as_immutable_proto(text)
-    else:  # 0.2.1+: needs protobuf
+    except (AttributeError, ValueError):  # 0.2.1+: a parsed SentencePieceText (needs protobuf)
         proto = sp.encode(text, out_type="proto")
     ids = [p.id for p in proto.pieces]
     ends = [p.end for p in proto.pieces]
