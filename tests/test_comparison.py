@@ -242,6 +242,15 @@ def test_claim_node_has_driver_and_cuda_from_nvidia_smi(records_dir):
     assert (side.node.key, side.node.driver, side.node.cuda) == ("8x H200", "580.95.05", "13.0")
 
 
+def test_non_record_claim_over_the_budget_is_a_warning(records_dir):
+    folder = records_dir / "track_non_record_16mb" / "2026-03-18_Quasi10Bfrom50B_SP1024_9x512_KV4_4h_pgut3"
+    rep = compare_paths(folder, folder)  # a 4-hour run: FAIL under organizer-tda-v1
+    t = checks(rep, rep.run.seeds[0].seed)["timing"]
+    assert t.numbers["reproduced"] == "FAIL"
+    assert t.status == "warning" and "non-record track" in t.detail
+    assert rep.verdict == "reproduces with warnings"
+
+
 def test_node_normalisation():
     assert Node.from_name("8xH100 80GB SXM", None, "t").key == "8x H100"
     assert Node.from_name("NVIDIA H100 80GB HBM3", 8, "t").is_official()
