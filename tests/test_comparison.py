@@ -242,6 +242,21 @@ def test_claim_node_has_driver_and_cuda_from_nvidia_smi(records_dir):
     assert (side.node.key, side.node.driver, side.node.cuda) == ("8x H200", "580.95.05", "13.0")
 
 
+def test_the_organizers_compliance_rerun_reproduces_the_claim(records_dir, tmp_path):
+    """A real reproduction: the record ships its original logs and a compliance re-run (GPTQ reserve 8 s)."""
+    folder = records_dir / "track_10min_16mb" / "2026-04-29_SmearGateBOSFix_3Seed_1.06141"
+    for log in folder.glob("*_rerun_*.log"):
+        shutil.copy(log, tmp_path / log.name)
+    rep = compare_paths(tmp_path, folder)
+    assert rep.verdict == "reproduces"
+    assert set(rep.claim.logs) == {"42", "314", "1234"}
+    assert all("original" in Path(p).name for p in rep.claim.logs.values())  # the claimed value picks the log
+    c42 = checks(rep, "42")
+    assert c42["val_bpb"].numbers["delta"] == pytest.approx(1.06083288 - 1.06128183, abs=1e-7)
+    assert c42["timing"].numbers == {"reproduced": "PASS", "claimed": "FAIL"}  # the re-run fixed the budget
+    assert mean_checks(rep)["mean_val_bpb"].numbers["delta"] == pytest.approx(-0.0000416, abs=1e-6)
+
+
 def test_non_record_claim_over_the_budget_is_a_warning(records_dir):
     folder = records_dir / "track_non_record_16mb" / "2026-03-18_Quasi10Bfrom50B_SP1024_9x512_KV4_4h_pgut3"
     rep = compare_paths(folder, folder)  # a 4-hour run: FAIL under organizer-tda-v1
