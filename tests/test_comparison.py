@@ -144,6 +144,17 @@ def test_v1_record_as_run_side(records_dir, tmp_path):
     assert {s.seed for s in side.seeds} == set(rec["seed_results"])
     s1 = next(s for s in side.seeds if s.seed == "1")
     assert s1.val_bpb == rec["seed_results"]["1"]["val_bpb"] and s1.timing == "PASS"
+    assert side.node is None or side.node.family == "cpu"  # the example ran on CPU
+    # The qualification a GPU run records is where the node comes from.
+    rec["verification"]["environment"]["node"] = {
+        "gpus": [{"index": str(i), "name": "NVIDIA H100 80GB HBM3"} for i in range(8)], "gpu_count": 8,
+        "gpu_names": ["NVIDIA H100 80GB HBM3"], "driver": "570.124.06", "topology": "GPU0 X NV18 ...",
+        "gemm": {"gemm": [{"gpu": 0, "bf16_gemm_tflops": 712.4}]}, "allreduce": {"skipped": "one rank"}}
+    assert validate_record(rec) == []
+    (tmp_path / "submission.json").write_text(json.dumps(rec))
+    node = load_side(tmp_path, "run", policy=None).node
+    assert (node.key, node.driver, node.is_official()) == ("8x H100", "570.124.06", True)
+    assert node.source == "hardware qualification at the run's start"
     # A v1 record is also accepted as the claim (one of our runs against another).
     rep = compare_paths(tmp_path, tmp_path / "submission.json")
     assert rep.claim.kind == "harness-run"
