@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -304,3 +305,16 @@ def test_timing_summary_words():
     assert ts([{"name": "train", "status": "PASS_GRACE"}, {"name": "eval", "status": "FAIL"}]) == "FAIL"
     assert ts([{"name": "train", "status": "UNDETERMINED"}, {"name": "eval", "status": "PASS"}]) == "UNDETERMINED"
     assert ts([]) is None
+
+
+def test_comparison_runs_without_torch(records_dir):
+    """The library half of `harness compare` reads files only: it must work where torch is absent."""
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from harness.comparison import compare_paths\n"
+            f"r = compare_paths({str(records_dir / VOCAB)!r}, {str(records_dir / VOCAB)!r})\n"
+            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+            "print(r.verdict)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "reproduces"
