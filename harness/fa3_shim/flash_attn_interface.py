@@ -52,6 +52,14 @@ def _compiling() -> bool:
         return False
 
 
+def _known_equal(a: Any, b: Any) -> bool:
+    try:
+        from torch.fx.experimental.symbolic_shapes import statically_known_true  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - old torch
+        return bool(a == b)
+    return bool(statically_known_true(a == b))
+
+
 def _check_unsupported(qv: Any, softcap: float, attention_chunk: int) -> None:
     if qv is not None:
         raise NotImplementedError("the FA3 SDPA shim does not support qv= (MLA-style extra query).")
@@ -108,7 +116,9 @@ def _attend_bhsd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool
                  scale: float, softcap: float, want_lse: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Attention of one (B, H, S, D) block with KV already repeated to the query heads."""
     sq, sk = q.shape[-2], k.shape[-2]
-    only_causal = causal and left < 0 and sq == sk
+    # sq == sk is a SymBool under dynamic shapes; is_causal needs a real bool. When equality is not
+    # statically known the masked path below is used (it is exact either way).
+    only_causal = bool(causal) and left < 0 and _known_equal(sq, sk)
     if softcap > 0 or want_lse:
         mask = None if (not causal and left < 0 and right < 0) else _band_mask(sq, sk, causal, left, right, q.device)
         return _dense(q, k, v, mask, scale, softcap)
