@@ -176,7 +176,7 @@ def test_a_real_harness_log(tmp_path) -> None:
 
 def test_log_cli(records_dir) -> None:
     log = records_dir / LQER / "train_seed42.log"
-    p = subprocess.run([sys.executable, "-m", "harness", "log", "show", str(log), "--json"], capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "harness", "log", "timeline", str(log), "--json"], capture_output=True,
                        text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 1  # the train verdict FAILs under organizer-tda-v1
     a = json.loads(p.stdout)
@@ -184,6 +184,6 @@ def test_log_cli(records_dir) -> None:
     p = subprocess.run([sys.executable, "-m", "harness", "log", "events", str(log), "--kind", "stop"],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 0 and json.loads(p.stdout.splitlines()[0])["fields"]["step"] == 4945
-    p = subprocess.run([sys.executable, "-m", "harness", "log", "show", str(log), "--policy", "nope"],
+    p = subprocess.run([sys.executable, "-m", "harness", "log", "timeline", str(log), "--policy", "nope"],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 2 and "no policy" in p.stderr

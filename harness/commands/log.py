@@ -1,4 +1,4 @@
-"""`harness log events|show|policies`: what the core parser reads from a training log."""
+"""`harness log events|timeline|policies`: what the core parser reads from a training log."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ def command() -> None:
 
     \b
     Examples:
-      harness log show records/.../train_seed42.log
-      harness log show runs/<id>/seed-42/harness.log --policy smoke --json
+      harness log timeline records/.../train_seed42.log
+      harness log timeline runs/<id>/seed-42/harness.log --policy smoke --json
       harness log events train.log --kind metric --kind stop
+      harness log events train.log --json > events.json
       harness log policies
     """
 
@@ -39,22 +40,26 @@ def command() -> None:
 @click.argument("log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--kind", "kinds", multiple=True, help="only events of this kind (repeatable)")
 @click.option("--text", is_flag=True, help="include each event's line text")
-def events_cmd(log: Path, kinds: tuple[str, ...], text: bool) -> None:
-    """Print LOG's events as JSON lines (kind, line, fields, stamp)."""
+@click.option("--json", "as_json", is_flag=True, help="one JSON array instead of JSON lines")
+def events_cmd(log: Path, kinds: tuple[str, ...], text: bool, as_json: bool) -> None:
+    """Print LOG's events (kind, line, fields, stamp) as JSON lines, or one array with --json."""
     from harness.core.events import events_json, parse_file
 
-    for d in events_json(parse_file(log), with_text=text):
-        if not kinds or d["kind"] in kinds:
-            click.echo(json.dumps(d, default=str))
+    rows = [d for d in events_json(parse_file(log), with_text=text) if not kinds or d["kind"] in kinds]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1, default=str))
+        return
+    for d in rows:
+        click.echo(json.dumps(d, default=str))
 
 
-@command.command("show")
+@command.command("timeline")
 @click.argument("log", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--policy", "policy_ids", multiple=True, default=("organizer-tda-v1", "strict"), show_default=True,
               help="timing policy id or file (repeatable)")
 @click.option("--claimed-bpb", type=float, default=None, help="check the headline against this claimed val_bpb")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-def show_cmd(log: Path, policy_ids: tuple[str, ...], claimed_bpb: float | None, as_json: bool) -> None:
+def timeline_cmd(log: Path, policy_ids: tuple[str, ...], claimed_bpb: float | None, as_json: bool) -> None:
     """Summary, headline metric, timeline segments and timing verdicts of LOG.
 
     Exit status: 0 when every verdict of the first policy passes (PASS or
@@ -76,12 +81,16 @@ def _print(a: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    c = Console()
+    import sys
+
+    c = Console(width=None if sys.stdout.isatty() else 140)  # pipes and CI logs: no 80-column wrapping
     s, h = a["summary"], a["headline"]
     c.print(f"[bold]{a['log']}[/bold]")
     hw = s["hardware"]
     c.print(f"seed {s['seed']}  world {s['world_size']}  steps {s['steps']}  train_time {s['train_time_s']} s  "
-            f"artifact {s['artifact_bytes']} B  gpu {hw['gpu_count']}x {hw['gpu_name']}  torch {s['torch_version']}",
+            f"artifact {s['artifact_bytes']} B  gpu "
+            + (f"{hw['gpu_count']}x {hw['gpu_name']}" if hw["gpu_name"] else "not logged")
+            + f"  torch {s['torch_version'] or 'not logged'}",
             highlight=False)
     if h:
         c.print(f"headline: {h['name']} val_loss {h['val_loss']} val_bpb {h['val_bpb']} (line {h['line_no']}; "
