@@ -63,7 +63,9 @@ def test_epoch_stamped_log_is_measured_on_its_clock(records_dir) -> None:
     assert loop.script_seconds == pytest.approx(587.091)
     (pauses,) = tl.by_role("val_pause")
     assert 40.0 < pauses.seconds <= loop.seconds - loop.script_seconds  # capped by the script's own timer
-    assert v["train"].status == "PASS" and v["train"].value_s == pytest.approx(599.87, abs=0.05)
+    # 599.87 s, but train_time printed in minutes (one decimal) leaves +/- 3 s on one val pause
+    assert v["train"].value_s == pytest.approx(599.87, abs=0.05)
+    assert v["train"].status == "UNDETERMINED" and "straddles" in v["train"].detail
     assert tl.by_role("scored_eval")[0].seconds == pytest.approx(500.104, abs=0.01)
     strict, _ = verdicts(records_dir / VL13 / "logs/train0.txt", "strict")
     assert strict["train"].status == "FAIL" and not strict["train"].lower_bound  # a real span, not a bound
@@ -72,6 +74,7 @@ def test_epoch_stamped_log_is_measured_on_its_clock(records_dir) -> None:
 def test_minute_precision_can_leave_a_verdict_undetermined(records_dir) -> None:
     v, _ = verdicts(records_dir / VL13 / "logs/train2.txt")
     assert v["train"].status == "UNDETERMINED" and "precision" in v["train"].detail
+    assert v["train"].value_s == pytest.approx(602.37, abs=0.05)
 
 
 def test_strict_without_stamps_only_proves_fails(records_dir) -> None:

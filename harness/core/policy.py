@@ -169,10 +169,10 @@ class Policy:
                parts: list[dict[str, Any]], warnings: list[str], detail: str, uncertainty: float = 0.0) -> Verdict:
         if cap is None:
             return Verdict(name, "REPORTED", value, None, detail, warnings, lower, parts)
-        if value > cap + grace and value - uncertainty <= cap + grace:
+        if uncertainty and value - uncertainty <= cap + grace < value + uncertainty:
             return Verdict(name, "UNDETERMINED", value, cap,
-                           f"{value:.1f} s is over the {cap:g} s cap but within the +/- {uncertainty:.1f} s precision "
-                           f"of the printed train_time: {detail}", warnings, lower, parts)
+                           f"{value:.1f} s +/- {uncertainty:.1f} s (the precision of the printed train_time) "
+                           f"straddles the {cap:g} s cap (+{grace:g} s grace): {detail}", warnings, lower, parts)
         if value > cap + grace:
             status = "FAIL"
             detail = f"{value:.1f} s > {cap:g} s" + (" (at least)" if lower or unknown else "") + f": {detail}"
