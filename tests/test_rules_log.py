@@ -192,3 +192,13 @@ def test_h200_records_flagged(records_dir):
         if any(f.rule_id == "log.hardware" and "H200" in f.message and f.severity == "warning" for f in rep.findings):
             flagged.append(folder.name)
     assert len(flagged) >= 2, flagged
+
+
+def test_logs_are_read_against_their_seeds_claims(records_dir):
+    """SP4096 seed 42 also ran a worse TTT eval after the sliding eval it claims: no false claim/denominator error."""
+    from verifier.api import verify_path
+
+    rep = verify_path(records_dir / "track_10min_16mb/2026-04-04_SP4096_DepthRecurrence_ParallelResid_MuonEqR")
+    assert not [f for f in rep.findings if f.severity == "error"], [f.message for f in rep.findings if f.severity == "error"]
+    heads = [f for f in rep.findings if f.rule_id == "log.metric" and f.data.get("log") == "train_seed42.log"]
+    assert heads and "sliding" in heads[0].data["name"]

@@ -27,6 +27,8 @@ MAX_LOG_BYTES = 64 * 1024 * 1024
 class LogInput:
     path: Path
     display: str  # path relative to the subject root
+    # the folder's claimed val_bpb per seed: the headline picker checks each log against its seed's claim
+    claims_by_seed: dict[str, float] = field(default_factory=dict)
 
     @cached_property
     def text(self) -> str:
@@ -52,7 +54,7 @@ class LogInput:
             from harness.core import metrics
         except ImportError:
             return None
-        return metrics.summarize(self.events)
+        return metrics.summarize(self.events, claimed_bpb=self.claims_by_seed or None)
 
     def timeline(self, policy: Any | None = None) -> Any | None:
         if self.events is None:
@@ -61,7 +63,9 @@ class LogInput:
             from harness.core import timeline as tl
         except ImportError:
             return None
-        return tl.build_timeline(self.events, policy)
+        head = getattr(self.summary, "headline", None)
+        claimed = head.val_bpb if head is not None and head.agrees_with_claim else None
+        return tl.build_timeline(self.events, policy, claimed_bpb=claimed)
 
     def line(self, n: int | None) -> str:
         if not n or n < 1 or n > len(self.lines):
@@ -218,6 +222,18 @@ def load_subject(path: str | Path, *, claims: dict[str, Any] | None = None, poli
     others = [p for p in files if p.suffix.lower() in (".md", ".txt", ".toml", ".cfg", ".sh")
               and not any(p == lg.path for lg in logs)]
     top_code = [p for p in code if p.parent == root]
-    return Subject(root, "folder", code_paths=code, entry=_pick_entry(top_code), logs=logs,
-                   submission_path=sub if sub.is_file() else None, claims_override=claims,
-                   policy_id=policy, other_files=others)
+    subject = Subject(root, "folder", code_paths=code, entry=_pick_entry(top_code), logs=logs,
+                      submission_path=sub if sub.is_file() else None, claims_override=claims,
+                      policy_id=policy, other_files=others)
+    _attach_claims(subject)
+    return subject
+
+
+def _attach_claims(subject: Subject) -> None:
+    """Give every log its seed's claimed val_bpb (the picker prefers the claimed metric line)."""
+    rec = subject.legacy_record
+    if rec is None:
+        return
+    claims = {str(k): float(r.val_bpb) for k, r in rec.seed_results.items() if isinstance(r.val_bpb, (int, float))}
+    for lg in subject.logs:
+        lg.claims_by_seed = claims

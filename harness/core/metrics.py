@@ -25,7 +25,7 @@ Precedence (first rule that separates the candidates wins):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from harness.core.events import Event
 
@@ -152,8 +152,19 @@ def pick_headline(events: list[Event], claimed_bpb: float | None = None) -> Head
     return head
 
 
-def summarize(events: list[Event]) -> LogSummary:
-    """Run facts of a log; later lines win where a fact repeats (the final stop, the final sizes)."""
+def claimed_for(claimed_bpb: float | Mapping[str, float] | None, seed: int | None) -> float | None:
+    """One claimed val_bpb: the number itself, or the entry of ``seed`` in a per-seed mapping."""
+    if claimed_bpb is None or isinstance(claimed_bpb, (int, float)):
+        return claimed_bpb
+    return claimed_bpb.get(str(seed)) if seed is not None else None
+
+
+def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | None = None) -> LogSummary:
+    """Run facts of a log; later lines win where a fact repeats (the final stop, the final sizes).
+
+    ``claimed_bpb`` (a number, or per-seed claims keyed by seed) is passed to the
+    headline picker for this log's seed.
+    """
     s = LogSummary()
     gpus: dict[int, str] = {}
     last_step = last_val = None
@@ -243,7 +254,7 @@ def summarize(events: list[Event]) -> LogSummary:
         names = sorted(set(gpus.values()))
         s.hardware.gpu_name = names[0] if len(names) == 1 else " + ".join(names)
         s.hardware.gpu_count = len(gpus)
-    s.headline = pick_headline(events)
+    s.headline = pick_headline(events, claimed_bpb=claimed_for(claimed_bpb, s.seed))
     if s.headline is not None:
         s.eval_time_s = s.headline.eval_time_s
     return s

@@ -120,8 +120,11 @@ def _anchor(tl: Timeline, name: str, ev: Event | None, t: float | None = None, s
     tl.anchors[name] = Anchor(t if t is not None else ev.t, ev.line_no if ev is not None else None, source)
 
 
-def build_timeline(events: list[Event], policy: Any = None) -> Timeline:
-    """Segments of a run from its events; ``policy`` marks which ones it excludes."""
+def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float | None = None) -> Timeline:
+    """Segments of a run from its events; ``policy`` marks which ones it excludes.
+
+    ``claimed_bpb`` lets the headline picker place the scored eval on the claimed metric line.
+    """
     tl = Timeline()
     stamped = _stamped(events)
     if stamped:
@@ -131,7 +134,7 @@ def build_timeline(events: list[Event], policy: Any = None) -> Timeline:
 
     loop_lines = [e for e in events if _is_loop_line(e)]
     stop = next((e for e in reversed(events) if e.kind == "stop"), None)
-    head = pick_headline(events)
+    head = pick_headline(events, claimed_bpb=claimed_bpb)
     tl.headline_line = head.line_no if head else None
     head_ev = next((e for e in events if head and e.line_no == head.line_no and e.kind == "metric"), None)
 
