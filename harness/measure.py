@@ -207,13 +207,8 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
                  exit_ok: bool = True, failure: str | None = None,
                  claimed_bpb: float | None = None) -> SeedMeasurement:
     """Everything we measure about one seed; ``ok`` is False when the run produced no score."""
-    try:
-        from harness.core.events import parse_file  # CORE-LOG: the one log parser
-        from harness.core.metrics import pick_headline, summarize
-    except ImportError as exc:
-        from harness.errors import EnvironmentProblem
-        raise EnvironmentProblem(f"the log parser is not installed ({exc}).",
-                                 hint="Install the full pgolf-harness package (harness.core.events/metrics).") from None
+    from harness.core.events import parse_file
+    from harness.core.metrics import pick_headline, summarize
 
     m = SeedMeasurement(seed=seed, ok=exit_ok, failure=failure)
     events = parse_file(log_path) if log_path.exists() else []
@@ -280,18 +275,15 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
                           f"expected {m.expected_bytes:,} ({100 * m.denominator_rel_error:+.4f} %)")
 
     # Timeline + policy verdicts from the harness-stamped log.
-    try:
-        from harness.core.timeline import build_timeline  # CORE-LOG
-        timeline = build_timeline(events, policy)
-        m.segments = _plain(getattr(timeline, "segments", []))
-        for f in getattr(timeline, "findings", []) or []:
-            m.findings.append(_plain(f) if not isinstance(f, str) else
-                              {"severity": "info", "rule": "timeline", "message": f})
-        if policy is not None:
-            m.verdicts = _plain(policy.evaluate(timeline))
-            for v in m.verdicts:
-                if v.get("status") == "FAIL":
-                    m.finding("error", f"timing.{v.get('name')}", v.get("detail") or "FAIL")
-    except ImportError:
-        m.finding("info", "timeline.absent", "harness.core.timeline is not installed; no timing verdicts")
+    from harness.core.timeline import build_timeline
+
+    timeline = build_timeline(events, policy, claimed_bpb=m.val_bpb)
+    m.segments = _plain(timeline.segments)
+    for f in timeline.findings:
+        m.findings.append(_plain(f))
+    if policy is not None:
+        m.verdicts = _plain(policy.evaluate(timeline))
+        for v in m.verdicts:
+            if v.get("status") == "FAIL":
+                m.finding("error", f"timing.{v.get('name')}", v.get("detail") or "FAIL")
     return m

@@ -267,16 +267,17 @@ def check_world_size(sub: ResolvedSubmission, env: dict[str, str], nproc: int) -
 # ------------------------------------------------------------------------- policy
 
 def load_run_policy(mode: str, policy_id: str | None, train_s: float, eval_s: float):
-    try:
-        from harness.core.policy import load_policy  # CORE-LOG
-    except ImportError:
-        return None, policy_id or ("organizer-tda-v1" if mode == "official" else "smoke")
+    from harness.core.policy import PolicyError, load_policy
+
     pid = policy_id or ("organizer-tda-v1" if mode == "official" else "smoke")
-    if pid == "smoke":
-        pol = load_policy("smoke", train_seconds=train_s, eval_seconds=eval_s)
-    else:
-        pol = load_policy(pid)
-    return pol, getattr(pol, "id", pid)
+    try:
+        pol = load_policy(pid, train_seconds=train_s, eval_seconds=eval_s)
+    except PolicyError as exc:
+        raise UsageError(str(exc), hint="See `harness log policies`.") from None
+    if pol.kind != "timing":
+        raise UsageError(f"policy {pid!r} is a {pol.kind} policy, not a timing policy.",
+                         hint="Use organizer-tda-v1, strict or smoke (`harness log policies`).")
+    return pol, pol.id
 
 
 def live_caps(policy, mode: str, train_s: float, eval_s: float):
@@ -407,12 +408,6 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     if opts.mode == "official":
         check_official(report, m, None, nproc)
     report["node"] = qualify_node(nproc, opts.mode, report)
-    try:
-        import harness.core.events  # noqa: F401 - CORE-LOG: the one log parser
-        import harness.core.metrics  # noqa: F401
-    except ImportError:
-        raise EnvironmentProblem("the log parser (harness.core.events/metrics) is not installed, so no run could be measured.",
-                                 hint="Install the full pgolf-harness package.") from None
     data = prepare_data(m.data, opts.data)
     if opts.mode == "official" and opts.data is not None and m.data == "embedded":
         check_official(report, m, data, nproc)

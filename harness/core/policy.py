@@ -237,8 +237,9 @@ def load_policy(id_or_path: str | Path, **params: float) -> Policy:
     for key in ("id", "version"):
         if key not in data:
             raise PolicyError(f"policy file {path} lacks the top-level key {key!r}")
-    params = {k: float(v) for k, v in params.items() if v is not None}
     declared = data.get("parameters", {})
+    # only the parameters a policy declares are kept (and hashed into records' policy refs)
+    params = {k: float(v) for k, v in params.items() if v is not None and k in declared}
     for name, spec in declared.items():
         if name not in params and isinstance(spec, dict) and "default" in spec:
             params[name] = float(spec["default"])
