@@ -230,7 +230,11 @@ def project_deps() -> list[str]:
 def build(pm: Podman, context: Path, tag: str, args: dict[str, str], timeout: float = 1800) -> float:
     """podman build (chroot isolation, host network for apt, docker format so SHELL is kept); returns seconds."""
     t0 = time.monotonic()
-    pm("build", "--format", "docker", "--isolation", "chroot", "--network", "host", *ULIMITS, *flags(args),
+    # The host's CA bundle as the build secret "ca": downloads inside the build (apt, pip for the GPU
+    # image) go through the same TLS chain as the host's (CONTAINERS.md); never stored in a layer.
+    ca = Path("/etc/ssl/certs/ca-certificates.crt")
+    secret = ["--secret", f"id=ca,src={ca}"] if ca.is_file() else []
+    pm("build", "--format", "docker", "--isolation", "chroot", "--network", "host", *ULIMITS, *secret, *flags(args),
        "-t", tag, "-f", str(context / "Dockerfile"), str(context), timeout=timeout)
     return time.monotonic() - t0
 
@@ -276,15 +280,49 @@ def podman_unavailable() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.image build-args [--cpu TORCH_SPEC]`: print the build flags from the profile."""
+    """`python -m harness.image build-args [--cpu TORCH_SPEC]`: the build flags from the profile, one shell word each.
+
+    `python -m harness.image build [--cpu] [--tag TAG]`: build with podman as CONTAINERS.md describes
+    (GPU image from the pinned CUDA base, or with --cpu the CI variant on a debootstrap base with the
+    CPU torch wheel from pip's find-links) and print the build time and image size.
+    """
+    import shlex  # noqa: PLC0415
+
     a = list(sys.argv[1:] if argv is None else argv)
-    if not a or a[0] != "build-args":
-        print("usage: python -m harness.image build-args [--cpu TORCH_SPEC]", file=sys.stderr)
-        return 2
-    args = cpu_build_args(a[a.index("--cpu") + 1]) if "--cpu" in a else build_args()
-    args["GIT_COMMIT"] = git_commit()
-    print(" ".join(f"--build-arg '{k}={v}'" for k, v in args.items()))
-    return 0
+    if a[:1] == ["build-args"]:
+        args = cpu_build_args(a[a.index("--cpu") + 1]) if "--cpu" in a else build_args()
+        args["GIT_COMMIT"] = git_commit()
+        print(" ".join(f"--build-arg {shlex.quote(f'{k}={v}')}" for k, v in args.items()))
+        return 0
+    if a[:1] == ["build"]:
+        why = podman_unavailable()
+        if why:
+            print(f"cannot build here: {why}", file=sys.stderr)
+            return 3
+        tag = a[a.index("--tag") + 1] if "--tag" in a else ("localhost/pgolf-harness:cpu" if "--cpu" in a
+                                                              else "localhost/pgolf-harness:reference-2026-04")
+        pm = Podman(cache_root())
+        if "--cpu" in a:
+            wheel = find_cpu_torch_wheel()
+            if wheel is None:
+                print("cannot build here: no CPU torch wheel for CPython 3.11 in pip's find-links", file=sys.stderr)
+                return 3
+            base_s = ensure_base(pm)
+            args = cpu_build_args("torch==" + wheel.name.split("-")[1])
+            args["GIT_COMMIT"] = git_commit()
+            import tempfile  # noqa: PLC0415
+            with tempfile.TemporaryDirectory() as tmp:
+                ctx = make_context(Path(tmp) / "ctx", wheel, pinned_specs(args) + project_deps())
+                secs = build(pm, ctx, tag, args)
+        else:  # the GPU image: pulls the CUDA base and downloads torch/FA3 (network needed)
+            base_s = 0.0
+            args = dict(build_args(), GIT_COMMIT=git_commit())
+            secs = build(pm, REPO, tag, args, timeout=7200)
+        prune(pm)
+        print(f"built {tag} in {secs:.0f} s (base {base_s:.0f} s), {image_size(pm, tag) / 1e9:.2f} GB, store {pm.root}")
+        return 0
+    print("usage: python -m harness.image build-args [--cpu TORCH_SPEC] | build [--cpu] [--tag TAG]", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

