@@ -8,6 +8,10 @@
 #
 #   docker build -t pgolf-harness .
 #   docker run --gpus all --network none -v "$PWD/data:/data" pgolf-harness env check
+#   docker run --gpus all --network none --security-opt systempaths=unconfined \
+#     -v "$PWD/data:/data" -v "$PWD/runs:/runs" pgolf-harness reproduce submissions/reference --out /runs
+# (systempaths=unconfined lets the harness give each seed its own PID namespace, so a kill takes
+#  every rank; without it only killpg is left inside a container.)
 #
 # CPU variant (tests/test_image.py builds it with podman from a local Debian base and a
 # filled wheel folder; `python -m harness.image build-args --cpu torch==2.13.0+cpu`):

@@ -244,12 +244,19 @@ def image_size(pm: Podman, tag: str) -> int:
     return int(out)
 
 
+# Unmasked /proc paths let the harness mount a fresh /proc inside the seed's PID namespace, so a
+# seed is killed as a whole (pid 1 of its namespace dies). Under the default masks an unprivileged
+# container only offers killpg, which leaves torchrun ranks alive (GPU_NOTES.md). Same flag for docker.
+SANDBOX_OPTS = ["--security-opt", "systempaths=unconfined"]
+
+
 def run(pm: Podman, tag: str, *argv: str, volumes: list[str] | None = None, entrypoint: str | None = None,
-        timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
+        opts: list[str] | None = None, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
     """Run the image's entrypoint (`harness`, or `entrypoint`) with `argv`, no network, as its non-root user."""
     vol = [x for v in (volumes or []) for x in ("-v", v)]
     ep = ["--entrypoint", entrypoint] if entrypoint else []
-    return pm("run", "--rm", "--network", "none", *ULIMITS, *vol, *ep, tag, *argv, timeout=timeout, check=check)
+    return pm("run", "--rm", "--network", "none", *ULIMITS, *(opts or []), *vol, *ep, tag, *argv,
+              timeout=timeout, check=check)
 
 
 def prune(pm: Podman) -> None:

@@ -114,6 +114,17 @@ def test_env_check_inside_the_image(built):
     assert b"hardware does not meet the official policy" in off.stderr + off.stdout
 
 
+def test_sandbox_inside_the_image_needs_unmasked_proc_for_a_pid_namespace(built):
+    """Default masks (here): no PID namespace for the seed, killpg only; with SANDBOX_OPTS it is there."""
+    pm, _, _ = built
+    code = "import json; from harness.sandbox import detect_isolation as d; print(json.dumps(d()['pid_namespace']))"
+    default = json.loads(image.run(pm, TAG, "-c", code, entrypoint="python").stdout)
+    unmasked = json.loads(image.run(pm, TAG, "-c", code, entrypoint="python", opts=image.SANDBOX_OPTS).stdout)
+    # The default is the kernel's call (masked /proc paths forbid a fresh /proc mount here); the flag must work.
+    print(f"\npid namespace inside the image: default {default}, with {image.SANDBOX_OPTS}: {unmasked}")
+    assert unmasked["ok"] is True, (default, unmasked)
+
+
 def test_reproduce_reference_inside_without_network(built, tmp_path):
     pm, _, torch_spec = built
     out = tmp_path / "runs"
@@ -121,7 +132,7 @@ def test_reproduce_reference_inside_without_network(built, tmp_path):
     out.chmod(0o777)  # the image's user (uid 10001) writes the record here
     proc = image.run(pm, TAG, "reproduce", "submissions/reference", "--mode", "smoke", "--seeds", "1",
                      "--train-seconds", "2", "--out", "/runs", "--run-id", "img", "--no-progress",
-                     volumes=[f"{out}:/runs"], check=False)
+                     volumes=[f"{out}:/runs"], opts=image.SANDBOX_OPTS, check=False)
     assert proc.returncode == 0, proc.stdout.decode()[-3000:] + proc.stderr.decode()[-3000:]
     rec = json.loads((out / "img" / "submission.json").read_text())
     from harness.core.records import validate_record
@@ -130,5 +141,6 @@ def test_reproduce_reference_inside_without_network(built, tmp_path):
     assert rec["seed_results"]["1"]["status"] == "ok" and rec["val_bpb"] > 0
     v = rec["verification"]
     assert v["mode"] == "smoke"
+    assert v["isolation"]["kill"] == "pidns" and v["isolation"]["network"].startswith("netns")
     env = json.dumps(v)
     assert torch_spec.split("==")[1] in env and image.BASE_MIN in env  # env report with the image provenance
