@@ -21,7 +21,6 @@ import base64
 import csv
 import hashlib
 import html
-import io
 import json
 import math
 import sys
@@ -34,7 +33,6 @@ from typing import Any, Iterable
 from harness.core import prindex, stats
 from harness.core.records import (
     ARTIFACT_CAP_BYTES,
-    TRACK_NON_RECORD,
     TRACK_RECORD,
     LegacyRecord,
     find_submission_files,
@@ -206,6 +204,9 @@ class Entry:
     bpt_source: str | None
     notes: list[str] = field(default_factory=list)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    # error findings of `harness verify` (log + record rules) when the board was built with verify=True;
+    # None: not verified. Acceptance is not changed by them: the board shows them beside the verdicts.
+    verifier_errors: list[str] | None = None
     order: int = 0
     sort_key: float = 0.0
 
@@ -508,13 +509,30 @@ class Leaderboard:
         return [e for e in self.entries if e.verdicts[policy_id].status in ("baseline", "accepted")]
 
 
+def verify_entries(entries: list[Entry]) -> None:
+    """Run the verifier's log and record rules on each record's folder; keep the error findings."""
+    from verifier.api import verify_path
+
+    for e in entries:
+        folder = Path(e.path).parent
+        rep = verify_path(folder, groups=["log", "record"])
+        e.verifier_errors = [f"{f.rule_id}: {f.message}" for f in rep.findings if f.severity == "error"]
+        if e.verifier_errors:
+            rules = sorted({x.split(":", 1)[0] for x in e.verifier_errors})
+            e.notes.append(f"harness verify: {len(e.verifier_errors)} error finding(s) ({', '.join(rules)})")
+
+
 def build_leaderboard(
     paths: Iterable[str | Path],
     policies: Iterable[str | AcceptancePolicy] = DEFAULT_POLICIES,
     seeds_from_logs: bool = False,
+    verify: bool = False,
 ) -> Leaderboard:
+    """Entries in PR order, judged by each acceptance policy; ``verify`` adds the verifier's errors per record."""
     pols = [p if isinstance(p, AcceptancePolicy) else load_acceptance_policy(p) for p in policies]
     entries = order_entries(load_entries(paths, logs=seeds_from_logs))
+    if verify:
+        verify_entries(entries)
     for pol in pols:
         judge(entries, pol)
     return Leaderboard(entries, pols)
@@ -530,6 +548,7 @@ def _row(e: Entry, pols: list[AcceptancePolicy]) -> dict[str, Any]:
         "track": e.track, "type": e.submission_type, "val_bpb": e.val_bpb, "val_bpb_claimed": e.val_bpb_claimed,
         "seeds": e.n_seeds, "bytes_max": e.bytes_max, "bytes_per_token": e.bytes_per_token,
         "source": e.source, "order_note": e.order_note,
+        "verifier_errors": None if e.verifier_errors is None else len(e.verifier_errors),
     }
     for p in pols:
         v = e.verdicts[p.id]
@@ -581,7 +600,9 @@ def to_markdown(lb: Leaderboard) -> str:
     for p in lb.policies:
         lines.append(f"- `{p.id}` v{p.version} (sha256 {p.sha256[:12]}): {p.label()}" + (f" — {p.description}" if p.description else ""))
     lines.append("")
-    head = ["#", "PR", "Record", "Author", "Date", "val_bpb", "Seeds", "Bytes"] + [p.id for p in lb.policies]
+    verified = any(e.verifier_errors is not None for e in lb.entries)
+    head = ["#", "PR", "Record", "Author", "Date", "val_bpb", "Seeds", "Bytes"] + [p.id for p in lb.policies] \
+        + (["harness verify"] if verified else [])
     for title, keep in (("10-minute track", lambda e: e.track == TRACK_RECORD),
                         ("Other records (not ranked)", lambda e: e.track != TRACK_RECORD)):
         rows = [e for e in lb.entries if keep(e)]
@@ -593,6 +614,10 @@ def to_markdown(lb: Leaderboard) -> str:
                      e.date.isoformat() if e.date else "?", f"{e.val_bpb:.5f}" if e.val_bpb is not None else "?",
                      e.n_seeds, f"{e.bytes_max:,}" if e.bytes_max else "?"]
             cells += [_verdict_text(e.verdicts[p.id]) for p in lb.policies]
+            if verified:
+                errs = e.verifier_errors or []
+                cells.append("ok" if not errs else f"{len(errs)} error(s): "
+                             + ", ".join(sorted({x.split(':', 1)[0] for x in errs})))
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
         lines.append("")
     notes = [e for e in lb.entries if e.order_note and "launch snapshot" not in e.order_note]

@@ -232,3 +232,13 @@ def test_seeds_from_logs_when_parser_present(records_dir, policies):
     assert e.per_seed_bpb == {"1337": 1.20576485, "1338": 1.2061746, "1339": 1.20715923}
     assert any("per-seed values from 3 logs" in n for n in e.notes)
     assert e.verdicts["t-readme"].reasons[0] != "no per-seed values: significance cannot be computed"
+
+
+def test_verify_flags_records_whose_logs_contradict_them(records_dir, policies):
+    """--verify: the over-cap HessianSDClip record (logs print 16.05 MB) carries the verifier's errors."""
+    lb = lbm.build_leaderboard([records_dir], policies, verify=True)
+    e = _e(lb, "2026-04-06_SP8192_HessianSDClip_ProgressiveRecurrence")
+    assert any(x.startswith("log.artifact_cap") for x in e.verifier_errors)
+    assert _e(lb, "2026-03-17_NaiveBaseline").verifier_errors == []
+    md = lbm.to_markdown(lb)
+    assert "harness verify" in md and "log.artifact_cap" in md

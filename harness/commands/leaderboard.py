@@ -22,7 +22,11 @@ from harness.errors import EnvironmentProblem, UsageError
 )
 @click.option("--seeds-from-logs", is_flag=True,
               help="For upstream records without per-seed values, read them from the folder's logs (one log parser).")
-def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...], seeds_from_logs: bool) -> None:
+@click.option("--verify", "verify", is_flag=True,
+              help="Run `harness verify` (log and record rules) on every record and show its error findings "
+                   "beside the verdicts (acceptance is not changed by them).")
+def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...], seeds_from_logs: bool,
+            verify: bool) -> None:
     """Rank RECORDS (submission.json files or folders, searched recursively).
 
     Records are ordered by the PR that added them (harness/core/pr_index.json;
@@ -39,14 +43,7 @@ def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...], s
         raise EnvironmentProblem(str(exc) + ".", hint="Pass --policy PATH to an acceptance policy TOML file.") from None
     except ValueError as exc:
         raise UsageError(str(exc) + ".", hint="Fix the policy file or pass another with --policy.") from None
-    if seeds_from_logs:
-        try:
-            import harness.core.events  # noqa: F401
-            import harness.core.metrics  # noqa: F401
-        except ImportError:
-            raise EnvironmentProblem("--seeds-from-logs needs harness.core.events and harness.core.metrics, which are not installed.",
-                                     hint="Run without --seeds-from-logs.") from None
-    lb = lbmod.build_leaderboard(records, pols, seeds_from_logs=seeds_from_logs)
+    lb = lbmod.build_leaderboard(records, pols, seeds_from_logs=seeds_from_logs, verify=verify)
     if not lb.entries:
         raise UsageError("no submission*.json found under the given paths.", hint="Pass a records folder.")
     paths = lbmod.write_outputs(lb, Path(out_dir))
