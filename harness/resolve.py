@@ -114,9 +114,19 @@ def find_pr_folder(git_dir: Path, head: str, base: str | None = None) -> tuple[s
     """The records folder a PR head adds, and notes on what else it added."""
     base = base or _base_ref(git_dir)
     mb = str(_git(git_dir, "merge-base", base, head)).strip()
+    head_sha = str(_git(git_dir, "rev-parse", f"{head}^{{commit}}")).strip()
+    notes: list[str] = []
+    if mb == head_sha:
+        # A merged PR: its head is already on the base branch. Compare with the base as it was just
+        # before the merge (the first parent of the first base commit that contains the head).
+        merges = str(_git(git_dir, "rev-list", "--ancestry-path", "--first-parent", "--reverse",
+                          f"{head_sha}..{base}")).split()
+        if merges:
+            base = f"{merges[0]}^1"
+            mb = str(_git(git_dir, "merge-base", base, head_sha)).strip()
+            notes.append(f"merged PR: compared with {merges[0][:9]}^1, the base branch before its merge")
     added = str(_git(git_dir, "diff", "--name-only", "--diff-filter=A", mb, head)).split()
     folders = sorted({f for f in (_records_folder(p) for p in added) if f})
-    notes: list[str] = []
     if not folders:
         raise UsageError(f"the PR (head {head[:12]}) adds no folder under records/.",
                          hint="Pass the records folder explicitly via a manifest's folder key.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import shutil
 from pathlib import Path
 
@@ -84,3 +85,13 @@ def test_pr2014_exported_with_claims(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # A second resolve reuses the export.
     again = resolve("github:openai/parameter-golf#2014@fcd0b8357", source_repo=str(DEFAULT_MIRROR))
     assert again.folder == sub.folder
+
+
+@mirror
+def test_merged_pr_finds_its_folder() -> None:
+    """#1218 was merged: its head is on main, so the folder is found against main before the merge."""
+    head = subprocess.run(["git", "--git-dir", str(DEFAULT_MIRROR), "rev-parse", "refs/pull/1218/head"],
+                          capture_output=True, text=True).stdout.strip()
+    folder, notes = find_pr_folder(DEFAULT_MIRROR, head)
+    assert folder == "records/track_10min_16mb/2026-04-01_Vocab4096_MLPMult4_WD085"
+    assert any("merged PR" in n for n in notes)
