@@ -87,15 +87,42 @@ class ReproduceResult:
 # ------------------------------------------------------------------------------ data
 
 def _find_tokenizer(data_dir: Path, hint: str | None = None) -> Path | None:
+    """The tokenizer of ``data_dir``: the one its manifest names, else the registry's file name,
+    else the only ``*.model`` beside it. Several candidates and no way to choose is an error: a
+    wrong tokenizer silently breaks every byte count."""
+    try:
+        from harness.data.embedded import tokenizer_for
+
+        named_by_manifest = tokenizer_for(data_dir)
+    except ImportError:
+        named_by_manifest = None
+    if named_by_manifest is not None:
+        return named_by_manifest
     cands: list[Path] = []
     for d in (data_dir, data_dir.parent, data_dir.parent.parent / "tokenizers", data_dir.parent / "tokenizers"):
         if d.is_dir():
-            cands += sorted(d.glob("*.model"))
+            cands += [c for c in sorted(d.glob("*.model")) if c not in cands]
     if hint:
         named = [c for c in cands if c.name == hint]
         if named:
             return named[0]
+    if len(cands) > 1:
+        raise EnvironmentProblem(f"several tokenizers beside {data_dir} ({', '.join(c.name for c in cands)}) and "
+                                 "nothing says which one encoded it.",
+                                 hint="Keep one dataset per folder, or give it a harness-manifest.json "
+                                      "(harness data lock DIR --tokenizer FILE).")
     return cands[0] if cands else None
+
+
+def _local_variant(data_dir: Path) -> str | None:
+    """The variant a data directory's harness-manifest.json names, if any."""
+    try:
+        from harness.data import manifest as mf
+
+        m = mf.read_manifest(data_dir)
+    except (ImportError, OSError, ValueError):
+        return None
+    return getattr(m, "variant", None) if m is not None else None
 
 
 def _vocab_size(tokenizer: Path | None) -> int | None:
@@ -134,6 +161,12 @@ def prepare_data(variant: str, data: Path | None) -> DataInfo:
             raise EnvironmentProblem(f"--data {data_dir} is not a directory.")
         how = "given with --data"
         tok_hint = None
+        # What the directory's own manifest says it is (e.g. an embedded smoke build), not the
+        # submission's canonical variant: measurements must use this data's figures.
+        local = _local_variant(data_dir)
+        if local is not None and local != variant:
+            how += f" (its manifest: variant {local}, not the submission's {variant})"
+            variant = local
     elif variant == "embedded":
         try:
             from harness.data.embedded import ensure_embedded  # DATA-B

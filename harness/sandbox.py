@@ -51,7 +51,10 @@ ENV_ALLOW = (
     "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
     "TORCH_CUDA_ARCH_LIST", "TRITON_PTXAS_PATH",
 )
-ENV_ALLOW_PREFIX = ("LC_",)
+# Node-level communication/runtime settings a machine may require (multi-GPU hosts that must keep
+# NVLink multicast off set NCCL_NVLS_ENABLE, TORCH_SYMM_MEM_DISABLE_MULTICAST, NVSHMEM_DISABLE_NVLS);
+# secrets are still filtered out of these by name.
+ENV_ALLOW_PREFIX = ("LC_", "NCCL_", "NVSHMEM_", "TORCH_SYMM_MEM_")
 
 _SECRET_WORDS = {"TOKEN", "SECRET", "SECRETS", "KEY", "KEYS", "APIKEY", "PASSWORD", "PASSWD",
                  "CREDENTIAL", "CREDENTIALS", "AUTH", "COOKIE"}

@@ -97,3 +97,28 @@ def test_fixed_world_size_is_a_clear_error(tmp_path: Path) -> None:
                                       '[env]\nSEQ_LENS_PER_GPU="2048,2048,2048,2048,2048,6144,6144,6144"\n')
     with pytest.raises(UsageError, match="8 per-rank entries but nproc is 2"):
         reproduce(str(sub), ReproduceOptions(seeds=[1], nproc=2, out=tmp_path / "runs", progress=False))
+
+
+def test_data_dir_brings_its_own_tokenizer_and_variant(tmp_path: Path, tokenizers_dir: Path) -> None:
+    """--data: the directory's manifest names its tokenizer (two sit side by side) and its variant."""
+    from harness.core import shards
+    from harness.data.embedded import build_embedded
+    from harness.reproduce import prepare_data
+
+    build_embedded(tmp_path, name="fineweb10B_sp1024")  # trains a 1,024-piece BPE
+    build_embedded(tmp_path, tokenizer=tokenizers_dir / "fineweb_8192_bpe.model", name="fineweb10B_sp8192")
+    assert len(list((tmp_path / "tokenizers").glob("*.model"))) == 2
+    d = prepare_data("sp8192", tmp_path / "datasets" / "fineweb10B_sp8192")
+    assert d.tokenizer_path.name == "fineweb_8192_bpe.model" and d.vocab_size == 8192
+    assert d.variant == "embedded" and "not the submission's sp8192" in d.how
+    # Without a manifest and with two tokenizers beside it, nothing says which one encoded the data.
+    bare = tmp_path / "bare" / "datasets" / "x"
+    bare.mkdir(parents=True)
+    for kind in ("train", "val"):
+        shards.write_shard(bare / f"fineweb_{kind}_000000.bin", [1, 2, 3, 4])
+    tok = tmp_path / "bare" / "tokenizers"
+    tok.mkdir()
+    for m in (tmp_path / "tokenizers").glob("*.model"):
+        (tok / m.name).write_bytes(m.read_bytes())
+    with pytest.raises(EnvironmentProblem, match="several tokenizers"):
+        prepare_data("sp1024", bare)

@@ -202,3 +202,21 @@ def test_logs_are_read_against_their_seeds_claims(records_dir):
     assert not [f for f in rep.findings if f.severity == "error"], [f.message for f in rep.findings if f.severity == "error"]
     heads = [f for f in rep.findings if f.rule_id == "log.metric" and f.data.get("log") == "train_seed42.log"]
     assert heads and "sliding" in heads[0].data["name"]
+
+
+def test_windowed_eval_range_slack_but_not_for_a_byte_bug(records_dir, tmp_path):
+    """Sliding evals imply ~400 bytes fewer than the loader's range (their exact range is not printed): an
+    observation within one window. A Scylla-size byte error (+4 %) in the same log stays an error."""
+    from verifier.api import verify_path
+
+    folder = records_dir / "track_10min_16mb/2026-03-20_11L_XSA4_EMA_Int6_MLP3x_WD04_1.1271"
+    rep = verify_path(folder, groups=["log"])
+    den = [f for f in rep.findings if f.rule_id == "log.byte_denominator"]
+    assert den and all(f.severity == "info" for f in den)
+    assert any("within one" in f.message and f.data["difference"] < 0 for f in den)
+    log = (folder / "train_seed42.log").read_text()
+    bad = log.replace("final_int6_sliding_window_exact val_loss:1.90563076", "final_int6_sliding_window_exact val_loss:1.98185599")
+    assert bad != log
+    (tmp_path / "train_seed42.log").write_text(bad)
+    rep = verify_path(tmp_path / "train_seed42.log", groups=["log"])
+    assert any(f.rule_id == "log.byte_denominator" and f.severity == "error" for f in rep.findings)

@@ -73,6 +73,8 @@ def test_ordinary_names_are_kept(name):
 def test_trainer_environment_is_minimal_and_secret_free(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_should_never_leak")
     monkeypatch.setenv("SOME_HOST_VAR", "x")
+    monkeypatch.setenv("NCCL_NVLS_ENABLE", "0")  # node settings a multi-GPU host requires pass through
+    monkeypatch.setenv("NCCL_SECRET_KEY", "nope")  # ... but never a secret-looking one
     work = write_trainer(tmp_path, """
         import json, os
         print("ENV " + json.dumps(dict(os.environ)))
@@ -82,6 +84,7 @@ def test_trainer_environment_is_minimal_and_secret_free(tmp_path, monkeypatch):
     env = next(__import__("json").loads(t[4:]) for t in output(run) if t.startswith("ENV "))
     assert "HF_TOKEN" not in env and "hf_should_never_leak" not in str(env)
     assert "SOME_HOST_VAR" not in env
+    assert env["NCCL_NVLS_ENABLE"] == "0" and "NCCL_SECRET_KEY" not in env
     assert env["TOKENIZER_PATH"] == "/data/tok.model" and env["SEED"] == "42"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["TORCH_NCCL_ASYNC_ERROR_HANDLING"] == "3"

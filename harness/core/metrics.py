@@ -60,6 +60,7 @@ class LogSummary:
     seed: int | None = None
     world_size: int | None = None
     train_shards: int | None = None
+    dataset: str | None = None              # the dataset the loader named (directory or val shard pattern)
     val_tokens: int | None = None
     target_tokens: int | None = None
     steps: int | None = None
@@ -179,8 +180,10 @@ def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | No
             s.world_size = f["world_size"]
         elif k == "train_shards":
             s.train_shards = f["train_shards"]
+            s.dataset = f.get("dataset") or s.dataset
         elif k == "val_tokens":
             s.val_tokens = f["val_tokens"]
+            s.dataset = s.dataset or f.get("pattern")
         elif k == "target_tokens":
             s.target_tokens = f["target_tokens"]
         elif k == "step":
