@@ -823,6 +823,16 @@ def compare_sides(run: Side, claim: Side, policy_id: str = DEFAULT_POLICY) -> Co
                 if c.name == "timing" and c.status == "error":
                     c.status = "warning"
                     c.detail += " (non-record track: the 600 s budgets do not bind)"
+    if run.mode == "smoke" and claim.mode != "smoke":
+        # A smoke run trains for scaled seconds on other data: its scores and step counts say nothing about
+        # an official claim: the verdict is "not comparable", unless an artifact is over the cap (that fails
+        # at any budget).
+        for c in [*(c for cs in cmp.seeds.values() for c in cs), *cmp.mean]:
+            if c.status == "error" and c.name in ("bytes", "all_seeds_under_cap"):
+                continue
+            if c.status != "n/a":
+                c.status = "n/a"
+                c.detail += " (smoke run against an official claim: not comparable)"
     if run.node and claim.node and run.node.key != claim.node.key:
         for c in cmp.mean:  # name both nodes in full where compare() only had their keys
             if c.name == "node":
