@@ -125,19 +125,23 @@ def val_tokens_total(data_dir: Path) -> int:
     return sum(shards.read_header(p).num_tokens for p in shards.list_shards(data_dir, "val"))
 
 
-def scored_bytes_from_data(data_dir: Path, tokenizer_path: Path | None, scored_targets: int) -> tuple[int, str]:
+def scored_bytes_from_data(data_dir: Path, tokenizer_path: Path | None, scored_targets: int,
+                           convention: str = "auto") -> tuple[int, str]:
     """Bytes of targets 1..scored_targets of the concatenated validation stream.
 
-    Uses the byte sidecar when every val shard has one, else SentencePiece look-up
-    tables with the challenge's rules (control/unknown 0, byte-fallback 1, a
-    leading space counts unless the previous token is a boundary).
+    ``convention``: ``sidecar`` (the byte sidecar: CaseOps-style variants), ``lut``
+    (SentencePiece look-up tables with the challenge's rules: control/unknown 0,
+    byte-fallback 1, a leading space counts unless the previous token is a boundary;
+    what scripts for plain-tokenizer variants compute), or ``auto`` (the sidecar
+    when every val shard has one). The two differ where the tokenizer's normaliser
+    folds whitespace, so the convention must be the submission's variant's.
     """
     import numpy as np
 
     vals = shards.list_shards(data_dir, "val")
     side = shards.list_shards(data_dir, "val_bytes")
     n = scored_targets + 1
-    if side and len(side) == len(vals):
+    if convention != "lut" and side and len(side) == len(vals):
         per = np.concatenate([shards.read_tokens(p) for p in side]).astype(np.int64)
         return int(per[1:n].sum()), "byte sidecar"
     if tokenizer_path is None:
@@ -166,8 +170,18 @@ def scored_bytes_from_data(data_dir: Path, tokenizer_path: Path | None, scored_t
     return int((base[tgt] + (space[tgt] & ~boundary[prev])).sum()), "sentencepiece byte tables"
 
 
+def byte_convention(variant: str | None) -> str:
+    """How a submission of ``variant`` counts validation bytes: sidecar variants vs look-up tables."""
+    try:
+        from harness.core.registry import get_variant
+
+        return "sidecar" if get_variant(variant).has_sidecars else "lut"
+    except (ImportError, KeyError, ValueError, AttributeError, TypeError):
+        return "auto"
+
+
 def expected_scored_bytes(variant: str, scored: int, data_dir: Path | None,
-                          tokenizer_path: Path | None) -> tuple[int | None, str | None]:
+                          tokenizer_path: Path | None, convention: str = "auto") -> tuple[int | None, str | None]:
     """Registry table first (exact rows with provenance), else computed from the local data."""
     try:
         from harness.core.registry import expected_scored_bytes as reg_bytes  # DATA-A
@@ -178,7 +192,7 @@ def expected_scored_bytes(variant: str, scored: int, data_dir: Path | None,
         pass
     if data_dir is not None and Path(data_dir).is_dir():
         try:
-            n, how = scored_bytes_from_data(Path(data_dir), tokenizer_path, scored)
+            n, how = scored_bytes_from_data(Path(data_dir), tokenizer_path, scored, convention)
             return n, f"computed from {data_dir} ({how})"
         except (ValueError, OSError):
             return None, None
@@ -203,6 +217,7 @@ def canonical_targets(variant: str, data_dir: Path | None) -> int | None:
 # ----------------------------------------------------------------------- the measurement
 
 def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, manifest, policy=None,
+                 data_variant: str | None = None,
                  data_dir: Path | None = None, tokenizer_path: Path | None = None,
                  exit_ok: bool = True, failure: str | None = None,
                  claimed_bpb: float | None = None) -> SeedMeasurement:
@@ -254,7 +269,10 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
 
     # Coverage: scored targets vs the variant's full stream.
     m.scored_targets = getattr(summary, "target_tokens", None) or getattr(summary, "val_tokens", None)
-    m.canonical_targets = canonical_targets(manifest.data, data_dir)
+    # The data's own figures (a smoke build given with --data is not the canonical variant), counted
+    # the way the submission's variant counts bytes.
+    data_variant = data_variant or manifest.data
+    m.canonical_targets = canonical_targets(data_variant, data_dir)
     if m.scored_targets and m.canonical_targets:
         m.coverage = m.scored_targets / m.canonical_targets
         if m.scored_targets < m.canonical_targets:
@@ -266,7 +284,7 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
     if m.val_loss and m.val_bpb and m.scored_targets:
         m.implied_bytes = m.val_loss / math.log(2) * m.scored_targets / m.val_bpb
         m.expected_bytes, m.expected_bytes_source = expected_scored_bytes(
-            manifest.data, m.scored_targets, data_dir, tokenizer_path)
+            data_variant, m.scored_targets, data_dir, tokenizer_path, byte_convention(manifest.data))
         if m.expected_bytes:
             m.denominator_rel_error = m.implied_bytes / m.expected_bytes - 1
             if abs(m.denominator_rel_error) > DENOMINATOR_REL_TOL:

@@ -494,9 +494,11 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
             claimed = m.claim_for(seed)
             meas: SeedMeasurement = measure_seed(
                 seed=seed, log_path=log_path, run_dir=work, code_dir=work, manifest=m, policy=policy,
+                data_variant=data.variant,
                 data_dir=data.data_dir, tokenizer_path=data.tokenizer_path, exit_ok=run.ok,
                 failure=run.failure, claimed_bpb=claimed.val_bpb if claimed else None)
-            if not run.ok and meas.failure and "world_size" in _tail(log_path):
+            if not run.ok and meas.failure and re.search(
+                    r"(Error|assert)[^\n]*world_size|world_size[^\n]*(must|divid)", _tail(log_path), re.I):
                 meas.failure += " (the log mentions world_size: the submission may assume a fixed number of ranks)"
             outcome = SeedOutcome(seed=seed, measurement=meas, log_path=log_path,
                                   harness_wall_s=run.duration_s, started_wall=run.started_wall,

@@ -124,3 +124,23 @@ def test_missing_artifact_fails_the_seed(reference_run, tmp_path: Path) -> None:
     r = measure_seed(seed=11, log_path=log, run_dir=work, code_dir=work, manifest=m, data_dir=data.data_dir,
                      tokenizer_path=data.tokenizer_path)
     assert not r.ok and "no artifact" in r.failure
+
+
+def test_plain_tokenizer_variants_count_bytes_with_lookup_tables(tmp_path: Path, tokenizers_dir: Path) -> None:
+    """An sp8192 submission on smoke data that has a sidecar: the expected bytes follow the submission's
+    convention (look-up tables), not the sidecar (raw UTF-8), which differ where whitespace is folded."""
+    import sentencepiece as spm
+
+    from harness.measure import byte_convention
+
+    model = tokenizers_dir / "fineweb_8192_bpe.model"
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    ids = [1] + sp.encode("Hello   world.\n\n  Indented   text here.")
+    shards.write_shard(tmp_path / "fineweb_val_000000.bin", ids)
+    shards.write_shard(tmp_path / "fineweb_val_bytes_000000.bin", [0] + [7] * (len(ids) - 1))
+    assert (byte_convention("sp8192"), byte_convention("caseops-sp8192")) == ("lut", "sidecar")
+    side, how_side = scored_bytes_from_data(tmp_path, model, len(ids) - 1, "sidecar")
+    lut, how_lut = scored_bytes_from_data(tmp_path, model, len(ids) - 1, "lut")
+    assert side == 7 * (len(ids) - 1) and how_side == "byte sidecar"
+    assert how_lut == "sentencepiece byte tables" and lut != side
+    assert lut == len("Hello world. Indented text here.".encode())  # whitespace folded by the normaliser
