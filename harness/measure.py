@@ -217,7 +217,7 @@ def canonical_targets(variant: str, data_dir: Path | None) -> int | None:
 # ----------------------------------------------------------------------- the measurement
 
 def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, manifest, policy=None,
-                 data_variant: str | None = None,
+                 data_variant: str | None = None, run_end_s: float | None = None,
                  data_dir: Path | None = None, tokenizer_path: Path | None = None,
                  exit_ok: bool = True, failure: str | None = None,
                  claimed_bpb: float | None = None) -> SeedMeasurement:
@@ -295,7 +295,8 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
     # Timeline + policy verdicts from the harness-stamped log.
     from harness.core.timeline import build_timeline
 
-    timeline = build_timeline(events, policy, claimed_bpb=m.val_bpb)
+    timeline = build_timeline(events, policy, claimed_bpb=m.val_bpb, run_end=run_end_s,
+                              killed=failure if failure and failure.startswith("killed") else None)
     m.segments = _plain(timeline.segments)
     for f in timeline.findings:
         m.findings.append(_plain(f))

@@ -494,7 +494,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
             claimed = m.claim_for(seed)
             meas: SeedMeasurement = measure_seed(
                 seed=seed, log_path=log_path, run_dir=work, code_dir=work, manifest=m, policy=policy,
-                data_variant=data.variant,
+                data_variant=data.variant, run_end_s=run.ended_at - run.started_at,
                 data_dir=data.data_dir, tokenizer_path=data.tokenizer_path, exit_ok=run.ok,
                 failure=run.failure, claimed_bpb=claimed.val_bpb if claimed else None)
             if not run.ok and meas.failure and re.search(

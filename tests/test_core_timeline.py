@@ -133,7 +133,7 @@ def test_policies_are_data() -> None:
     assert caps["train_s"] == 630.0 and caps["silence"]["launch"] == 600.0 and caps["total_s"] == 2700.0
     smoke = load_policy("smoke", train_seconds=20, eval_seconds=8)
     assert smoke.cap("train") == 20.0 and smoke.cap("eval") == 8.0 and not smoke.official
-    assert smoke.live_caps()["train_s"] == pytest.approx(60.0) and smoke.ref()["params"]["train_seconds"] == 20.0
+    assert smoke.live_caps()["train_s"] == pytest.approx(620.0) and smoke.ref()["params"]["train_seconds"] == 20.0
     with pytest.raises(PolicyError, match="no policy"):
         load_policy("no-such-policy")
     with pytest.raises(PolicyError, match="no \\[timing\\]"):
@@ -144,7 +144,7 @@ def test_live_caps_feed_the_supervisor() -> None:
     from harness.phases import LiveCaps
 
     caps = LiveCaps.from_policy(load_policy("smoke", train_seconds=10, eval_seconds=10).live_caps())
-    assert caps.train_s == pytest.approx(45.0) and caps.silence_for("launch", False) == 600.0
+    assert caps.train_s == pytest.approx(610.0) and caps.silence_for("launch", False) == 600.0
 
 
 def test_a_real_harness_log(tmp_path) -> None:
@@ -190,3 +190,22 @@ def test_log_cli(records_dir) -> None:
     p = subprocess.run([sys.executable, "-m", "harness", "log", "timeline", str(log), "--policy", "nope"],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 2 and "no policy" in p.stderr
+
+
+def test_a_run_killed_inside_its_loop_fails_on_the_kill_time() -> None:
+    """A #1894 smoke on one GPU: steps to 10, a silent recompile, killed by the train cap 165 s after its timer
+    started. Its last step line is at 9.6 s of loop: the verdict must use the kill, not the last line."""
+    lines = [(340.317, "step:0/20000 val_loss:8.5596 val_bpb:11.0204 train_time:0ms step_avg:0.02ms")]
+    lines += [(340.317 + 0.97 * i, f"step:{i}/20000 train_loss:5.0 train_time:{970 * i}ms step_avg:970ms")
+              for i in range(1, 11)]
+    lines += [(379.616, "layer_loop:enabled step:40 frac:0.426")]
+    evs = _stamped(lines)
+    pol = load_policy("smoke", train_seconds=90, eval_seconds=240)
+    tl = build_timeline(evs, pol, run_end=505.3, killed="killed: train cap 165 s exceeded")
+    v = {x.name: x for x in pol.evaluate(tl)}
+    assert v["train"].status == "FAIL" and v["train"].value_s == pytest.approx(505.3 - 340.317)
+    assert any(f["rule"] == "timeline.killed_in_loop" for f in tl.findings)
+    # the same log without the supervisor's word: the loop's end was not seen, so it is only a lower bound
+    tl = build_timeline(evs, pol)
+    v = {x.name: x for x in pol.evaluate(tl)}
+    assert v["train"].status == "UNDETERMINED" and v["train"].lower_bound

@@ -131,7 +131,7 @@ class Policy:
             parts.append({"span": list(span), "seconds": round(value, 3), "source": "harness"})
             return self._judge(name, value, cap, grace, False, False, parts, warnings,
                                f"{span[0]} -> {span[1]} on the clock")
-        value, unknown, uncertainty = 0.0, [], 0.0
+        value, unknown, uncertainty, unknown_end = 0.0, [], 0.0, []
         for role in sec.get("counts", []):
             for s in tl.by_role(role):
                 if s.seconds is None:
@@ -139,6 +139,8 @@ class Policy:
                     continue
                 value += s.seconds
                 uncertainty += getattr(s, "uncertainty_s", 0.0) or 0.0
+                if getattr(s, "lower_bound", False):
+                    unknown_end.append(s.name)
                 parts.append({"segment": s.name, "role": role, "seconds": round(s.seconds, 3), "source": s.source})
         for role in sec.get("subtracts", []):
             for s in tl.by_role(role):
@@ -160,6 +162,9 @@ class Policy:
         lower = bool(sec.get("lower_bound")) and bool(span)
         if unknown:
             warnings.append("no measurable duration for: " + ", ".join(unknown))
+        if unknown_end:
+            warnings.append("end not seen (lower bound) for: " + ", ".join(unknown_end))
+            lower = True
         detail = " + ".join(f"{p.get('segment')} {p['seconds']:.1f}" for p in parts if "segment" in p)
         if uncertainty:
             detail += f" (+/- {uncertainty:.1f} s printing precision)"

@@ -59,6 +59,7 @@ class Segment:
     phase: str | None = None     # the verdict region: train | eval | None
     excluded: bool | None = None  # not counted by the policy the timeline was built for
     uncertainty_s: float = 0.0   # +/- from the printing precision of the figures it was computed from
+    lower_bound: bool = False    # the span's end was not seen (no stop line): the true value is at least this
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,10 +121,13 @@ def _anchor(tl: Timeline, name: str, ev: Event | None, t: float | None = None, s
     tl.anchors[name] = Anchor(t if t is not None else ev.t, ev.line_no if ev is not None else None, source)
 
 
-def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float | None = None) -> Timeline:
+def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float | None = None,
+                   run_end: float | None = None, killed: str | None = None) -> Timeline:
     """Segments of a run from its events; ``policy`` marks which ones it excludes.
 
     ``claimed_bpb`` lets the headline picker place the scored eval on the claimed metric line.
+    ``run_end`` (harness clock) and ``killed`` (the kill reason) come from the supervisor: a run killed
+    inside its training loop has no stop line, and its loop lasted until the kill.
     """
     tl = Timeline()
     stamped = _stamped(events)
@@ -158,7 +162,24 @@ def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float |
                  "process start (first line) to the training timer: imports, data, compile warm-up steps")
     if loop_end is not None:
         _anchor(tl, "loop_end", loop_end, source=src)
-    if stamped and first is not None and loop_end is not None:
+    after_loop = loop_end is not None and any(
+        e.line_no > loop_end.line_no and e.kind in ("size", "hessians", "serialize", "metric", "marker")
+        for e in events)
+    if stamped and first is not None and loop_end is not None and stop is None and not after_loop:
+        # No stop line and nothing after the loop: the run ended inside its training loop.
+        if killed and run_end is not None:
+            _seg(tl, "training loop", "loop", timer_start_t, run_end, run_end - timer_start_t, "harness",
+                 f"first step line minus its train_time -> the harness's kill ({killed})",
+                 script_seconds=script_loop)
+            tl.findings.append({"severity": "error", "rule": "timeline.killed_in_loop",
+                                "message": f"the run was killed inside its training loop at t={run_end:.1f} s "
+                                           f"({killed})"})
+        else:
+            seg = _seg(tl, "training loop", "loop", timer_start_t, loop_end, loop_end.t - timer_start_t, "harness",
+                       "no stop line: the loop's end was not seen (the value is a lower bound)",
+                       script_seconds=script_loop)
+            seg.lower_bound = True
+    elif stamped and first is not None and loop_end is not None:
         wall = loop_end.t - timer_start_t
         _seg(tl, "training loop", "loop", timer_start_t, loop_end, wall, "harness",
              "first step line minus its train_time -> stop line", script_seconds=script_loop)
