@@ -220,3 +220,20 @@ def test_smoke_size_caseops_fixture(tmp_path, tokenizers_dir) -> None:
     toks = shards.read_tokens(shards.list_shards(res.dataset_dir, "val")[0])
     sp = spm.SentencePieceProcessor(model_file=str(model))
     assert int((toks == sp.piece_to_id("\ue001")).sum()) > 1000  # the transform really ran
+
+
+def test_plain_given_tokenizer_gets_no_sidecar(tmp_path, tokenizers_dir):
+    """Canonical plain exports have no byte sidecar, and upstream scripts glob fineweb_val_*.bin (a sidecar
+    beside them was read as validation tokens by #1894 on the lent GPU): none by default, on request yes."""
+    from harness.core import shards
+    from harness.data.embedded import build_embedded
+    from harness.data.verify import verify_dataset
+
+    model = tokenizers_dir / "fineweb_8192_bpe.model"
+    res = build_embedded(tmp_path / "a", tokenizer=model, name="fineweb10B_sp8192")
+    assert shards.list_shards(res.dataset_dir, "val_bytes") == []
+    assert verify_dataset(res.dataset_dir).ok
+    res = build_embedded(tmp_path / "b", tokenizer=model, name="fineweb10B_sp8192", sidecar=True)
+    assert len(shards.list_shards(res.dataset_dir, "val_bytes")) == 1
+    res = build_embedded(tmp_path / "c")  # trained tokenizer: the embedded variant keeps its sidecar
+    assert len(shards.list_shards(res.dataset_dir, "val_bytes")) == 1

@@ -25,9 +25,13 @@ import click
 @click.option("--name", default=None,
               help="Dataset directory name under <dest>/datasets/ (default: embedded[_smoke][_caseops]_<tokenizer>; "
                    "e.g. fineweb10B_sp8192 for a script that hard-codes the canonical path).")
+@click.option("--sidecar/--no-sidecar", default=None,
+              help="Write the validation byte sidecar (default: with --caseops or a trained tokenizer; not for a "
+                   "given plain tokenizer, whose canonical exports have none and whose scripts glob "
+                   "fineweb_val_*.bin).")
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date build is there.")
 def data_command(dest: Path | None, tokenizer: str | None, caseops: bool, size: str, name: str | None,
-                 force: bool) -> None:
+                 sidecar: bool | None, force: bool) -> None:
     """Build a small dataset in the canonical layout from text shipped with Python (offline).
 
     Documents -> SentencePiece BPE (trained on the train documents, or MODEL) ->
@@ -41,7 +45,7 @@ def data_command(dest: Path | None, tokenizer: str | None, caseops: bool, size: 
     from harness.data import embedded
 
     res = embedded.ensure_built(dest, tokenizer=tokenizer, caseops=caseops, size=size, force=force, name=name,
-                                echo=click.echo)
+                                echo=click.echo, sidecar=sidecar)
     console = Console()
     click.echo(f"{res.name}: {'built in %.1fs' % res.seconds if res.built else 'up to date'}")
     table = Table()

@@ -313,6 +313,7 @@ def build_embedded(
     shard_tokens: int | None = None,
     name: str | None = None,
     echo: Callable[[str], None] | None = None,
+    sidecar: bool | None = None,
 ) -> BuildResult:
     """Build one embedded dataset under ``dest`` (default ``default_root()``) and return its figures.
 
@@ -321,12 +322,17 @@ def build_embedded(
     CaseOps fixture model (pass ``tokenizer="train"`` to train one with the four controls
     reserved). ``documents``/``val_documents`` replace the built-in text (tests); with only
     ``documents`` the size's split rule applies. ``shard_tokens`` caps tokens per shard.
+    ``sidecar``: write the validation byte sidecar. Default: yes for CaseOps and for a trained
+    tokenizer (the ``embedded`` variant), no for a given plain tokenizer, because canonical
+    plain exports have none and upstream scripts glob ``fineweb_val_*.bin``, which would read a
+    sidecar as validation tokens (seen with #1894 on the lent GPU).
     """
     t0 = time.perf_counter()
     if size not in SIZES:
         raise UsageError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
     root = Path(dest) if dest is not None else default_root()
     tok_path = _resolve_tokenizer(tokenizer, caseops)
+    sidecar = want_sidecar(sidecar, tok_path, caseops)
     name = name or dataset_name(size, tok_path, caseops)
     forced_shards = shard_tokens is not None
     shard_tokens = shard_tokens or (SMOKE_SHARD_TOKENS if size == "smoke" else DEFAULT_SHARD_TOKENS)
@@ -420,7 +426,7 @@ def build_embedded(
         # Validation stays in one shard (as the canonical sets) unless shard_tokens is forced.
         val_shard_tokens = shard_tokens if forced_shards else DEFAULT_SHARD_TOKENS
         vals = _write_split(ds_tmp, "val", val_tokens, val_shard_tokens)
-        for i, v in enumerate(vals):
+        for i, v in enumerate(vals if sidecar else []):
             shards.write_shard(shards.sidecar_for(v),
                                val_byte_counts[i * val_shard_tokens:(i + 1) * val_shard_tokens])
 
@@ -453,6 +459,7 @@ def build_embedded(
             "val_rule": f"document i (sorted order) to validation when i % {VAL_EVERY[size]} == 0",
             "shard_tokens": shard_tokens,
             "train_docs_dropped_as_val_duplicates": dropped_train,
+            "sidecar": sidecar,
         }
         from harness.data.verify import lock_dataset
 
@@ -484,6 +491,13 @@ def build_embedded(
 
 
 # ---------------------------------------------------------------------------------- ensure
+
+def want_sidecar(sidecar: bool | None, tok_path: Path | None, caseops: bool) -> bool:
+    """Whether a build writes the validation byte sidecar (see build_embedded)."""
+    if sidecar is not None:
+        return sidecar
+    return caseops or tok_path is None
+
 
 def _up_to_date(ds: Path, expect: dict) -> bool:
     from harness.data import manifest as mf
@@ -542,7 +556,7 @@ def load_result(dataset_dir: str | os.PathLike, *, built: bool = False) -> Build
 
 def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.PathLike | None = None,
                  caseops: bool = False, size: str = "small", force: bool = False, name: str | None = None,
-                 echo: Callable[[str], None] | None = None) -> BuildResult:
+                 echo: Callable[[str], None] | None = None, sidecar: bool | None = None) -> BuildResult:
     """Build unless an up-to-date build is already there (``.built`` says which happened).
 
     Stale means: another builder version, interpreter, sentencepiece version, source text
@@ -569,6 +583,7 @@ def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.P
             "tokenizer_sha256": hashlib.sha256(tok_path.read_bytes()).hexdigest() if tok_path else "trained",
             "caseops": caseops,
             "size": size,
+            "sidecar": want_sidecar(sidecar, tok_path, caseops),
         }
 
     if not force and _up_to_date(ds, expected()):
@@ -576,7 +591,7 @@ def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.P
     with _lock(root, name + "-ensure"):
         if force or not _up_to_date(ds, expected()):  # another process may have built it meanwhile
             return build_embedded(root, tokenizer=tok_path if tok_path else "train", caseops=caseops, size=size,
-                                  name=name, echo=echo)
+                                  name=name, echo=echo, sidecar=sidecar)
     return load_result(ds)
 
 

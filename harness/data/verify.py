@@ -131,7 +131,9 @@ def verify_dataset(
         rep.notes.append(f"{len(trains)} train shards exceed the registry's maximum {v.max_train_shards} for {v.name}")
 
     # 3. Sidecars: one per validation shard, same length.
-    want_sidecars = bool(sidecars) or (v is not None and v.has_sidecars)
+    # A build that says it wrote no sidecar (an embedded build for a plain tokenizer) needs none.
+    built_without = m is not None and m.source.get("sidecar") is False
+    want_sidecars = bool(sidecars) or (v is not None and v.has_sidecars and not built_without)
     if want_sidecars:
         val_indices = {shards.parse_name(p).index for p in vals}
         for s in sidecars:
