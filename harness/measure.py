@@ -275,7 +275,11 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
     m.canonical_targets = canonical_targets(data_variant, data_dir)
     if m.scored_targets and m.canonical_targets:
         m.coverage = m.scored_targets / m.canonical_targets
-        if m.scored_targets < m.canonical_targets:
+        if m.scored_targets > m.canonical_targets:
+            m.finding("error", "coverage.beyond_stream",
+                      f"scored {m.scored_targets:,} targets but the validation stream has {m.canonical_targets:,}: the "
+                      "eval read more than the validation shards (a fineweb_val_*.bin glob also matches byte sidecars)")
+        elif m.scored_targets < m.canonical_targets:
             m.finding("warning", "coverage.partial",
                       f"scored {m.scored_targets:,} of {m.canonical_targets:,} validation targets "
                       f"({100 * m.coverage:.3f} %)")
