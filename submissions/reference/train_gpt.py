@@ -534,8 +534,15 @@ def main() -> None:
     log0(f"{name}_exact val_loss:{vloss:.8f} val_bpb:{vbpb:.8f}")
 
     if distributed:
+        dist.barrier()  # every rank leaves the last collective before any tears the group down
         dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     main()
+    # With torch 2.13 (CPU, gloo) a rank can abort in C++ static destructors at interpreter exit
+    # ("terminate called without an active exception": 1 to 5 in 16 two-rank runs here, 0 in 30 with
+    # this exit). Everything is written, closed and flushed by now, so leave without running them.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
