@@ -64,7 +64,9 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
 
     if fa3_shim and mode == "official":
         raise UsageError("--fa3-shim is for smoke runs; official runs need FlashAttention 3 itself.")
-    console = Console()
+    import sys
+
+    console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI: the summary table unwrapped
     user_env = {}
     for pair in env_pairs:
         key, sep, value = pair.partition("=")
