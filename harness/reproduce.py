@@ -245,6 +245,30 @@ def environment_report() -> dict:
         return rep
 
 
+def verify_data(data: DataInfo, mode: str, say: Callable[[str], None]) -> list[dict]:
+    """Check the data before any seed runs (headers, sidecars, sha256 against its manifest, figures).
+
+    Official mode refuses data that fails; smoke mode records each problem as a finding.
+    """
+    from harness.data.verify import verify_dataset
+
+    rep = verify_dataset(data.data_dir, show_progress=False)
+    mb = rep.bytes_hashed / 1e6
+    if rep.ok:
+        say(f"  data verified: {rep.files_hashed} files ({mb:,.0f} MB) hashed in {rep.hash_seconds:.1f}s"
+            + ("" if rep.manifest_found else " (no manifest: headers and sizes only)"))
+        if not rep.manifest_found:
+            return [{"rule": "data.unlocked", "severity": "warning", "seed": None,
+                     "message": f"{data.data_dir} has no harness-manifest.json: its files could not be checked "
+                                "against hashes (harness data lock DIR records them)"}]
+        return []
+    if mode == "official":
+        raise EnvironmentProblem(f"the data in {data.data_dir} fails verification: {rep.problems[0]}"
+                                 + (f" (+{len(rep.problems) - 1} more)" if len(rep.problems) > 1 else ""),
+                                 hint=f"Run `harness data verify {data.data_dir}` and fetch or rebuild it.")
+    return [{"rule": "data.verify", "severity": "warning", "seed": None, "message": p} for p in rep.problems]
+
+
 def env_findings(report: dict, mode: str) -> list[dict]:
     """The env profile comparison (IMAGE's check_env): a mismatch is a finding, never a refusal."""
     try:
@@ -444,6 +468,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     data = prepare_data(m.data, opts.data)
     if opts.mode == "official" and opts.data is not None and m.data == "embedded":
         check_official(report, m, data, nproc)
+    data_findings = verify_data(data, opts.mode, say)
     policy, policy_id = load_run_policy(opts.mode, opts.policy, train_s, eval_s)
     caps = live_caps(policy, opts.mode, train_s, eval_s)
 
@@ -523,7 +548,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
         name=sub.name, mode=opts.mode, outcomes=outcomes, policy=policy, policy_id=policy_id, manifest=m,
         origin=sub.origin, code_dir=sub.folder, env_report=report, data_info=data.to_dict(),
         isolation=isolation, smoke=smoke, baseline_bpb=baseline_bpb, notes=sub.notes,
-        run_id=run_id, run_dir=run_dir, extra_findings=env_findings(report, opts.mode))
+        run_id=run_id, run_dir=run_dir, extra_findings=env_findings(report, opts.mode) + data_findings)
     record_path = write_record(run_dir / "submission.json", record)
     comparison = compare_with_claims(sub, record, record_path, opts.mode, say)
     failed = any(not o.ok for o in outcomes)

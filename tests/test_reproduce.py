@@ -122,3 +122,24 @@ def test_data_dir_brings_its_own_tokenizer_and_variant(tmp_path: Path, tokenizer
         (tok / m.name).write_bytes(m.read_bytes())
     with pytest.raises(EnvironmentProblem, match="several tokenizers"):
         prepare_data("sp1024", bare)
+
+
+def test_data_is_verified_before_the_seeds_run(tmp_path: Path) -> None:
+    """A shard that changed since its manifest was written: a smoke run records it as a finding."""
+    import shutil as _sh
+
+    from harness.reproduce import prepare_data
+
+    src = prepare_data("embedded", None)
+    root = tmp_path / "copy"
+    _sh.copytree(src.data_dir.parent.parent, root)
+    ds = root / "datasets" / src.data_dir.name
+    train = ds / "fineweb_train_000000.bin"
+    raw = bytearray(train.read_bytes())
+    raw[4096] ^= 1
+    train.write_bytes(bytes(raw))
+    res = reproduce(REFERENCE, ReproduceOptions(seeds=[1], mode="smoke", out=tmp_path / "runs", progress=False,
+                                                train_seconds=2, data=ds))
+    rec = json.loads((res.run_dir / "submission.json").read_text())
+    found = [f for f in rec["verification"]["findings"] if f["rule"] == "data.verify"]
+    assert found and "fineweb_train_000000.bin" in found[0]["message"] and "sha256" in found[0]["message"]
