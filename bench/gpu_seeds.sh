@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Smoke-reproduce seed submissions on one lent GPU (the device tool). A late submission
+# compiles for minutes and runs longer than one 10-minute device command, so the runs go on
+# detached and later commands follow them (GPU_NOTES.md, "Runs longer than one command").
+#
+#   bash bench/gpu_seeds.sh start pr2014:42 pr1212:2   # returns at once; the runs go on in the background
+#   bash bench/gpu_seeds.sh follow 540                  # progress for up to 540 s, then results into $OUT
+#
+# Inputs, all in the working tree that travels (GPU_DIR, default tmp_gpu/, never committed):
+#   smoke_sp1024/ smoke_sp8192/ smoke_caseops/   roots made by `harness data build-embedded --size smoke`
+#   debs/     lrzip 0.651 and the libraries the image lacks (`apt-get download lrzip liblzo2-2 liblz4-1 libbz2-1.0`)
+#   mirror/   a bare repository holding refs/pull/<N>/head for the PRs to run
+# and wheels in .whl/ (zstandard, brotli, python-minifier, the jsonschema stack), installed into the
+# image's own interpreter: the sandbox passes PATH and LD_LIBRARY_PATH to the trainer, not PYTHONPATH.
+# PARALLEL=0 runs the seeds one after another (default: all at once, each in its own sandbox and
+# cgroup; one GPU shared, so timings are not comparable with a run alone).
+set -u
+W=${SEEDS_DIR:-/tmp/seeds}
+GPU_DIR=${GPU_DIR:-tmp_gpu}
+
+data_for() {  # the smoke dataset of the submission's tokenizer
+  case $1 in
+    pr107|pr1212) echo "$W/tree/$GPU_DIR/smoke_sp1024/datasets/fineweb10B_sp1024" ;;
+    pr1894) echo "$W/tree/$GPU_DIR/smoke_sp8192/datasets/fineweb10B_sp8192" ;;
+    pr1987|pr2014) echo "$W/tree/$GPU_DIR/smoke_caseops/datasets/fineweb10B_sp8192_lossless_caps_caseops_v1_reserved" ;;
+    *) echo "unknown submission $1" >&2; return 1 ;;
+  esac
+}
+flags_for() {  # FA3 is a hard import in these three; #107 falls back to SDPA itself, #1894 uses SDPA only
+  case $1 in pr1212|pr1987|pr2014) echo "--fa3-shim" ;; *) echo "" ;; esac
+}
+
+run_one() {  # $1 = prN:SEED
+  local pr=${1%%:*} seed=${1#*:} data
+  data=$(data_for "$pr") || return 1
+  local t0=$SECONDS
+  # shellcheck disable=SC2046
+  python3 -m harness reproduce "submissions/$pr" --mode smoke --nproc 1 --seeds "$seed" --data "$data" \
+    --source-repo "$W/tree/$GPU_DIR/mirror" --out "$W/runs" --run-id "$pr-$seed" --no-progress \
+    $(flags_for "$pr") > "$W/$pr-$seed.out" 2>&1
+  echo "$? $((SECONDS - t0))" > "$W/$pr-$seed.rc"
+}
+
+drive() {  # the detached part: tools, then the seeds
+  cd "$W/tree" || exit 1
+  {
+    date -u +"setup %FT%TZ"
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir .whl/*.whl
+    for d in "$GPU_DIR"/debs/*.deb; do dpkg -x "$d" "$W/prefix"; done
+    lrzip -V; pyminify --version; python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    date -u +"seeds %FT%TZ"
+  } > "$W/setup.log" 2>&1
+  local pids=()
+  for item in "$@"; do
+    if [[ ${PARALLEL:-1} == 1 ]]; then run_one "$item" & pids+=($!); else run_one "$item"; fi
+  done
+  [[ ${#pids[@]} -gt 0 ]] && wait "${pids[@]}"
+  date -u +"done %FT%TZ" > "$W/done"
+}
+
+status_lines() {
+  echo "== $(date -u +%T) $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null)"
+  for out in "$W"/*.out; do
+    [[ -e $out ]] || continue
+    local id; id=$(basename "$out" .out)
+    local rc="running"; [[ -e $W/$id.rc ]] && rc="rc $(cat "$W/$id.rc")"
+    local tlog; tlog=$(ls -t "$W/runs/$id"/seed-*/work/logs/*.txt 2>/dev/null | head -1)
+    printf '%-12s %-14s harness: %s\n' "$id" "$rc" "$(tail -n 1 "$out" | cut -c1-150)"
+    [[ -n $tlog ]] && printf '%-27s trainer: %s\n' "" "$(tail -n 1 "$tlog" | cut -c1-150)"
+  done
+}
+
+collect() {  # small files only (logs, records, reports); the artifacts stay on the device
+  local back=${OUT:-$W/out}; mkdir -p "$back"
+  cp "$W/setup.log" "$back/" 2>/dev/null
+  for out in "$W"/*.out; do
+    [[ -e $out ]] || continue
+    local id; id=$(basename "$out" .out)
+    tar czf "$back/$id.tgz" -C "$W" "$id.out" $( [[ -e $W/$id.rc ]] && echo "$id.rc" ) \
+      $(cd "$W" && find "runs/$id" -maxdepth 4 \( -name '*.json' -o -name '*.md' -o -name '*.log' -o -name '*.txt' \) \
+          -not -path '*/sandbox/*' 2>/dev/null)
+  done
+}
+
+case ${1:-} in
+  start)
+    shift; [[ $# -gt 0 ]] || { echo "usage: $0 start prN:SEED ..." >&2; exit 2; }
+    for item in "$@"; do data_for "${item%%:*}" > /dev/null || exit 2; done
+    rm -rf "$W"; mkdir -p "$W/tree" "$W/prefix" "$W/runs"
+    cp -a . "$W/tree/"
+    export PATH="$W/prefix/usr/bin:$PATH"
+    export LD_LIBRARY_PATH="$W/prefix/usr/lib/x86_64-linux-gnu:$W/prefix/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export PYTHONPATH="$W/tree" PYTHONUNBUFFERED=1 SEEDS_DIR="$W" GPU_DIR
+    setsid nohup bash "$W/tree/bench/gpu_seeds.sh" _drive "$@" > "$W/driver.log" 2>&1 < /dev/null &
+    echo "started $* (driver pid $!); follow with: bash bench/gpu_seeds.sh follow SECONDS"
+    ;;
+  _drive) shift; drive "$@" ;;
+  follow)
+    limit=${2:-540}; t0=$SECONDS
+    while (( SECONDS - t0 < limit )) && [[ ! -e $W/done ]]; do status_lines; sleep 60; done
+    status_lines; cat "$W/setup.log" 2>/dev/null | head -20; [[ -e $W/done ]] && cat "$W/done"
+    collect
+    ;;
+  *) sed -n '2,17p' "$0"; exit 2 ;;
+esac
