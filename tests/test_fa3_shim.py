@@ -208,3 +208,45 @@ def test_shim_dir_provides_flash_attn_interface_to_a_subprocess():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True (1, 4, 2, 8)"
     assert "not comparable" in SHIM_REASON
+
+
+def test_compiled_varlen_path_choice():
+    """GPU graphs with gradients use FlexAttention; forward-only GPU graphs the opaque per-document op
+    (inductor failed to lower FlexAttention in the records' no_grad eval graphs on the lent H200)."""
+    assert fai._compiled_varlen_path(is_cuda=True, needs_grad=True) == "flex"
+    assert fai._compiled_varlen_path(is_cuda=True, needs_grad=False) == "opaque"
+    assert fai._compiled_varlen_path(is_cuda=False, needs_grad=True) == "dense"
+
+
+def test_opaque_varlen_op_compiles_fullgraph_in_a_no_grad_graph():
+    """The opaque op inside torch.compile(fullgraph=True) under no_grad, with q/k/v computed in the graph
+    (a linear layer, as the records do): same result as the float64 reference."""
+    t, h, hkv, d = int(CU[-1]), 4, 2, 8
+    lin = torch.nn.Linear(16, (h + 2 * hkv) * d)
+    x = rand(t, 16, seed=40)
+
+    def f(x, cu):
+        qkv = lin(x)
+        q = qkv[:, : h * d].reshape(t, h, d)
+        k = qkv[:, h * d: (h + hkv) * d].reshape(t, hkv, d)
+        v = qkv[:, (h + hkv) * d:].reshape(t, hkv, d)
+        g = h // hkv
+        return fai._varlen_opaque(q, fai._repeat_kv(k, g, 1), fai._repeat_kv(v, g, 1), cu, cu, True, 3, -1,
+                                  d ** -0.5, 0.0), (q, k, v)
+
+    with torch.no_grad():
+        out, (q, k, v) = torch.compile(f, fullgraph=True)(x, CU)
+    ref = ref_varlen(q, k, v, CU, causal=True, window=(3, 0))
+    assert torch.allclose(out.double(), ref, atol=2e-5), (out.double() - ref).abs().max()
+
+
+
+def test_varlen_cross_lengths_bottom_right_aligned():
+    """cu_seqlens_q != cu_seqlens_k (decode-style): each document's causal diagonal is bottom-right aligned."""
+    cu_q = torch.tensor([0, 2, 5], dtype=torch.int32)
+    cu_k = torch.tensor([0, 6, 13], dtype=torch.int32)
+    q, k, v = rand(5, 2, 8, seed=54), rand(13, 2, 8, seed=55), rand(13, 2, 8, seed=56)
+    out = fai.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 3, 7, causal=True)
+    for (a, b), (c, e) in zip(zip(cu_q[:-1].tolist(), cu_q[1:].tolist()), zip(cu_k[:-1].tolist(), cu_k[1:].tolist())):
+        ref = ref_attention(q[a:b], k[c:e], v[c:e], causal=True)
+        assert torch.allclose(out[a:b].double(), ref, atol=2e-5)

@@ -22,11 +22,19 @@ Masks always run under an explicit `sdpa_kernel([EFFICIENT_ATTENTION, MATH])`:
 records restrict SDPA to the flash backend elsewhere, and the flash backend
 rejects masks.
 
-Packed varlen batches on a GPU never build a dense tokens x tokens mask: under
-torch.compile (the records compile with fullgraph=True) they go through
-FlexAttention with a block-sparse document + causal + window mask; in eager mode
-through one SDPA call per document. (On CPU under compile, where FlexAttention
-has no backward, a dense document mask is used: CPU smoke batches are small.)
+Packed varlen batches on a GPU never build a dense tokens x tokens mask. Under
+torch.compile (the records compile with fullgraph=True), graphs that need
+gradients go through FlexAttention with a block-sparse document + causal + window
+mask; forward-only graphs (evaluation under no_grad) go through an opaque custom
+op that makes one SDPA call per document, because inductor (torch 2.11, lent
+H200) failed to lower FlexAttention there with "convert FlexibleLayout to
+FixedLayout first" (the block-mask tensors built in the graph stay unrealized when
+nothing saves them for a backward). In eager mode: one SDPA call per document
+(right-padding documents of similar length into one call per length bucket was
+measured on the lent H200 and was slower at the smoke data's mean document length
+of ~715 tokens: 199 vs 87 ms forward + backward for a 98k-token batch). (On CPU
+under compile, where FlexAttention has no backward, a dense document mask is used:
+CPU smoke batches are small.)
 """
 
 from __future__ import annotations
@@ -255,6 +263,26 @@ def _varlen_loop(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.
     return out, lse
 
 
+@torch.library.custom_op("pgolf_fa3_shim::varlen_per_document", mutates_args=())
+def _varlen_opaque(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor,
+                   causal: bool, left: int, right: int, scale: float, softcap: float) -> torch.Tensor:
+    """The per-document loop as one op torch.compile does not look into (forward only: no autograd formula)."""
+    return _varlen_loop(q, k, v, cu_q, cu_k, causal, left, right, scale, softcap, False)[0]
+
+
+@_varlen_opaque.register_fake
+def _varlen_opaque_fake(q, k, v, cu_q, cu_k, causal, left, right, scale, softcap):  # noqa: ANN001, ANN202
+    return torch.empty_like(q)
+
+
+def _compiled_varlen_path(is_cuda: bool, needs_grad: bool) -> str:
+    """Which implementation a compiled graph uses: 'flex' (GPU, gradients), 'opaque' (GPU, forward
+    only: FlexAttention failed to lower in inference graphs) or 'dense' (CPU, small batches)."""
+    if not is_cuda:
+        return "dense"
+    return "flex" if needs_grad else "opaque"
+
+
 def flash_attn_varlen_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
                            cu_seqlens_k: torch.Tensor, max_seqlen_q: int | None = None,
                            max_seqlen_k: int | None = None, seqused_q: Any = None, seqused_k: Any = None,
@@ -279,8 +307,12 @@ def flash_attn_varlen_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu
     k = _repeat_kv(k, g, 1)
     v = _repeat_kv(v, g, 1)
     if _compiling() and not return_attn_probs:
-        if q.is_cuda:
+        needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+        path = _compiled_varlen_path(q.is_cuda, needs_grad)
+        if path == "flex":
             return _varlen_flex(q, k, v, cu_seqlens_q, cu_seqlens_k, causal, left, right, scale, softcap)
+        if path == "opaque":
+            return _varlen_opaque(q, k, v, cu_seqlens_q, cu_seqlens_k, causal, left, right, scale, softcap)
         # FlexAttention has no CPU backward; CPU smoke runs are tiny, so a dense document mask is fine there.
         return _varlen_dense(q, k, v, cu_seqlens_q, cu_seqlens_k, causal, left, right, scale, softcap)
     out, lse = _varlen_loop(q, k, v, cu_seqlens_q, cu_seqlens_k, causal, left, right, scale, softcap,
