@@ -237,3 +237,31 @@ def test_plain_given_tokenizer_gets_no_sidecar(tmp_path, tokenizers_dir):
     assert len(shards.list_shards(res.dataset_dir, "val_bytes")) == 1
     res = build_embedded(tmp_path / "c")  # trained tokenizer: the embedded variant keeps its sidecar
     assert len(shards.list_shards(res.dataset_dir, "val_bytes")) == 1
+
+
+def test_smoke_val_doc_count(tmp_path, tokenizers_dir) -> None:
+    """--val-docs N: exactly N validation documents (the first N the split rule picks), the rest of the
+    smoke build unchanged in kind; a count without --size smoke is a usage error; the count is part of
+    what 'up to date' means."""
+    from harness.cli import cli
+    from harness.errors import UsageError
+
+    train, val, _ = _documents("smoke", val_docs=200)
+    _, full_val, _ = _documents("smoke")
+    assert len(val) == 200 and [d.name for d in val] == [d.name for d in full_val[:200]]
+    assert not {d.name for d in train} & {d.name for d in val}
+    model = tokenizers_dir / "fineweb_8192_bpe.model"
+    r = CliRunner().invoke(cli, ["data", "build-embedded", "--size", "smoke", "--val-docs", "200", "--tokenizer",
+                                 str(model), "--dest", str(tmp_path), "--name", "fineweb10B_sp8192"])
+    assert r.exit_code == 0, r.output
+    ds = tmp_path / "datasets/fineweb10B_sp8192"
+    m = mf.read_manifest(ds)
+    assert m.figures["val_docs"] == 200 and m.source["val_doc_count"] == 200
+    toks = shards.read_tokens(shards.list_shards(ds, "val")[0])
+    assert int((toks == 1).sum()) == 200  # one BOS per document
+    assert verify_dataset(ds).ok
+    r2 = CliRunner().invoke(cli, ["data", "build-embedded", "--size", "smoke", "--tokenizer", str(model),
+                                  "--dest", str(tmp_path), "--name", "fineweb10B_sp8192"])
+    assert r2.exit_code == 0 and "up to date" not in r2.output  # without the count it is another build
+    r3 = CliRunner().invoke(cli, ["data", "build-embedded", "--val-docs", "10", "--dest", str(tmp_path)])
+    assert isinstance(r3.exception, UsageError)

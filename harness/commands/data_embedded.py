@@ -29,9 +29,12 @@ import click
               help="Write the validation byte sidecar (default: with --caseops or a trained tokenizer; not for a "
                    "given plain tokenizer, whose canonical exports have none and whose scripts glob "
                    "fineweb_val_*.bin).")
+@click.option("--val-docs", "val_doc_count", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --size smoke: N validation documents instead of >= 3,000 (a quicker eval, e.g. "
+                   "eager-mode TTT on one GPU; lower the submission's prefix-document settings to match).")
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date build is there.")
 def data_command(dest: Path | None, tokenizer: str | None, caseops: bool, size: str, name: str | None,
-                 sidecar: bool | None, force: bool) -> None:
+                 sidecar: bool | None, val_doc_count: int | None, force: bool) -> None:
     """Build a small dataset in the canonical layout from text shipped with Python (offline).
 
     Documents -> SentencePiece BPE (trained on the train documents, or MODEL) ->
@@ -45,7 +48,7 @@ def data_command(dest: Path | None, tokenizer: str | None, caseops: bool, size: 
     from harness.data import embedded
 
     res = embedded.ensure_built(dest, tokenizer=tokenizer, caseops=caseops, size=size, force=force, name=name,
-                                echo=click.echo, sidecar=sidecar)
+                                echo=click.echo, sidecar=sidecar, val_doc_count=val_doc_count)
     console = Console()
     click.echo(f"{res.name}: {'built in %.1fs' % res.seconds if res.built else 'up to date'}")
     table = Table()

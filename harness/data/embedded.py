@@ -136,9 +136,12 @@ def dataset_name(size: str, tokenizer: Path | None, caseops: bool) -> str:
 
 # ---------------------------------------------------------------------------------- documents
 
-def _split(docs: Iterable[texts.Document], size: str, *, bytes_per_token: float | None = None
-           ) -> tuple[list[texts.Document], list[texts.Document]]:
-    """Deterministic split: document i to validation when i % k == 0 (smoke: until the targets hold)."""
+def _split(docs: Iterable[texts.Document], size: str, *, bytes_per_token: float | None = None,
+           val_docs: int | None = None) -> tuple[list[texts.Document], list[texts.Document]]:
+    """Deterministic split: document i to validation when i % k == 0 (smoke: until the targets hold).
+
+    ``val_docs`` (smoke only) replaces the validation targets by a document count: a smaller
+    validation set for GPUs where a full smoke eval takes too long (eager-mode TTT evals)."""
     k = VAL_EVERY[size]
     val: list[texts.Document] = []
     train: list[texts.Document] = []
@@ -149,7 +152,10 @@ def _split(docs: Iterable[texts.Document], size: str, *, bytes_per_token: float 
     val_bytes = train_bytes = 0
     for i, d in enumerate(docs):
         n = len(d.text.encode("utf-8"))
-        val_full = len(val) >= SMOKE_MIN_VAL_DOCS and val_bytes >= SMOKE_VAL_BYTES
+        if val_docs is not None:
+            val_full = len(val) >= val_docs
+        else:
+            val_full = len(val) >= SMOKE_MIN_VAL_DOCS and val_bytes >= SMOKE_VAL_BYTES
         if i % k == 0 and not val_full:
             val.append(d)
             val_bytes += n
@@ -161,8 +167,15 @@ def _split(docs: Iterable[texts.Document], size: str, *, bytes_per_token: float 
     return train, val
 
 
+def _check_size(size: str, val_doc_count: int | None) -> None:
+    if size not in SIZES:
+        raise UsageError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    if val_doc_count is not None and (size != "smoke" or val_doc_count < 1):
+        raise UsageError("a validation document count needs --size smoke and at least 1 document.")
+
+
 def _documents(size: str, documents: Sequence[texts.Document] | None = None,
-               val_documents: Sequence[texts.Document] | None = None
+               val_documents: Sequence[texts.Document] | None = None, val_docs: int | None = None
                ) -> tuple[list[texts.Document], list[texts.Document], str]:
     """(train, validation, source description) for a build."""
     if documents is None:
@@ -173,7 +186,7 @@ def _documents(size: str, documents: Sequence[texts.Document] | None = None,
         all_docs = [texts.Document(d.name, texts.clean(d.text)) for d in documents]
     if val_documents is not None:
         return list(all_docs), [texts.Document(d.name, texts.clean(d.text)) for d in val_documents], source
-    train, val = _split(_unique(all_docs), size)
+    train, val = _split(_unique(all_docs), size, val_docs=val_docs)
     return train, val, source
 
 
@@ -314,6 +327,7 @@ def build_embedded(
     name: str | None = None,
     echo: Callable[[str], None] | None = None,
     sidecar: bool | None = None,
+    val_doc_count: int | None = None,
 ) -> BuildResult:
     """Build one embedded dataset under ``dest`` (default ``default_root()``) and return its figures.
 
@@ -326,10 +340,10 @@ def build_embedded(
     tokenizer (the ``embedded`` variant), no for a given plain tokenizer, because canonical
     plain exports have none and upstream scripts glob ``fineweb_val_*.bin``, which would read a
     sidecar as validation tokens (seen with #1894 on the lent GPU).
+    ``val_doc_count`` (smoke only): this many validation documents instead of the smoke targets.
     """
     t0 = time.perf_counter()
-    if size not in SIZES:
-        raise UsageError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    _check_size(size, val_doc_count)
     root = Path(dest) if dest is not None else default_root()
     tok_path = _resolve_tokenizer(tokenizer, caseops)
     sidecar = want_sidecar(sidecar, tok_path, caseops)
@@ -342,7 +356,7 @@ def build_embedded(
     with _lock(root, name), _progress() as prog:
         task = prog.add_task(f"embedded {name}: documents", total=5)
         # 1. documents
-        train_docs, val_docs, source = _documents(size, documents, val_documents)
+        train_docs, val_docs, source = _documents(size, documents, val_documents, val_doc_count)
         prep = cops.encode if caseops else (lambda s: s)
         train_texts = [prep(d.text) for d in train_docs]
         val_texts = [prep(d.text) for d in val_docs]
@@ -456,10 +470,12 @@ def build_embedded(
             "tokenizer": "trained here (exporter settings, vocab 1024)" if tok_path is None else str(tok_path),
             "tokenizer_file": tok_name,
             "tokenizer_sha256": tok_sha,
-            "val_rule": f"document i (sorted order) to validation when i % {VAL_EVERY[size]} == 0",
+            "val_rule": f"document i (sorted order) to validation when i % {VAL_EVERY[size]} == 0"
+                        + (f", the first {val_doc_count}" if val_doc_count else ""),
             "shard_tokens": shard_tokens,
             "train_docs_dropped_as_val_duplicates": dropped_train,
             "sidecar": sidecar,
+            "val_doc_count": val_doc_count,
         }
         from harness.data.verify import lock_dataset
 
@@ -483,7 +499,8 @@ def build_embedded(
                       vocab_size=int(vocab), tokenizer_trained=tok_path is None, figures=figures,
                       files={k: v.to_json() for k, v in m.files.items()}, seconds=time.perf_counter() - t0,
                       python=texts.platform.python_version())
-    if size == "smoke" and documents is None and int(val_tokens.size) < SMOKE_MIN_VAL_TOKENS:
+    short = int(val_tokens.size) < SMOKE_MIN_VAL_TOKENS
+    if size == "smoke" and documents is None and val_doc_count is None and short:
         # The targets are in bytes before tokenization; say so plainly if a tokenizer packs harder.
         if echo:
             echo(f"note: {name} has {val_tokens.size:,} validation tokens (target {SMOKE_MIN_VAL_TOKENS:,})")
@@ -556,7 +573,8 @@ def load_result(dataset_dir: str | os.PathLike, *, built: bool = False) -> Build
 
 def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.PathLike | None = None,
                  caseops: bool = False, size: str = "small", force: bool = False, name: str | None = None,
-                 echo: Callable[[str], None] | None = None, sidecar: bool | None = None) -> BuildResult:
+                 echo: Callable[[str], None] | None = None, sidecar: bool | None = None,
+                 val_doc_count: int | None = None) -> BuildResult:
     """Build unless an up-to-date build is already there (``.built`` says which happened).
 
     Stale means: another builder version, interpreter, sentencepiece version, source text
@@ -564,8 +582,7 @@ def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.P
     """
     import sentencepiece
 
-    if size not in SIZES:
-        raise UsageError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    _check_size(size, val_doc_count)
     root = Path(dest) if dest is not None else default_root()
     tok_path = _resolve_tokenizer(tokenizer, caseops)
     name = name or dataset_name(size, tok_path, caseops)
@@ -574,7 +591,7 @@ def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.P
     ds = root / "datasets" / name
 
     def expected() -> dict:
-        train, val, _ = _documents(size)
+        train, val, _ = _documents(size, val_docs=val_doc_count)
         return {
             "builder_version": BUILDER_VERSION,
             "python": texts.platform.python_version(),
@@ -584,6 +601,7 @@ def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.P
             "caseops": caseops,
             "size": size,
             "sidecar": want_sidecar(sidecar, tok_path, caseops),
+            "val_doc_count": val_doc_count,
         }
 
     if not force and _up_to_date(ds, expected()):
@@ -591,7 +609,7 @@ def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.P
     with _lock(root, name + "-ensure"):
         if force or not _up_to_date(ds, expected()):  # another process may have built it meanwhile
             return build_embedded(root, tokenizer=tok_path if tok_path else "train", caseops=caseops, size=size,
-                                  name=name, echo=echo, sidecar=sidecar)
+                                  name=name, echo=echo, sidecar=sidecar, val_doc_count=val_doc_count)
     return load_result(ds)
 
 
