@@ -12,6 +12,8 @@
 #   mirror/   a bare repository holding refs/pull/<N>/head for the PRs to run
 # and wheels in .whl/ (zstandard, brotli, python-minifier, the jsonschema stack), installed into the
 # image's own interpreter: the sandbox passes PATH and LD_LIBRARY_PATH to the trainer, not PYTHONPATH.
+# REPRO_ARGS adds arguments to every `harness reproduce` (e.g. "--env TORCHDYNAMO_DISABLE=1": eager mode,
+# no torch.compile warm-up; recorded in the record as a smoke override). PREFIX_DOCS: see flags_for.
 # PARALLEL=0 runs the seeds one after another (default: all at once, each in its own sandbox and
 # cgroup; one GPU shared, so timings are not comparable with a run alone).
 set -u
@@ -28,6 +30,9 @@ data_for() {  # the smoke dataset of the submission's tokenizer
 }
 flags_for() {  # FA3 is a hard import in these three; #107 falls back to SDPA itself, #1894 uses SDPA only
   case $1 in pr1212|pr1987|pr2014) echo "--fa3-shim" ;; *) echo "" ;; esac
+  # PREFIX_DOCS: phased TTT's prefix documents for the CaseOps seeds, for smoke data built with fewer
+  # validation documents than the manifests' 3,000 (`build-embedded --val-docs`); keep it at about 5 %.
+  case $1 in pr1987|pr2014) [[ -n ${PREFIX_DOCS:-} ]] && echo "--env PHASED_TTT_PREFIX_DOCS=$PREFIX_DOCS" ;; esac
 }
 
 run_one() {  # $1 = prN:SEED
@@ -37,7 +42,7 @@ run_one() {  # $1 = prN:SEED
   # shellcheck disable=SC2046
   python3 -m harness reproduce "submissions/$pr" --mode smoke --nproc 1 --seeds "$seed" --data "$data" \
     --source-repo "$W/tree/$GPU_DIR/mirror" --out "$W/runs" --run-id "$pr-$seed" --no-progress \
-    $(flags_for "$pr") > "$W/$pr-$seed.out" 2>&1
+    $(flags_for "$pr") ${REPRO_ARGS:-} > "$W/$pr-$seed.out" 2>&1
   echo "$? $((SECONDS - t0))" > "$W/$pr-$seed.rc"
 }
 
@@ -91,7 +96,7 @@ case ${1:-} in
     cp -a . "$W/tree/"
     export PATH="$W/prefix/usr/bin:$PATH"
     export LD_LIBRARY_PATH="$W/prefix/usr/lib/x86_64-linux-gnu:$W/prefix/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    export PYTHONPATH="$W/tree" PYTHONUNBUFFERED=1 SEEDS_DIR="$W" GPU_DIR
+    export PYTHONPATH="$W/tree" PYTHONUNBUFFERED=1 SEEDS_DIR="$W" GPU_DIR REPRO_ARGS="${REPRO_ARGS:-}" PREFIX_DOCS="${PREFIX_DOCS:-}"
     setsid nohup bash "$W/tree/bench/gpu_seeds.sh" _drive "$@" > "$W/driver.log" 2>&1 < /dev/null &
     echo "started $* (driver pid $!); follow with: bash bench/gpu_seeds.sh follow SECONDS"
     ;;
@@ -102,5 +107,5 @@ case ${1:-} in
     status_lines; cat "$W/setup.log" 2>/dev/null | head -20; [[ -e $W/done ]] && cat "$W/done"
     collect
     ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  *) sed -n '2,19p' "$0"; exit 2 ;;
 esac
