@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import signal
 import sys
 
 import click
@@ -22,7 +23,7 @@ Exit codes:
   1  the verdict is negative (a failed check, an error finding, a failed seed)
   2  usage error (bad arguments)
   3  environment problem (missing data, tool or network)
-  130 interrupted
+  130 interrupted (Ctrl-C, SIGTERM, SIGHUP): running seeds are killed first
 
 \b
 Examples:
@@ -54,8 +55,23 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _interrupt_on_termination() -> None:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does, so a supervisor kills the seed it runs
+    (its cgroup or PID namespace) before the harness exits. Left to their defaults they end the harness
+    at once and the trainer's ranks run on, holding the GPU (a `timeout`, `docker stop` or a cancelled
+    job sends SIGTERM). A signal the caller ignores (nohup's SIGHUP, SIGINT of a background job) stays
+    ignored."""
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, interrupt)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI, turning expected errors into one line."""
+    _interrupt_on_termination()
     try:
         cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -63,13 +79,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort
+        why = str(exc.__cause__) if isinstance(exc.__cause__, KeyboardInterrupt) else ""
+        click.echo(f"Interrupted ({why})." if why else "Aborted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except HarnessError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+    except KeyboardInterrupt as exc:
+        click.echo(f"Interrupted{f' ({exc})' if str(exc) else ''}.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(0)

@@ -143,3 +143,49 @@ def test_data_is_verified_before_the_seeds_run(tmp_path: Path) -> None:
     rec = json.loads((res.run_dir / "submission.json").read_text())
     found = [f for f in rec["verification"]["findings"] if f["rule"] == "data.verify"]
     assert found and "fineweb_train_000000.bin" in found[0]["message"] and "sha256" in found[0]["message"]
+
+
+def _seed_processes(marker: str) -> list[int]:
+    """PIDs whose environment holds ``marker`` (the trainer and anything it started)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker.encode() in (proc / "environ").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_to_the_harness_kills_the_running_seed(tmp_path: Path, sig: str) -> None:
+    """A `timeout`, `docker stop` or cancelled job sends SIGTERM: the harness kills the seed (with the
+    child the trainer started in its own session) before it exits 130, instead of leaving it running."""
+    import signal
+    import time
+
+    marker = f"PGOLF_TEST_SIGNAL_{os.getpid()}_{sig}"
+    sub = tmp_path / "sleeper"
+    sub.mkdir()
+    (sub / "train_gpt.py").write_text(
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], start_new_session=True)\n"
+        "print('step:0/10 val_loss:7.0 val_bpb:4.0 train_time:0ms step_avg:0.01ms', flush=True)\n"
+        "time.sleep(600)\n")
+    (sub / "harness.toml").write_text(f'[submission]\nname="sleeper"\nnproc=1\n[env]\n{marker}="1"\n'
+                                      '[smoke]\ntrain_seconds=300\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "reproduce", str(sub), "--seeds", "1", "--out",
+                             str(tmp_path / "runs"), "--no-progress"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while len(_seed_processes(marker + "=1")) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert len(_seed_processes(marker + "=1")) >= 2, "the trainer and its child never started"
+    proc.send_signal(getattr(signal, sig))
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:]
+    assert f"Interrupted ({sig})" in out
+    time.sleep(0.5)
+    assert _seed_processes(marker + "=1") == [], "a process of the seed survived the harness"
