@@ -137,3 +137,22 @@ def test_reproduction_rule(tmp_path):
     s.reproduction = ok.logs
     fs = rule.check(s)
     assert not [f for f in fs if f.severity == "error"] and fs[-1].data["verdict"].startswith("reproduces")
+
+
+def test_claimed_mean_of_rounded_seed_claims_is_consistent(tmp_path):
+    """A mean claimed from rounded per-seed claims (each within its log's precision) may differ from the mean
+    of the logs' exact values by the seeds' rounding (as 2026-04-05_SP8192_GPTQ-Embeddings: 1.08563 from five
+    5-decimal seeds vs 1.0856248 from the logs); a mean off by more than both roundings is still an error."""
+    logs = {"1": (1.08483591, 15_000_000, 100), "2": (1.08661858, 15_000_001, 101),
+            "3": (1.08640944, 15_000_002, 102)}
+    sub = json.loads(json.dumps(SUB))
+    for seed, (bpb, _, _) in logs.items():
+        sub["seed_results"][seed]["val_bpb"] = round(bpb, 5)
+    seed_mean = sum(round(b, 5) for b, _, _ in logs.values()) / 3  # 1.08595667 -> 1.08596
+    log_mean = sum(b for b, _, _ in logs.values()) / 3  # 1.08595464, 5.4e-6 from the claim
+    sub["val_bpb"] = round(seed_mean, 5)
+    assert round(log_mean, 5) != sub["val_bpb"]  # the case: not the logs' mean rounded
+    assert _problems(get_rule("record.claims").check(_record(tmp_path / "ok", sub, logs))) == []
+    sub["val_bpb"] = round(seed_mean + 3e-5, 5)
+    fs = _problems(get_rule("record.claims").check(_record(tmp_path / "bad", sub, logs)))
+    assert [f.data["field"] for f in fs] == ["val_bpb"] and fs[0].severity == "error"

@@ -131,6 +131,7 @@ def check_claims(s: Subject) -> list[Finding]:
     out: list[Finding] = []
     raw_seeds = (s.submission or {}).get("seed_results") or {}
     matched_bpbs: list[float] = []
+    seed_rounding = 0.0  # the largest half-unit of the claimed per-seed val_bpb figures
     for seed, res in rec.seed_results.items():
         cands = all_by_seed.get(str(seed), [])
         hit = None
@@ -152,6 +153,7 @@ def check_claims(s: Subject) -> list[Finding]:
             matched_bpbs.append(logged)
             cd = _float_decimals(raw.get("val_bpb", res.val_bpb)) if isinstance(raw, dict) else _float_decimals(res.val_bpb)
             ld = _printed_decimals(lg, head, "val_bpb")
+            seed_rounding = max(seed_rounding, 0.5 * 10 ** -cd)
             if not _close(res.val_bpb, logged, cd, ld):
                 out.append(r.finding(f"seed {seed}: claimed val_bpb {res.val_bpb} but {lg.display} headline says "
                                      f"{logged}", evidence=[_sub_ev(s, str(seed)), _ev(lg, _g(head, 'line_no'))],
@@ -177,8 +179,12 @@ def check_claims(s: Subject) -> list[Finding]:
             mean = sum(logged_vals) / len(logged_vals)
             src_key = rec.provenance.get("val_bpb", "val_bpb")
             cd = _float_decimals(top_raw.get(src_key, rec.val_bpb))
-            # a mean of rounded per-seed numbers: allow the claim's rounding plus the logs' rounding
-            if not _close(rec.val_bpb, mean, cd, None) and abs(rec.val_bpb - mean) > 0.5 * 10 ** -cd + 5e-8:
+            # The claim is often the mean of the rounded per-seed claims (each checked against its log
+            # above): allow the claim's own rounding, the per-seed claims' rounding and the logs' rounding.
+            # (2026-04-05_SP8192_GPTQ-Embeddings: seeds claimed to 5 decimals average 1.085626 -> 1.08563,
+            # the logs' 8-decimal values 1.0856248.)
+            allowed = 0.5 * 10 ** -cd + seed_rounding + 5e-8
+            if not _close(rec.val_bpb, mean, cd, None) and abs(rec.val_bpb - mean) > allowed:
                 out.append(r.finding(f"claimed val_bpb {rec.val_bpb} vs {mean:.8f}, the mean of the logs' headlines "
                                      f"over {len(logged_vals)} log(s)", evidence=[_sub_ev(s, src_key)],
                                      claimed=rec.val_bpb, logged_mean=mean, n=len(logged_vals), field="val_bpb"))
