@@ -209,3 +209,28 @@ def test_a_run_killed_inside_its_loop_fails_on_the_kill_time() -> None:
     tl = build_timeline(evs, pol)
     v = {x.name: x for x in pol.evaluate(tl)}
     assert v["train"].status == "UNDETERMINED" and v["train"].lower_bound
+
+
+def test_post_loop_qat_counts_what_the_script_measured() -> None:
+    """A script that reserves 30 s after its loop for QAT on training batches and prints how long the QAT
+    really ran (#107's format): T counts the printed 30.132 s, not the 30.0 s reservation (570.065 + 30.132
+    = 600.197 s, within the grace); without the stop line the reservation stands in, marked derived."""
+    lines = ["post_qat:reserving 30.0s (main_loop:570.0s)",
+             "step:0/20000 val_loss:6.9 val_bpb:4.1 train_time:0ms step_avg:0.01ms",
+             "step:9918/20000 train_loss:2.0 train_time:570065ms step_avg:57.48ms",
+             "stopping_early: wallclock_cap train_time:570065ms step:9918/20000",
+             "post_qat:starting reserved_seconds=30.0 lr=0.001",
+             "post_qat step:180 loss:1.9027 elapsed:29007ms",
+             "post_qat:wallclock_stop at step 186 elapsed:30132ms",
+             "Total submission size int8+zstd: 15925577 bytes",
+             "final_int8_zstd_roundtrip_exact val_loss:3.5 val_bpb:1.16483584"]
+    pol = load_policy("organizer-tda-v1")
+    tl = build_timeline(parse_lines(lines), pol)
+    (qat,) = tl.by_role("post_loop_train_data")
+    assert qat.seconds == pytest.approx(30.132) and qat.source == "script"
+    v = {x.name: x for x in pol.evaluate(tl)}
+    assert v["train"].value_s == pytest.approx(600.197) and v["train"].status == "PASS_GRACE"
+    without = [ln for ln in lines if "wallclock_stop" not in ln]
+    tl = build_timeline(parse_lines(without), pol)
+    (qat,) = tl.by_role("post_loop_train_data")
+    assert qat.seconds == pytest.approx(30.0) and qat.source == "derived"

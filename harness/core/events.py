@@ -123,6 +123,8 @@ PATTERNS: list[Pattern] = [
     P("gptq_reserve", r"^post_qat:reserving (?P<reserve_s>[\d.]+)s \(main_loop:(?P<effective_s>[\d.]+)s\)",
       "post_qat:reserving 30.0s (main_loop:570.0s)", reserve_s=_num, effective_s=_num, const_what="post_qat"),
     # --- post-loop training-data use, quantization, serialization ----------------------
+    P("post_qat", r"^post_qat:wallclock_stop at step (?P<step>\d+) elapsed:(?P<seconds>\d+)ms",
+      "post_qat:wallclock_stop at step 186 elapsed:30132ms", step=int, seconds=_ms, const_uses_train_data=True),
     P("hessians", r"^GPTQ:collecting Hessians", "GPTQ:collecting Hessians from calibration data...",
       const_phase="begin", const_uses_train_data=True),
     P("hessians", r"^GPTQ:collected (?P<count>\d+) Hessians in (?P<seconds>[\d.]+)s",

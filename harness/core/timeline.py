@@ -337,7 +337,13 @@ def _artifact(tl: Timeline, events: list[Event], after: list[Event], loop_end: E
         _anchor(tl, "artifact_closed", closed)
     # post-loop QAT (a reservation carved out of the loop for training after it)
     qat = next((e for e in events if e.kind == "gptq_reserve" and e.fields.get("what") == "post_qat"), None)
-    if qat is not None:
+    qat_stop = next((e for e in after if e.kind == "post_qat"), None)
+    if qat_stop is not None:  # the script printed how long its post-loop QAT really ran
+        reserved = f" (it reserved {qat.fields.get('reserve_s')} s)" if qat is not None else ""
+        _seg(tl, "post-loop QAT", "post_loop_train_data", loop_end, qat_stop, qat_stop.fields["seconds"], "script",
+             f"QAT on training batches after the loop, as long as the script's stop line says{reserved}",
+             script_seconds=qat_stop.fields["seconds"])
+    elif qat is not None:
         _seg(tl, "post-loop QAT", "post_loop_train_data", loop_end, None, qat.fields.get("reserve_s"), "derived",
              "the script reserves this time after the loop for QAT on training batches; its end is not printed")
     printed = {e.fields.get("what"): e for e in after if e.kind == "serialize" and e.fields.get("phase") == "end"}
