@@ -194,7 +194,12 @@ def detect_isolation() -> dict[str, Any]:
 
 def seed_pids(seed_id: str) -> list[int]:
     """Live processes whose environment carries this seed's marker (zombies excluded)."""
-    needle = f"{MARKER_VAR}={seed_id}".encode() + b"\0"
+    return pids_with_env(MARKER_VAR, seed_id)
+
+
+def pids_with_env(name: str, value: str) -> list[int]:
+    """Processes (other than this one) whose environment holds ``name=value`` exactly."""
+    needle = f"{name}={value}".encode() + b"\0"
     pids = []
     me = os.getpid()
     for entry in os.scandir("/proc"):

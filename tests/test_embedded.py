@@ -246,7 +246,7 @@ def test_smoke_val_doc_count(tmp_path, tokenizers_dir) -> None:
     from harness.cli import cli
     from harness.errors import UsageError
 
-    train, val, _ = _documents("smoke", val_docs=200)
+    train, val, _ = _documents("smoke", val_doc_count=200)
     _, full_val, _ = _documents("smoke")
     assert len(val) == 200 and [d.name for d in val] == [d.name for d in full_val[:200]]
     assert not {d.name for d in train} & {d.name for d in val}

@@ -145,25 +145,14 @@ def test_data_is_verified_before_the_seeds_run(tmp_path: Path) -> None:
     assert found and "fineweb_train_000000.bin" in found[0]["message"] and "sha256" in found[0]["message"]
 
 
-def _seed_processes(marker: str) -> list[int]:
-    """PIDs whose environment holds ``marker`` (the trainer and anything it started)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker.encode() in (proc / "environ").read_bytes():
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-    return found
-
-
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_sigterm_to_the_harness_kills_the_running_seed(tmp_path: Path, sig: str) -> None:
     """A `timeout`, `docker stop` or cancelled job sends SIGTERM: the harness kills the seed (with the
     child the trainer started in its own session) before it exits 130, instead of leaving it running."""
     import signal
     import time
+
+    from harness.sandbox import pids_with_env
 
     marker = f"PGOLF_TEST_SIGNAL_{os.getpid()}_{sig}"
     sub = tmp_path / "sleeper"
@@ -180,12 +169,12 @@ def test_sigterm_to_the_harness_kills_the_running_seed(tmp_path: Path, sig: str)
                              str(tmp_path / "runs"), "--no-progress"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
     deadline = time.monotonic() + 120
-    while len(_seed_processes(marker + "=1")) < 2 and time.monotonic() < deadline and proc.poll() is None:
+    while len(pids_with_env(marker, "1")) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    assert len(_seed_processes(marker + "=1")) >= 2, "the trainer and its child never started"
+    assert len(pids_with_env(marker, "1")) >= 2, "the trainer and its child never started"
     proc.send_signal(getattr(signal, sig))
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out[-2000:]
     assert f"Interrupted ({sig})" in out
     time.sleep(0.5)
-    assert _seed_processes(marker + "=1") == [], "a process of the seed survived the harness"
+    assert pids_with_env(marker, "1") == [], "a process of the seed survived the harness"

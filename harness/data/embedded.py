@@ -137,10 +137,10 @@ def dataset_name(size: str, tokenizer: Path | None, caseops: bool) -> str:
 # ---------------------------------------------------------------------------------- documents
 
 def _split(docs: Iterable[texts.Document], size: str, *, bytes_per_token: float | None = None,
-           val_docs: int | None = None) -> tuple[list[texts.Document], list[texts.Document]]:
+           val_doc_count: int | None = None) -> tuple[list[texts.Document], list[texts.Document]]:
     """Deterministic split: document i to validation when i % k == 0 (smoke: until the targets hold).
 
-    ``val_docs`` (smoke only) replaces the validation targets by a document count: a smaller
+    ``val_doc_count`` (smoke only) replaces the validation targets by a document count: a smaller
     validation set for GPUs where a full smoke eval takes too long (eager-mode TTT evals)."""
     k = VAL_EVERY[size]
     val: list[texts.Document] = []
@@ -152,8 +152,8 @@ def _split(docs: Iterable[texts.Document], size: str, *, bytes_per_token: float 
     val_bytes = train_bytes = 0
     for i, d in enumerate(docs):
         n = len(d.text.encode("utf-8"))
-        if val_docs is not None:
-            val_full = len(val) >= val_docs
+        if val_doc_count is not None:
+            val_full = len(val) >= val_doc_count
         else:
             val_full = len(val) >= SMOKE_MIN_VAL_DOCS and val_bytes >= SMOKE_VAL_BYTES
         if i % k == 0 and not val_full:
@@ -175,7 +175,7 @@ def _check_size(size: str, val_doc_count: int | None) -> None:
 
 
 def _documents(size: str, documents: Sequence[texts.Document] | None = None,
-               val_documents: Sequence[texts.Document] | None = None, val_docs: int | None = None
+               val_documents: Sequence[texts.Document] | None = None, val_doc_count: int | None = None
                ) -> tuple[list[texts.Document], list[texts.Document], str]:
     """(train, validation, source description) for a build."""
     if documents is None:
@@ -186,7 +186,7 @@ def _documents(size: str, documents: Sequence[texts.Document] | None = None,
         all_docs = [texts.Document(d.name, texts.clean(d.text)) for d in documents]
     if val_documents is not None:
         return list(all_docs), [texts.Document(d.name, texts.clean(d.text)) for d in val_documents], source
-    train, val = _split(_unique(all_docs), size, val_docs=val_docs)
+    train, val = _split(_unique(all_docs), size, val_doc_count=val_doc_count)
     return train, val, source
 
 
@@ -499,8 +499,8 @@ def build_embedded(
                       vocab_size=int(vocab), tokenizer_trained=tok_path is None, figures=figures,
                       files={k: v.to_json() for k, v in m.files.items()}, seconds=time.perf_counter() - t0,
                       python=texts.platform.python_version())
-    short = int(val_tokens.size) < SMOKE_MIN_VAL_TOKENS
-    if size == "smoke" and documents is None and val_doc_count is None and short:
+    if (size == "smoke" and documents is None and val_doc_count is None
+            and int(val_tokens.size) < SMOKE_MIN_VAL_TOKENS):
         # The targets are in bytes before tokenization; say so plainly if a tokenizer packs harder.
         if echo:
             echo(f"note: {name} has {val_tokens.size:,} validation tokens (target {SMOKE_MIN_VAL_TOKENS:,})")
@@ -591,7 +591,7 @@ def ensure_built(dest: str | os.PathLike | None = None, *, tokenizer: str | os.P
     ds = root / "datasets" / name
 
     def expected() -> dict:
-        train, val, _ = _documents(size, val_docs=val_doc_count)
+        train, val, _ = _documents(size, val_doc_count=val_doc_count)
         return {
             "builder_version": BUILDER_VERSION,
             "python": texts.platform.python_version(),
