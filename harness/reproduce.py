@@ -522,6 +522,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
                 data_variant=data.variant, run_end_s=run.ended_at - run.started_at,
                 data_dir=data.data_dir, tokenizer_path=data.tokenizer_path, exit_ok=run.ok,
                 failure=run.failure, claimed_bpb=claimed.val_bpb if claimed else None)
+            meas.findings.extend(shared_host_findings(run.isolation, opts.mode))
             if not run.ok and meas.failure and re.search(
                     r"(Error|assert)[^\n]*world_size|world_size[^\n]*(must|divid)", _tail(log_path), re.I):
                 meas.failure += " (the log mentions world_size: the submission may assume a fixed number of ranks)"
@@ -557,6 +558,22 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     not_reproduced = comparison is not None and opts.mode == "official" and comparison.exit_code != 0
     code = 1 if (failed or verdict_fail or error_findings or not_reproduced) else 0
     return ReproduceResult(run_dir, record_path, record, outcomes, code, time.monotonic() - t_start, comparison)
+
+
+def shared_host_findings(isolation: dict, mode: str) -> list[dict]:
+    """A seed that shared its machine with other harness seeds did not measure the machine.
+
+    They split its GPUs and CPU cores: the clocks, throughput and CPU-bound phases (GPTQ on
+    the CPU, compression) of such a seed say nothing about the submission on that machine.
+    An error in official mode (the timings are evidence there), a warning in smoke mode.
+    """
+    others = isolation.get("host_shared_with") or []
+    if not others:
+        return []
+    return [{"severity": "error" if mode == "official" else "warning", "rule": "host.shared",
+             "message": f"{len(others)} other harness seed(s) ran on this machine during this seed "
+                        f"({', '.join(others)}): its timings and throughput are not the machine's own; "
+                        "run seeds one at a time for figures that count"}]
 
 
 # ------------------------------------------------------------------- node + claims

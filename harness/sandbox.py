@@ -197,21 +197,39 @@ def seed_pids(seed_id: str) -> list[int]:
     return pids_with_env(MARKER_VAR, seed_id)
 
 
-def pids_with_env(name: str, value: str) -> list[int]:
-    """Processes (other than this one) whose environment holds ``name=value`` exactly."""
-    needle = f"{name}={value}".encode() + b"\0"
-    pids = []
+def env_values(name: str) -> dict[int, str]:
+    """``{pid: value}`` of ``name`` for every readable process other than this one."""
+    needle = name.encode() + b"="
+    found: dict[int, str] = {}
     me = os.getpid()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
         try:
             with open(f"/proc/{entry.name}/environ", "rb") as f:
-                if needle in f.read() + b"\0":
-                    pids.append(int(entry.name))
+                environ = f.read()
         except OSError:
             continue
-    return pids
+        for item in environ.split(b"\0"):
+            if item.startswith(needle):
+                found[int(entry.name)] = item[len(needle):].decode(errors="replace")
+                break
+    return found
+
+
+def pids_with_env(name: str, value: str) -> list[int]:
+    """Processes (other than this one) whose environment holds ``name=value`` exactly."""
+    return sorted(pid for pid, v in env_values(name).items() if v == value)
+
+
+def other_seed_ids(own: str) -> set[str]:
+    """Marker ids of harness seeds other than ``own`` that are alive on this machine now.
+
+    Seeds that share a machine share its GPUs and CPU cores: timings, throughput and CPU-bound
+    phases are then not the machine's own (two seeds with 16 CPU threads each on 16 cores made a
+    CPU GPTQ of #2014 take 263 s on an H200 host instead of tens of seconds).
+    """
+    return {v for pid, v in env_values(MARKER_VAR).items() if v and v != own and _alive(pid)}
 
 
 def _alive(pid: int) -> bool:
@@ -285,6 +303,7 @@ class SeedSandbox:
         self.kill_method = self._pick_kill_method()
         self.isolation: dict[str, Any] = {}
         self._known_pids: set[int] = set()
+        self.shared_with: set[str] = set()  # other harness seeds seen alive while this one ran
         self.gpu_baseline: list[int] | None = None
 
     def _pick_kill_method(self) -> str:
@@ -489,8 +508,10 @@ class SeedSandbox:
         return self._settle(t0, len(members))
 
     def note_pids(self) -> None:
-        """Remember the seed's current processes (for the GPU check after they die)."""
+        """Remember the seed's current processes (for the GPU check after they die) and any other
+        harness seed running on this machine meanwhile (``shared_with``)."""
         self._known_pids |= self._members()
+        self.shared_with |= other_seed_ids(self.seed_id)
 
     def _settle(self, t0: float, stragglers: int) -> KillReport:
         deadline = t0 + self.options.settle_s

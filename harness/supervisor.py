@@ -292,6 +292,7 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
     rc = proc.returncode
     orphans = len(teardown.orphans_left)  # teardown runs after any kill: the final state
     isolation = dict(sandbox.isolation)
+    isolation["host_shared_with"] = sorted(sandbox.shared_with)
     return SeedRun(
         exit_code=rc if rc is not None and rc >= 0 else None,
         signal=-rc if rc is not None and rc < 0 else None,

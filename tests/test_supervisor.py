@@ -100,7 +100,7 @@ def test_crash_in_one_rank_fails_the_seed_and_keeps_the_log(tmp_path):
 
 def _quick_spec(tmp_path: Path, body: str, caps: LiveCaps | None = None) -> SeedSpec:
     work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     (work / "train.py").write_text(textwrap.dedent(body))
     return SeedSpec(argv=[sys.executable, "train.py"], cwd=work, env={}, log_path=tmp_path / "logs" / "seed.log",
                     caps=caps or LiveCaps())
@@ -172,6 +172,40 @@ def test_end_to_end_cap(tmp_path):
     assert run.killed and run.kill_reason.startswith("end-to-end cap 1.5 s exceeded"), run.kill_reason
     assert run.kill["late_s"] < 1.0 and run.ended_at - run.started_at < 2.5
     assert_nothing_left(run)
+
+
+def test_seeds_sharing_the_machine_see_each_other_and_a_lone_seed_sees_none(tmp_path):
+    """Two real seeds at once (as `bench/gpu_seeds.sh` ran #1987 and #2014 on one H200, where
+    their CPU GPTQ slowed each other about tenfold): each records the other's marker id, the
+    finding is a warning in smoke mode and an error in official mode; a seed alone records none."""
+    import threading
+
+    from harness.reproduce import shared_host_findings
+
+    body = "import time\nfor i in range(30):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.1)\n"
+    specs = [_quick_spec(tmp_path / name, body) for name in ("a", "b")]
+    for spec in specs:
+        spec.pid_note_s = 0.2
+    runs: dict[int, object] = {}
+    threads = [threading.Thread(target=lambda i=i: runs.__setitem__(i, run_seed(specs[i]))) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    a, b = runs[0], runs[1]
+    assert a.ok and b.ok, (a.failure, b.failure)
+    assert a.isolation["host_shared_with"] == [b.isolation["seed_id"]]
+    assert b.isolation["host_shared_with"] == [a.isolation["seed_id"]]
+    assert [f["severity"] for f in shared_host_findings(a.isolation, "smoke")] == ["warning"]
+    assert [f["severity"] for f in shared_host_findings(a.isolation, "official")] == ["error"]
+
+    alone = _quick_spec(tmp_path / "alone", body)
+    alone.pid_note_s = 0.2
+    run = run_seed(alone)
+    assert run.ok and run.isolation["host_shared_with"] == []
+    assert shared_host_findings(run.isolation, "official") == []
+    for r in (a, b, run):
+        assert_nothing_left(r)
 
 
 def test_log_inside_the_working_copy_is_refused(tmp_path):
