@@ -15,7 +15,11 @@
 # REPRO_ARGS adds arguments to every `harness reproduce` (e.g. "--env TORCHDYNAMO_DISABLE=1": eager mode,
 # no torch.compile warm-up; recorded in the record as a smoke override). PREFIX_DOCS: see flags_for.
 # PARALLEL=0 runs the seeds one after another (default: all at once, each in its own sandbox and
-# cgroup; one GPU shared, so timings are not comparable with a run alone).
+# cgroup; one GPU shared, so timings are not comparable with a run alone and each record carries a
+# host.shared warning). Parallel seeds split the CPU cores: OMP_NUM_THREADS = cores / seeds unless
+# set. Without that, #1987 and #2014 (one rank each, so torchrun leaves OMP_NUM_THREADS unset) each
+# ran their CPU GPTQ with 16 threads on the same 16 cores: 263 s for #2014, and #1987 went silent
+# past the 300 s post-phase limit and was killed (bench/cpu_threads.py shows the effect).
 set -u
 W=${SEEDS_DIR:-/tmp/seeds}
 GPU_DIR=${GPU_DIR:-tmp_gpu}
@@ -57,6 +61,10 @@ drive() {  # the detached part: tools, then the seeds
     date -u +"seeds %FT%TZ"
   } > "$W/setup.log" 2>&1
   local pids=()
+  if [[ ${PARALLEL:-1} == 1 && $# -gt 1 && -z ${OMP_NUM_THREADS:-} ]]; then
+    local per=$(( $(nproc) / $# )); export OMP_NUM_THREADS=$(( per > 0 ? per : 1 ))
+    echo "parallel seeds: OMP_NUM_THREADS=$OMP_NUM_THREADS each" >> "$W/setup.log"
+  fi
   for item in "$@"; do
     if [[ ${PARALLEL:-1} == 1 ]]; then run_one "$item" & pids+=($!); else run_one "$item"; fi
   done

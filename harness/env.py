@@ -179,7 +179,8 @@ def env_report() -> dict[str, Any]:
     gpus (list of {index, name, memory_mib, pci_bus_id, power_max_w, form_factor,
     form_factor_basis}), gpu_count, gpu_name, sxm, driver, driver_cuda,
     hardware ("8x NVIDIA H100 80GB HBM3 (SXM)" or None without GPUs), fa3,
-    tools, packages. Absent things are None (the CLI prints "absent").
+    tools, packages, cpu ({count, usable, omp_num_threads}). Absent things are None (the CLI
+    prints "absent").
     """
     gpu = probe_gpus()
     tor = probe_torch()
@@ -207,9 +208,22 @@ def env_report() -> dict[str, Any]:
         "fa3": probe_fa3(),
         "tools": probe_tools(),
         "packages": probe_packages(),
+        "cpu": probe_cpu(),
         "in_container": Path("/run/.containerenv").exists() or Path("/.dockerenv").exists(),
         "image_provenance": _image_provenance(),
     }
+
+
+def probe_cpu() -> dict[str, Any]:
+    """CPU cores and the thread setting the trainer inherits. Records quantize and compress on
+    the CPU; with OMP_NUM_THREADS unset a one-rank trainer starts one thread per core (torchrun
+    sets 1 only for several ranks), so this is part of what a phase's time depends on."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = None
+    return {"count": os.cpu_count(), "usable": usable,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def _image_provenance() -> dict | None:
@@ -408,4 +422,14 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("sentencepiece", a(pk.get("sentencepiece"))),
         ("huggingface_hub", a(pk.get("huggingface_hub"))),
         ("Python", a(report.get("python"))),
+        ("CPU cores", _cpu_row(report.get("cpu") or {})),
     ]
+
+
+def _cpu_row(cpu: dict[str, Any]) -> str:
+    if not cpu.get("count"):
+        return "absent"
+    usable = cpu.get("usable")
+    row = f"{cpu['count']}" + (f" ({usable} usable)" if usable not in (None, cpu["count"]) else "")
+    omp = cpu.get("omp_num_threads")
+    return row + (f", OMP_NUM_THREADS={omp}" if omp else ", OMP_NUM_THREADS unset")

@@ -132,3 +132,15 @@ def test_env_check_works_without_torch(tmp_path):
                          cwd=Path(__file__).parent.parent)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["None", "False"]
+
+
+def test_report_carries_cpu_cores_and_the_inherited_thread_setting(monkeypatch):
+    """CPU quantization time depends on cores and OMP_NUM_THREADS (bench/cpu_threads.py), so the
+    record says what the trainer inherited; the table shows it."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    cpu = envlib.env_report()["cpu"]
+    assert cpu == {"count": os.cpu_count(), "usable": len(os.sched_getaffinity(0)), "omp_num_threads": "3"}
+    assert dict(envlib.summary_rows({"cpu": cpu}))["CPU cores"].endswith("OMP_NUM_THREADS=3")
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert envlib.env_report()["cpu"]["omp_num_threads"] is None
+    assert dict(envlib.summary_rows({}))["CPU cores"] == "absent"
