@@ -473,6 +473,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     caps = live_caps(policy, opts.mode, train_s, eval_s)
 
     from harness.phases import PhaseTracker  # RUNNER
+    from harness.sandbox import other_seed_ids
     from harness.supervisor import SeedSpec, run_seed, torchrun_argv
 
     run_id = opts.run_id or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{sub.name}-{opts.mode}"
@@ -513,6 +514,10 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
                     upd["metric"] = text.strip()[:60]
                 prog.update(seed, **upd)
 
+            busy = other_seed_ids(own="")
+            if busy:
+                say(f"  warning: {len(busy)} other harness seed(s) already run on this machine; seed {seed}'s "
+                    "timings will not be the machine's own (host.shared)")
             prog.update(seed, phase="running", status="")
             run = run_seed(spec, on_line=on_line, tracker=tracker)
             isolation = run.isolation or isolation

@@ -81,6 +81,33 @@ def test_crashing_seed_fails_with_exit_1(tmp_path: Path) -> None:
     assert "about to crash" in (res.run_dir / "seed-5" / "harness.log").read_text()
 
 
+def test_a_seed_beside_another_harness_seed_warns_and_says_so_in_the_record(tmp_path: Path) -> None:
+    """Another seed's process (any process carrying the sandbox's marker variable) is alive while
+    this reproduce runs: the console warns before the seed starts and the record lists it."""
+    from harness.sandbox import MARKER_VAR
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                             env={**os.environ, MARKER_VAR: "0therseed0000001"})
+    try:
+        sub = tmp_path / "quick"
+        sub.mkdir()
+        (sub / "train_gpt.py").write_text("import time\nfor i in range(20):\n    print(f'tick {i}', flush=True)\n"
+                                          "    time.sleep(0.2)\n")
+        (sub / "harness.toml").write_text('[submission]\nname="quick"\nnproc=1\n[smoke]\ntrain_seconds=5\n')
+        said: list[str] = []
+        res = reproduce(str(sub), ReproduceOptions(seeds=[5], out=tmp_path / "runs", progress=False),
+                        console_print=said.append)
+    finally:
+        other.kill()
+        other.wait()
+    assert any("other harness seed(s) already run on this machine" in line for line in said), said
+    # (a test session running beside this one adds its own seeds to the list)
+    assert "0therseed0000001" in res.record["verification"]["isolation"]["host_shared_with"]
+    shared = [f for f in res.outcomes[0].measurement.findings if f["rule"] == "host.shared"]
+    assert [f["severity"] for f in shared] == ["warning"] and "0therseed0000001" in shared[0]["message"]
+    assert validate_record(res.record) == []
+
+
 def test_official_mode_refuses_here_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(EnvironmentProblem) as exc:
         reproduce(REFERENCE, ReproduceOptions(seeds=[1], mode="official", out=tmp_path, progress=False))
