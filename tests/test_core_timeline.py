@@ -234,3 +234,27 @@ def test_post_loop_qat_counts_what_the_script_measured() -> None:
     tl = build_timeline(parse_lines(without), pol)
     (qat,) = tl.by_role("post_loop_train_data")
     assert qat.seconds == pytest.approx(30.0) and qat.source == "derived"
+
+
+def test_a_run_that_ended_before_its_scored_eval_has_only_a_lower_bound_for_e() -> None:
+    """#2014's compiled smoke on the H200 (2026-12-01): the artifact was written and decompressed
+    (36.5 s, counted toward E), then the run ended in its TTT compile. Decompression alone must not
+    read as a passing eval: E is at least 36.5 s, UNDETERMINED. With the headline it is judged."""
+    lines = [(843.4, "1/20000 train_loss: 8.9548 train_time: 0.1m tok/s: 150903"),
+             (980.3, "stopping_early: wallclock_cap train_time: 56402ms step: 9/20000"),
+             (1407.7, "Total submission size quantized+pergroup: 15947362 bytes"),
+             (1408.2, "Deserialize: per-group lrzip decompression..."),
+             (1445.5, "Deserialize: decompression done in 37.3s"),
+             (1615.0, "diagnostic quantized val_loss:8.53545896 val_bpb:4.08293743 eval_time:169385ms"),
+             (1615.5, "Deserialize: per-group lrzip decompression..."),
+             (1652.0, "Deserialize: decompression done in 36.5s"),
+             (1652.1, "ttt_lora:warming up compile (random tokens, no val data)")]
+    pol = load_policy("smoke", train_seconds=60, eval_seconds=600)
+    v = {x.name: x for x in pol.evaluate(build_timeline(_stamped(lines), pol))}
+    assert v["eval"].status == "UNDETERMINED" and v["eval"].lower_bound
+    assert v["eval"].value_s == pytest.approx(36.5, abs=0.1)
+    assert any("no scored_eval segment" in w for w in v["eval"].warnings)
+    done = lines + [(1990.0, "ttt_lora:compile warmup done (337.9s)"), (1990.1, "beginning TTT eval timer"),
+                    (2050.1, "quantized_ttt_phased val_loss:8.5 val_bpb:4.07 eval_time:60000ms")]
+    v = {x.name: x for x in pol.evaluate(build_timeline(_stamped(done), pol))}
+    assert v["eval"].status == "PASS" and not v["eval"].lower_bound

@@ -30,6 +30,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
+# The segment each budget is about: without it, the other counted parts are only a lower bound.
+_MAIN_ROLES = ("loop", "scored_eval")
 
 
 class PolicyError(ValueError):
@@ -160,6 +162,13 @@ class Policy:
         if not parts and not unknown:
             return Verdict(name, "UNDETERMINED", None, cap, "no segment of this budget was found in the log")
         lower = bool(sec.get("lower_bound")) and bool(span)
+        # A budget whose main segment is missing (a run that ended before its scored eval, but after
+        # a decompression that counts toward E) is only partly seen: what was seen is a lower bound.
+        missing = [r for r in _MAIN_ROLES if r in sec.get("counts", []) and not tl.by_role(r)]
+        if missing:
+            warnings.append(f"no {', '.join(missing)} segment in the log (the run ended before it): "
+                            "the value is a lower bound")
+            lower = True
         if unknown:
             warnings.append("no measurable duration for: " + ", ".join(unknown))
         if unknown_end:
