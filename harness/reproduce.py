@@ -516,7 +516,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
 
             busy = other_seed_ids(own="")
             if busy:
-                say(f"  warning: {len(busy)} other harness seed(s) already run on this machine; seed {seed}'s "
+                say(f"  warning: {len(busy)} other harness seed(s) already running on this machine; seed {seed}'s "
                     "timings will not be the machine's own (host.shared)")
             prog.update(seed, phase="running", status="")
             run = run_seed(spec, on_line=on_line, tracker=tracker)

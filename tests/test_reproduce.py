@@ -100,7 +100,7 @@ def test_a_seed_beside_another_harness_seed_warns_and_says_so_in_the_record(tmp_
     finally:
         other.kill()
         other.wait()
-    assert any("other harness seed(s) already run on this machine" in line for line in said), said
+    assert any("other harness seed(s) already running on this machine" in line for line in said), said
     # (a test session running beside this one adds its own seeds to the list)
     assert "0therseed0000001" in res.record["verification"]["isolation"]["host_shared_with"]
     shared = [f for f in res.outcomes[0].measurement.findings if f["rule"] == "host.shared"]
