@@ -229,7 +229,12 @@ def other_seed_ids(own: str) -> set[str]:
     phases are then not the machine's own (two seeds with 16 CPU threads each on 16 cores made a
     CPU GPTQ of #2014 take 263 s on an H200 host instead of tens of seconds).
     """
-    return {v for pid, v in env_values(MARKER_VAR).items() if v and v != own and _alive(pid)}
+    return _other_ids(env_values(MARKER_VAR), own)
+
+
+def _other_ids(markers: dict[int, str], own: str) -> set[str]:
+    """The live marker ids in a ``{pid: marker}`` scan other than ``own``."""
+    return {v for pid, v in markers.items() if v and v != own and _alive(pid)}
 
 
 def _alive(pid: int) -> bool:
@@ -454,8 +459,10 @@ class SeedSandbox:
 
     # -- kill ----------------------------------------------------------------------------
 
-    def _members(self) -> set[int]:
-        pids = set(seed_pids(self.seed_id))
+    def _members(self, markers: dict[int, str] | None = None) -> set[int]:
+        """The seed's live processes; ``markers`` is a /proc marker scan already made (else one is)."""
+        markers = env_values(MARKER_VAR) if markers is None else markers
+        pids = {pid for pid, v in markers.items() if v == self.seed_id}
         if self.cgroup is not None:
             try:
                 pids |= {int(x) for x in (self.cgroup / "cgroup.procs").read_text().split()}
@@ -510,8 +517,9 @@ class SeedSandbox:
     def note_pids(self) -> None:
         """Remember the seed's current processes (for the GPU check after they die) and any other
         harness seed running on this machine meanwhile (``shared_with``)."""
-        self._known_pids |= self._members()
-        self.shared_with |= other_seed_ids(self.seed_id)
+        markers = env_values(MARKER_VAR)  # one /proc scan serves both
+        self._known_pids |= self._members(markers)
+        self.shared_with |= _other_ids(markers, self.seed_id)
 
     def _settle(self, t0: float, stragglers: int) -> KillReport:
         deadline = t0 + self.options.settle_s
