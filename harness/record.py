@@ -154,6 +154,8 @@ def _per_seed(o: SeedOutcome, run_dir: Path | None) -> dict:
         "killed": o.killed,
         "kill_reason": o.kill_reason,
         "wall_s": max(0.0, o.harness_wall_s),
+        # cold: the seed compiled from nothing; warm: it found a cache an earlier seed or run wrote
+        "compile_cache": o.isolation.get("compile_cache"),
         "harness_clock": {"segments": segs},
         "script_timers": {"train_time_s": m.train_time_s_script, "eval_time_s": m.eval_time_s_script},
         "excluded_segments": excluded,

@@ -56,6 +56,9 @@ class ReproduceOptions:
     run_id: str | None = None
     progress: bool = True
     env: dict[str, str] = field(default_factory=dict)  # --env KEY=VALUE, applied last and recorded
+    # --compile-cache DIR: one torch.compile cache per submission version under DIR, shared by its
+    # seeds and by later runs (None: a fresh, cold cache per seed). See compile_cache_for.
+    compile_cache: Path | None = None
 
 
 @dataclass
@@ -473,7 +476,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     caps = live_caps(policy, opts.mode, train_s, eval_s)
 
     from harness.phases import PhaseTracker  # RUNNER
-    from harness.sandbox import other_seed_ids
+    from harness.sandbox import SandboxOptions, other_seed_ids
     from harness.supervisor import SeedSpec, run_seed, torchrun_argv
 
     run_id = opts.run_id or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{sub.name}-{opts.mode}"
@@ -487,6 +490,10 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
         say(f"  note: {n}")
     say(f"  node: {node_line(report['node'])}")
 
+    cache_dir = compile_cache_for(opts.compile_cache, sub) if opts.compile_cache else None
+    if cache_dir:
+        say(f"  compile cache: {cache_dir} ({'warm' if _non_empty(cache_dir) else 'cold'}; shared by this "
+            "submission's seeds and later runs of it)")
     outcomes: list[SeedOutcome] = []
     all_overrides: dict[str, dict] = {}
     isolation: dict = {}
@@ -501,7 +508,8 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
             log_path = seed_dir / "harness.log"
             spec = SeedSpec(argv=torchrun_argv(m.entry, nproc), cwd=work, env=env, log_path=log_path,
                             caps=caps, isolate_network=opts.isolate_network, label=f"seed {seed}",
-                            state_dir=seed_dir / "sandbox")
+                            state_dir=seed_dir / "sandbox",
+                            sandbox=SandboxOptions(compile_cache_dir=cache_dir) if cache_dir else None)
             t0 = time.monotonic()
             tracker = PhaseTracker()
 
@@ -563,6 +571,27 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     not_reproduced = comparison is not None and opts.mode == "official" and comparison.exit_code != 0
     code = 1 if (failed or verdict_fail or error_findings or not_reproduced) else 0
     return ReproduceResult(run_dir, record_path, record, outcomes, code, time.monotonic() - t_start, comparison)
+
+
+def compile_cache_for(root: Path, sub: ResolvedSubmission) -> Path:
+    """The torch.compile cache folder of one submission version under ``root``.
+
+    Seeds of one submission may share compiled kernels: they run the same code, and a warm cache
+    only shortens the compile before the training timer, which no budget counts (the record says per
+    seed whether its cache was warm). Different submissions never share one: a cache is code the next
+    process loads, so one submission could plant kernels in another's run. The folder is keyed by the
+    name and the pinned commit (PR heads) or the code's digest (local folders).
+    """
+    version = sub.origin.get("sha")
+    if not version:
+        entry = Path(sub.folder) / sub.manifest.entry
+        version = sha256_file(entry) if entry.is_file() else "local"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sub.name)
+    return (Path(root) / f"{safe}-{str(version)[:12]}").resolve()
+
+
+def _non_empty(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
 
 
 def shared_host_findings(isolation: dict, mode: str) -> list[dict]:

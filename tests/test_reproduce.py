@@ -53,6 +53,7 @@ def test_reproduce_reference_smoke_library(tmp_path: Path) -> None:
     for ps in v["per_seed"].values():
         assert ps["harness_clock"]["segments"], "timeline segments on the harness clock"
         assert all(vd["status"] in ("PASS", "PASS_GRACE", "UNDETERMINED", "REPORTED") for vd in ps["verdicts"])
+        assert ps["compile_cache"] == "cold"  # no --compile-cache: a fresh cache per seed
     # Two seeds give two different models.
     assert rec["seed_results"]["1"]["val_bpb"] != rec["seed_results"]["2"]["val_bpb"]
 
@@ -205,3 +206,43 @@ def test_sigterm_to_the_harness_kills_the_running_seed(tmp_path: Path, sig: str)
     assert f"Interrupted ({sig})" in out
     time.sleep(0.5)
     assert pids_with_env(marker, "1") == [], "a process of the seed survived the harness"
+
+
+_COMPILING_TRAINER = """\
+import torch
+from torch._dynamo.utils import counters
+f = torch.compile(lambda x: (x * 2).sin() + x.cos())
+f(torch.ones(8))
+print("fxgraph_cache hit", counters["inductor"]["fxgraph_cache_hit"],
+      "miss", counters["inductor"]["fxgraph_cache_miss"], flush=True)
+"""
+
+
+def test_compile_cache_is_shared_by_a_submissions_seeds_and_recorded(tmp_path: Path) -> None:
+    """--compile-cache: seed 1 compiles cold (inductor's FX graph cache misses), seed 2 runs inside its
+    own sandbox (private /tmp, fresh HOME) yet loads seed 1's compiled graph; the record says which."""
+    from harness.reproduce import compile_cache_for
+    from harness.resolve import resolve
+
+    sub = tmp_path / "compiling"
+    sub.mkdir()
+    (sub / "train_gpt.py").write_text(_COMPILING_TRAINER)
+    (sub / "harness.toml").write_text('[submission]\nname="compiling"\nnproc=1\n[smoke]\ntrain_seconds=60\n')
+    said: list[str] = []
+    res = reproduce(str(sub), ReproduceOptions(seeds=[1, 2], out=tmp_path / "runs", progress=False,
+                                               compile_cache=tmp_path / "cache"), console_print=said.append)
+    assert all(o.exit_code == 0 for o in res.outcomes), [o.measurement.failure for o in res.outcomes]
+    logs = {o.seed: o.log_path.read_text() for o in res.outcomes}
+    assert "fxgraph_cache hit 0 miss 1" in logs[1], logs[1]
+    assert "fxgraph_cache hit 1 miss 0" in logs[2], logs[2]
+    per_seed = res.record["verification"]["per_seed"]
+    assert (per_seed["1"]["compile_cache"], per_seed["2"]["compile_cache"]) == ("cold", "warm")
+    assert validate_record(res.record) == []
+    # One folder per submission version: the code's digest names it, so changed code starts cold.
+    folder = compile_cache_for(tmp_path / "cache", resolve(str(sub)))
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [folder.name]
+    assert folder.name.startswith("compiling-") and any(folder.rglob("*"))
+    assert any(f"compile cache: {folder} (cold" in line for line in said), said
+    (sub / "train_gpt.py").write_text(_COMPILING_TRAINER + "# changed\n")
+    assert compile_cache_for(tmp_path / "cache", resolve(str(sub))) != folder
+

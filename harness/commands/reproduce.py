@@ -19,7 +19,7 @@ Examples:
   harness reproduce submissions/reference --mode smoke --seeds 1,2
   harness reproduce github:openai/parameter-golf#2014 --mode smoke --nproc 1 --fa3-shim \\
       --source-repo /path/to/parameter-golf-mirror --data ./data/datasets/caseops --train-seconds 120
-  harness reproduce submissions/pr2014 --mode official --seeds 42,314,0
+  harness reproduce submissions/pr2014 --mode official --seeds 42,314,0 --compile-cache ~/.cache/pgolf-compile
 
 \b
 Exit codes: 0 every seed ran and no verdict failed; 1 a seed failed, a timing verdict
@@ -53,10 +53,13 @@ def _seeds(value: str) -> list[int]:
 @click.option("--no-network-isolation", is_flag=True, help="Let the trainer reach the network (recorded).")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE",
               help="Extra trainer environment for smoke runs (recorded as an override). Repeatable.")
+@click.option("--compile-cache", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Keep torch.compile caches under DIR, one folder per submission version, shared by its seeds "
+                   "and later runs (the record says per seed cold or warm). Default: a fresh cache per seed.")
 @click.option("--run-id", default=None, help="Name of the run directory under --out.")
 @click.option("--no-progress", is_flag=True, help="No live table (logs and CI).")
 def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_seconds, data, out, source_repo,
-            fa3_shim, no_network_isolation, env_pairs, run_id, no_progress) -> None:
+            fa3_shim, no_network_isolation, env_pairs, compile_cache, run_id, no_progress) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -76,7 +79,8 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
     opts = ReproduceOptions(seeds=_seeds(seeds), nproc=nproc, mode=mode, policy=policy_id,
                             train_seconds=train_seconds, eval_seconds=eval_seconds, data=data, out=out,
                             source_repo=source_repo, fa3_shim=fa3_shim, isolate_network=not no_network_isolation,
-                            run_id=run_id, progress=not no_progress, env=user_env)
+                            run_id=run_id, progress=not no_progress, env=user_env,
+                            compile_cache=compile_cache)
     result = reproduce(submission, opts, console_print=lambda s: console.print(s, highlight=False))
     table = Table(title=f"{result.record['name']} — {mode}")
     for col in ("seed", "status", "val_loss", "val_bpb", "bytes (disk)", "bytes (log)", "steps", "wall", "verdicts"):
