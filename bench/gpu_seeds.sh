@@ -20,6 +20,13 @@
 # set. Without that, #1987 and #2014 (one rank each, so torchrun leaves OMP_NUM_THREADS unset) each
 # ran their CPU GPTQ with 16 threads on the same 16 cores: 263 s for #2014, and #1987 went silent
 # past the 300 s post-phase limit and was killed (bench/cpu_threads.py shows the effect).
+# Compile caches: every run uses `--compile-cache $W/cache` (CACHE=0: a fresh cache per seed). A
+# compiled #2014 smoke spends 643 s compiling before its first step and ~333 s before its TTT eval,
+# about 1,750 s of device time in all, which a 30-minute device session cannot hold with any margin.
+# So the cache travels between sessions: `follow` packs it into $OUT as compile-cache.tgz.partNN
+# (15 MiB parts, at most 6, once the runs are done or when SAVE_CACHE=1), and `start` unpacks
+# $GPU_DIR/cache/compile-cache.tgz.part* back to the same absolute path before the seeds run
+# (copy the returned parts there). The records say per seed whether the cache was cold or warm.
 set -u
 W=${SEEDS_DIR:-/tmp/seeds}
 GPU_DIR=${GPU_DIR:-tmp_gpu}
@@ -46,6 +53,7 @@ run_one() {  # $1 = prN:SEED
   # shellcheck disable=SC2046
   python3 -m harness reproduce "submissions/$pr" --mode smoke --nproc 1 --seeds "$seed" --data "$data" \
     --source-repo "$W/tree/$GPU_DIR/mirror" --out "$W/runs" --run-id "$pr-$seed" --no-progress \
+    $( [[ ${CACHE:-1} == 1 ]] && echo "--compile-cache $W/cache" ) \
     $(flags_for "$pr") ${REPRO_ARGS:-} > "$W/$pr-$seed.out" 2>&1
   echo "$? $((SECONDS - t0))" > "$W/$pr-$seed.rc"
 }
@@ -58,6 +66,10 @@ drive() {  # the detached part: tools, then the seeds
     for d in "$GPU_DIR"/debs/*.deb; do dpkg -x "$d" "$W/prefix"; done
     lrzip -V; pyminify --version; python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    if compgen -G "$GPU_DIR/cache/compile-cache.tgz.part*" > /dev/null; then
+      mkdir -p "$W/cache"; cat "$GPU_DIR"/cache/compile-cache.tgz.part* | tar xzf - -C "$W/cache" \
+        && echo "compile cache restored: $(du -sh "$W/cache" | cut -f1) in $(ls "$W/cache")"
+    fi
     date -u +"seeds %FT%TZ"
   } > "$W/setup.log" 2>&1
   local pids=()
@@ -94,6 +106,16 @@ collect() {  # small files only (logs, records, reports); the artifacts stay on 
       $(cd "$W" && find "runs/$id" -maxdepth 4 \( -name '*.json' -o -name '*.md' -o -name '*.log' -o -name '*.txt' \) \
           -not -path '*/sandbox/*' 2>/dev/null)
   done
+  if [[ -d $W/cache && ( -e $W/done || ${SAVE_CACHE:-0} == 1 ) ]]; then
+    tar czf "$W/compile-cache.tgz" -C "$W/cache" .
+    local size; size=$(stat -c %s "$W/compile-cache.tgz")
+    if (( size <= 6 * 15 * 1024 * 1024 && size <= 60 * 1024 * 1024 )); then
+      split -b 15M -d "$W/compile-cache.tgz" "$back/compile-cache.tgz.part"
+      echo "compile cache packed: $size bytes in $(ls "$back"/compile-cache.tgz.part* | wc -l) part(s)"
+    else
+      echo "compile cache not packed: $size bytes compressed is more than \$OUT takes back (60 MiB)"
+    fi
+  fi
 }
 
 case ${1:-} in
@@ -104,16 +126,20 @@ case ${1:-} in
     cp -a . "$W/tree/"
     export PATH="$W/prefix/usr/bin:$PATH"
     export LD_LIBRARY_PATH="$W/prefix/usr/lib/x86_64-linux-gnu:$W/prefix/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    export PYTHONPATH="$W/tree" PYTHONUNBUFFERED=1 SEEDS_DIR="$W" GPU_DIR REPRO_ARGS="${REPRO_ARGS:-}" PREFIX_DOCS="${PREFIX_DOCS:-}"
+    export PYTHONPATH="$W/tree" PYTHONUNBUFFERED=1 SEEDS_DIR="$W" GPU_DIR REPRO_ARGS="${REPRO_ARGS:-}" PREFIX_DOCS="${PREFIX_DOCS:-}" CACHE="${CACHE:-1}"
     setsid nohup bash "$W/tree/bench/gpu_seeds.sh" _drive "$@" > "$W/driver.log" 2>&1 < /dev/null &
     echo "started $* (driver pid $!); follow with: bash bench/gpu_seeds.sh follow SECONDS"
     ;;
   _drive) shift; drive "$@" ;;
   follow)
-    limit=${2:-540}; t0=$SECONDS
-    while (( SECONDS - t0 < limit )) && [[ ! -e $W/done ]]; do status_lines; sleep 60; done
+    # Status every 60 s, but return within 10 s of the runs ending: device time is the scarce thing.
+    limit=${2:-540}; t0=$SECONDS; last=-60
+    while (( SECONDS - t0 < limit )) && [[ ! -e $W/done ]]; do
+      (( SECONDS - last >= 60 )) && { status_lines; last=$SECONDS; }
+      sleep 10
+    done
     status_lines; cat "$W/setup.log" 2>/dev/null | head -20; [[ -e $W/done ]] && cat "$W/done"
     collect
     ;;
-  *) sed -n '2,19p' "$0"; exit 2 ;;
+  *) sed -n '2,26p' "$0"; exit 2 ;;
 esac
