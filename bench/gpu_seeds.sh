@@ -141,5 +141,5 @@ case ${1:-} in
     status_lines; cat "$W/setup.log" 2>/dev/null | head -20; [[ -e $W/done ]] && cat "$W/done"
     collect
     ;;
-  *) sed -n '2,26p' "$0"; exit 2 ;;
+  *) sed -n '2,29p' "$0"; exit 2 ;;
 esac
