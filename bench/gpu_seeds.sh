@@ -21,7 +21,7 @@
 # ran their CPU GPTQ with 16 threads on the same 16 cores: 263 s for #2014, and #1987 went silent
 # past the 300 s post-phase limit and was killed (bench/cpu_threads.py shows the effect).
 # Compile caches: every run uses `--compile-cache $W/cache` (CACHE=0: a fresh cache per seed). A
-# compiled #2014 smoke spends 643 s compiling before its first step and ~333 s before its TTT eval,
+# compiled #2014 smoke spends 662 s compiling before its first step and ~333 s before its TTT eval,
 # about 1,750 s of device time in all, which a 30-minute device session cannot hold with any margin.
 # So the cache travels between sessions: `follow` packs it into $OUT as compile-cache.tgz.partNN
 # (15 MiB parts, at most 6, once the runs are done or when SAVE_CACHE=1), and `start` unpacks
