@@ -24,7 +24,7 @@
 # compiled #2014 smoke spends 662 s compiling before its first step and ~333 s before its TTT eval,
 # about 1,750 s of device time in all, which a 30-minute device session cannot hold with any margin.
 # So the cache travels between sessions: `follow` packs it into $OUT as compile-cache.tgz.partNN
-# (15 MiB parts, at most 6, once the runs are done or when SAVE_CACHE=1), and `start` unpacks
+# (15 MiB parts, at most 4 = 60 MiB, once the runs are done or when SAVE_CACHE=1), and `start` unpacks
 # $GPU_DIR/cache/compile-cache.tgz.part* back to the same absolute path before the seeds run
 # (copy the returned parts there). The records say per seed whether the cache was cold or warm.
 set -u
@@ -109,7 +109,7 @@ collect() {  # small files only (logs, records, reports); the artifacts stay on 
   if [[ -d $W/cache && ( -e $W/done || ${SAVE_CACHE:-0} == 1 ) ]]; then
     tar czf "$W/compile-cache.tgz" -C "$W/cache" .
     local size; size=$(stat -c %s "$W/compile-cache.tgz")
-    if (( size <= 6 * 15 * 1024 * 1024 && size <= 60 * 1024 * 1024 )); then
+    if (( size <= 60 * 1024 * 1024 )); then  # at most 4 parts: with the tarballs, within 8 files
       split -b 15M -d "$W/compile-cache.tgz" "$back/compile-cache.tgz.part"
       echo "compile cache packed: $size bytes in $(ls "$back"/compile-cache.tgz.part* | wc -l) part(s)"
     else

@@ -476,7 +476,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     caps = live_caps(policy, opts.mode, train_s, eval_s)
 
     from harness.phases import PhaseTracker  # RUNNER
-    from harness.sandbox import SandboxOptions, other_seed_ids
+    from harness.sandbox import SandboxOptions, compile_cache_is_warm, other_seed_ids
     from harness.supervisor import SeedSpec, run_seed, torchrun_argv
 
     run_id = opts.run_id or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{sub.name}-{opts.mode}"
@@ -492,7 +492,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
 
     cache_dir = compile_cache_for(opts.compile_cache, sub) if opts.compile_cache else None
     if cache_dir:
-        say(f"  compile cache: {cache_dir} ({'warm' if _non_empty(cache_dir) else 'cold'}; shared by this "
+        say(f"  compile cache: {cache_dir} ({'warm' if compile_cache_is_warm(cache_dir) else 'cold'}; shared by this "
             "submission's seeds and later runs of it)")
     outcomes: list[SeedOutcome] = []
     all_overrides: dict[str, dict] = {}
@@ -588,10 +588,6 @@ def compile_cache_for(root: Path, sub: ResolvedSubmission) -> Path:
         version = sha256_file(entry) if entry.is_file() else "local"
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sub.name)
     return (Path(root) / f"{safe}-{str(version)[:12]}").resolve()
-
-
-def _non_empty(folder: Path) -> bool:
-    return folder.is_dir() and any(folder.iterdir())
 
 
 def shared_host_findings(isolation: dict, mode: str) -> list[dict]:

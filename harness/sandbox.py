@@ -197,6 +197,11 @@ def seed_pids(seed_id: str) -> list[int]:
     return pids_with_env(MARKER_VAR, seed_id)
 
 
+def compile_cache_is_warm(folder: Path) -> bool:
+    """A compile cache folder is warm when an earlier seed or run left entries in it."""
+    return folder.is_dir() and any(folder.iterdir())
+
+
 def env_values(name: str) -> dict[int, str]:
     """``{pid: value}`` of ``name`` for every readable process other than this one."""
     needle = name.encode() + b"="
@@ -355,7 +360,7 @@ class SeedSandbox:
             env["XDG_CACHE_HOME"] = str(home / ".cache")
         if self.options.compile_cache_dir is not None:
             cache = Path(self.options.compile_cache_dir).resolve()
-            warm = cache.exists() and any(cache.iterdir())
+            warm = compile_cache_is_warm(cache)
             cache.mkdir(parents=True, exist_ok=True)
             self.isolation["compile_cache"] = "warm" if warm else "cold"
             self.isolation["compile_cache_shared"] = str(cache)

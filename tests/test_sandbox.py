@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.phases import LiveCaps
-from harness.sandbox import SandboxOptions, detect_isolation, is_secret_name, seed_pids
+from harness.sandbox import SandboxOptions, detect_isolation, is_secret_name, pids_with_env, seed_pids
 from harness.supervisor import SeedSpec, run_seed
 
 ISO = detect_isolation()
@@ -304,16 +304,7 @@ def test_killpg_alone_leaves_session_leaders_behind(tmp_path):
 
 
 def _pids_with_env(tag: str) -> list[int]:
-    needle = f"TEST_TAG={tag}".encode() + b"\0"
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                if needle in (proc / "environ").read_bytes() + b"\0" and "Z" not in (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]:
-                    found.append(int(proc.name))
-            except (OSError, IndexError):
-                continue
-    return found
+    return pids_with_env("TEST_TAG", tag)  # zombies have an empty environ, so they never match
 
 
 @pytest.mark.parametrize("mode", KILL_MODES)
