@@ -13,7 +13,9 @@
 # and wheels in .whl/ (zstandard, brotli, python-minifier, the jsonschema stack), installed into the
 # image's own interpreter: the sandbox passes PATH and LD_LIBRARY_PATH to the trainer, not PYTHONPATH.
 # REPRO_ARGS adds arguments to every `harness reproduce` (e.g. "--env TORCHDYNAMO_DISABLE=1": eager mode,
-# no torch.compile warm-up; recorded in the record as a smoke override). PREFIX_DOCS: see flags_for.
+# no torch.compile warm-up; recorded in the record as a smoke override), ARGS_prN to prN's only
+# (ARGS_pr2014="--env TORCHDYNAMO_DISABLE=1 --env WARMUP_STEPS=0" runs #2014 eager beside a compiled
+# #1212). PREFIX_DOCS: see flags_for.
 # PARALLEL=0 runs the seeds one after another (default: all at once, each in its own sandbox and
 # cgroup; one GPU shared, so timings are not comparable with a run alone and each record carries a
 # host.shared warning). Parallel seeds split the CPU cores: OMP_NUM_THREADS = cores / seeds unless
@@ -21,12 +23,17 @@
 # ran their CPU GPTQ with 16 threads on the same 16 cores: 263 s for #2014, and #1987 went silent
 # past the 300 s post-phase limit and was killed (bench/cpu_threads.py shows the effect).
 # Compile caches: every run uses `--compile-cache $W/cache` (CACHE=0: a fresh cache per seed). A
-# compiled #2014 smoke spends 662 s compiling before its first step and ~333 s before its TTT eval,
-# about 1,750 s of device time in all, which a 30-minute device session cannot hold with any margin.
-# So the cache travels between sessions: `follow` packs it into $OUT as compile-cache.tgz.partNN
+# compiled #2014 smoke on one H200 spends 662-749 s compiling and warming up before its first step and
+# 363 s compiling before its TTT eval, which began at 1,584 s of a cold run (fifth device session): with
+# the machine's start and the eval, more than a 30-minute device session holds.
+# So a cache can travel between sessions: `follow` packs it into $OUT as compile-cache.tgz.partNN
 # (15 MiB parts, at most 4 = 60 MiB, once the runs are done or when SAVE_CACHE=1), and `start` unpacks
 # $GPU_DIR/cache/compile-cache.tgz.part* back to the same absolute path before the seeds run
 # (copy the returned parts there). The records say per seed whether the cache was cold or warm.
+# A cache too large to come back is not packed; `follow` prints what it holds instead. #2014's was
+# 97 MB gzipped (fifth device session): more than $OUT returns and more than a carried tree takes
+# (64 MiB each way), so #2014 cannot start warm in a later session this way; run it eager
+# (ARGS_pr2014 above) to reach its TTT eval within one session.
 set -u
 W=${SEEDS_DIR:-/tmp/seeds}
 GPU_DIR=${GPU_DIR:-tmp_gpu}
@@ -46,6 +53,10 @@ flags_for() {  # FA3 is a hard import in these three; #107 falls back to SDPA it
   case $1 in pr1987|pr2014) [[ -n ${PREFIX_DOCS:-} ]] && echo "--env PHASED_TTT_PREFIX_DOCS=$PREFIX_DOCS" ;; esac
 }
 
+per_pr_args() {  # ARGS_prN, passed down from the caller's environment (start exports nothing for it)
+  local name="ARGS_$1"; echo "${!name:-}"
+}
+
 run_one() {  # $1 = prN:SEED
   local pr=${1%%:*} seed=${1#*:} data
   data=$(data_for "$pr") || return 1
@@ -54,7 +65,7 @@ run_one() {  # $1 = prN:SEED
   python3 -m harness reproduce "submissions/$pr" --mode smoke --nproc 1 --seeds "$seed" --data "$data" \
     --source-repo "$W/tree/$GPU_DIR/mirror" --out "$W/runs" --run-id "$pr-$seed" --no-progress \
     $( [[ ${CACHE:-1} == 1 ]] && echo "--compile-cache $W/cache" ) \
-    $(flags_for "$pr") ${REPRO_ARGS:-} > "$W/$pr-$seed.out" 2>&1
+    $(flags_for "$pr") ${REPRO_ARGS:-} $(per_pr_args "$pr") > "$W/$pr-$seed.out" 2>&1
   echo "$? $((SECONDS - t0))" > "$W/$pr-$seed.rc"
 }
 
@@ -114,6 +125,7 @@ collect() {  # small files only (logs, records, reports); the artifacts stay on 
       echo "compile cache packed: $size bytes in $(ls "$back"/compile-cache.tgz.part* | wc -l) part(s)"
     else
       echo "compile cache not packed: $size bytes compressed is more than \$OUT takes back (60 MiB)"
+      echo "what it holds (bytes on disk):"; (cd "$W/cache" && du -s -B1 */* 2>/dev/null | sort -rn | head -12)
     fi
   fi
 }
@@ -141,5 +153,5 @@ case ${1:-} in
     status_lines; cat "$W/setup.log" 2>/dev/null | head -20; [[ -e $W/done ]] && cat "$W/done"
     collect
     ;;
-  *) sed -n '2,29p' "$0"; exit 2 ;;
+  *) sed -n '2,/^set -u$/{/^set -u$/!p}' "$0"; exit 2 ;;  # the header, however long
 esac
