@@ -4,6 +4,7 @@
 # detached and later commands follow them (GPU_NOTES.md, "Runs longer than one command").
 #
 #   bash bench/gpu_seeds.sh start pr2014:42 pr1212:2   # returns at once; the runs go on in the background
+#   bash bench/gpu_seeds.sh start pr2014:42,pr1987:42 pr1212:2   # two lanes: 2014 then 1987, beside 1212
 #   bash bench/gpu_seeds.sh follow 540                  # progress for up to 540 s, then results into $OUT
 #
 # Inputs, all in the working tree that travels (GPU_DIR, default tmp_gpu/, never committed):
@@ -16,10 +17,11 @@
 # no torch.compile warm-up; recorded in the record as a smoke override), ARGS_prN to prN's only
 # (ARGS_pr2014="--env TORCHDYNAMO_DISABLE=1 --env WARMUP_STEPS=0" runs #2014 eager beside a compiled
 # #1212). PREFIX_DOCS: see flags_for.
-# PARALLEL=0 runs the seeds one after another (default: all at once, each in its own sandbox and
-# cgroup; one GPU shared, so timings are not comparable with a run alone and each record carries a
-# host.shared warning). Parallel seeds split the CPU cores: OMP_NUM_THREADS = cores / seeds unless
-# set. Without that, #1987 and #2014 (one rank each, so torchrun leaves OMP_NUM_THREADS unset) each
+# Each argument is a lane, and the lanes run at once, each seed in its own sandbox and cgroup (one
+# GPU shared, so timings are not comparable with a run alone and each record carries a host.shared
+# warning); a lane of several seeds, `pr2014:42,pr1987:42`, runs them one after another, so two
+# lrzip-compressing seeds do not contend. PARALLEL=0 runs every seed one after another. Parallel
+# lanes split the CPU cores: OMP_NUM_THREADS = cores / lanes unless set. Without that, #1987 and #2014 (one rank each, so torchrun leaves OMP_NUM_THREADS unset) each
 # ran their CPU GPTQ with 16 threads on the same 16 cores: 263 s for #2014, and #1987 went silent
 # past the 300 s post-phase limit and was killed (bench/cpu_threads.py shows the effect).
 # Compile caches: every run uses `--compile-cache $W/cache` (CACHE=0: a fresh cache per seed). A
@@ -69,6 +71,11 @@ run_one() {  # $1 = prN:SEED
   echo "$? $((SECONDS - t0))" > "$W/$pr-$seed.rc"
 }
 
+run_lane() {  # $1 = prN:SEED[,prM:SEED...]
+  local item; local -a items; IFS=, read -r -a items <<< "$1"
+  for item in "${items[@]}"; do run_one "$item"; done
+}
+
 drive() {  # the detached part: tools, then the seeds
   cd "$W/tree" || exit 1
   {
@@ -86,10 +93,10 @@ drive() {  # the detached part: tools, then the seeds
   local pids=()
   if [[ ${PARALLEL:-1} == 1 && $# -gt 1 && -z ${OMP_NUM_THREADS:-} ]]; then
     local per=$(( $(nproc) / $# )); export OMP_NUM_THREADS=$(( per > 0 ? per : 1 ))
-    echo "parallel seeds: OMP_NUM_THREADS=$OMP_NUM_THREADS each" >> "$W/setup.log"
+    echo "parallel lanes: OMP_NUM_THREADS=$OMP_NUM_THREADS each" >> "$W/setup.log"
   fi
-  for item in "$@"; do
-    if [[ ${PARALLEL:-1} == 1 ]]; then run_one "$item" & pids+=($!); else run_one "$item"; fi
+  for lane in "$@"; do  # a lane is prN:SEED[,prM:SEED...]: its seeds run one after another
+    if [[ ${PARALLEL:-1} == 1 ]]; then run_lane "$lane" & pids+=($!); else run_lane "$lane"; fi
   done
   [[ ${#pids[@]} -gt 0 ]] && wait "${pids[@]}"
   date -u +"done %FT%TZ" > "$W/done"
@@ -132,8 +139,8 @@ collect() {  # small files only (logs, records, reports); the artifacts stay on 
 
 case ${1:-} in
   start)
-    shift; [[ $# -gt 0 ]] || { echo "usage: $0 start prN:SEED ..." >&2; exit 2; }
-    for item in "$@"; do data_for "${item%%:*}" > /dev/null || exit 2; done
+    shift; [[ $# -gt 0 ]] || { echo "usage: $0 start prN:SEED[,prM:SEED...] ..." >&2; exit 2; }
+    for item in ${*//,/ }; do data_for "${item%%:*}" > /dev/null || exit 2; done
     rm -rf "$W"; mkdir -p "$W/tree" "$W/prefix" "$W/runs"
     cp -a . "$W/tree/"
     export PATH="$W/prefix/usr/bin:$PATH"
