@@ -21,9 +21,10 @@
 # GPU shared, so timings are not comparable with a run alone and each record carries a host.shared
 # warning); a lane of several seeds, `pr2014:42,pr1987:42`, runs them one after another, so two
 # lrzip-compressing seeds do not contend. PARALLEL=0 runs every seed one after another. Parallel
-# lanes split the CPU cores: OMP_NUM_THREADS = cores / lanes unless set. Without that, #1987 and #2014 (one rank each, so torchrun leaves OMP_NUM_THREADS unset) each
-# ran their CPU GPTQ with 16 threads on the same 16 cores: 263 s for #2014, and #1987 went silent
-# past the 300 s post-phase limit and was killed (bench/cpu_threads.py shows the effect).
+# lanes split the CPU cores: OMP_NUM_THREADS = cores / lanes unless set. Without that, #1987 and
+# #2014 (one rank each, so torchrun leaves OMP_NUM_THREADS unset) each ran their CPU GPTQ with 16
+# threads on the same 16 cores: 263 s for #2014, and #1987 went silent past the 300 s post-phase
+# limit and was killed (bench/cpu_threads.py shows the effect).
 # Compile caches: every run uses `--compile-cache $W/cache` (CACHE=0: a fresh cache per seed). A
 # compiled #2014 smoke on one H200 spends 662-749 s compiling and warming up before its first step and
 # 363 s compiling before its TTT eval, which began at 1,584 s of a cold run (fifth device session): with

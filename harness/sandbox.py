@@ -224,7 +224,12 @@ def env_values(name: str) -> dict[int, str]:
 
 def pids_with_env(name: str, value: str) -> list[int]:
     """Processes (other than this one) whose environment holds ``name=value`` exactly."""
-    return sorted(pid for pid, v in env_values(name).items() if v == value)
+    return _pids_holding(env_values(name), value)
+
+
+def _pids_holding(values: dict[int, str], value: str) -> list[int]:
+    """The pids of an :func:`env_values` scan whose value is ``value``."""
+    return sorted(pid for pid, v in values.items() if v == value)
 
 
 def other_seed_ids(own: str) -> set[str]:
@@ -467,7 +472,7 @@ class SeedSandbox:
     def _members(self, markers: dict[int, str] | None = None) -> set[int]:
         """The seed's live processes; ``markers`` is a /proc marker scan already made (else one is)."""
         markers = env_values(MARKER_VAR) if markers is None else markers
-        pids = {pid for pid, v in markers.items() if v == self.seed_id}
+        pids = set(_pids_holding(markers, self.seed_id))
         if self.cgroup is not None:
             try:
                 pids |= {int(x) for x in (self.cgroup / "cgroup.procs").read_text().split()}
