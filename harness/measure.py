@@ -294,7 +294,9 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
             if abs(m.denominator_rel_error) > DENOMINATOR_REL_TOL:
                 m.finding("error", "bpb.byte_denominator",
                           f"val_bpb implies {m.implied_bytes:,.0f} bytes for {m.scored_targets:,} targets, "
-                          f"expected {m.expected_bytes:,} ({100 * m.denominator_rel_error:+.4f} %)")
+                          f"expected {m.expected_bytes:,} ({100 * m.denominator_rel_error:+.4f} %): the script's "
+                          "BPB does not count each scored target's bytes once (look for targets scored twice, "
+                          "e.g. by short tail windows of a sliding eval, or another byte convention)")
 
     # Timeline + policy verdicts from the harness-stamped log.
     from harness.core.timeline import build_timeline

@@ -258,3 +258,30 @@ def test_a_run_that_ended_before_its_scored_eval_has_only_a_lower_bound_for_e() 
                     (2050.1, "quantized_ttt_phased val_loss:8.5 val_bpb:4.07 eval_time:60000ms")]
     v = {x.name: x for x in pol.evaluate(build_timeline(_stamped(done), pol))}
     assert v["eval"].status == "PASS" and not v["eval"].lower_bound
+
+
+def test_a_timer_printed_in_minutes_is_bounded_by_every_step_line_and_the_first_line() -> None:
+    """#2014 eager on the H200 (sixth device session): its step lines print train_time in minutes with
+    one decimal. The first one (0.3m at 27.711 s) alone put the timer at 9.7 s, before the process's
+    first line, so startup came out negative and the loop 3 s too long. Every step line before the
+    first validation pass bounds the start; with the first line (11.837 s) they leave 11.837-12.711 s."""
+    lines = [(11.837, "gptq:reserving 4s, effective=26000ms"),
+             (27.711, "1/20000 train_loss: 8.9472 train_time: 0.3m tok/s: 49563"),
+             (37.052, "2/20000 train_loss: 11.5573 train_time: 0.4m tok/s: 62394"),
+             (52.485, "3/20000 train_loss: 11.6174 train_time: 0.7m tok/s: 58046"),
+             (53.116, "3/20000 val_loss: 10.9629 val_bpb: 5.1230"),
+             (53.116, "stopping_early: wallclock_cap train_time: 40661ms step: 3/20000")]
+    tl = build_timeline(_stamped(lines))
+    (startup,) = tl.by_role("startup")
+    (loop,) = tl.by_role("loop")
+    assert startup.seconds == pytest.approx(0.437) and startup.uncertainty_s == pytest.approx(0.437)
+    assert loop.seconds == pytest.approx(53.116 - 12.274) and loop.uncertainty_s == pytest.approx(0.437)
+    # the script's own ms figure at the stop lies inside what the clock allows
+    assert abs(loop.seconds - 40.661) <= loop.uncertainty_s
+    # printed in ms, the first step line is taken as it is, with no uncertainty
+    ms = [(11.2, "x"), (20.0, "step:1/20000 train_loss:8.9 train_time:5000ms step_avg:5000.00ms"),
+          (30.0, "step:2/20000 train_loss:8.1 train_time:15000ms step_avg:7500.00ms"),
+          (30.5, "stopping_early: wallclock_cap train_time:15000ms step:2/20000")]
+    tl = build_timeline(_stamped(ms))
+    (loop,) = tl.by_role("loop")
+    assert loop.start == pytest.approx(15.0) and loop.uncertainty_s == 0.0

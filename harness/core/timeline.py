@@ -151,15 +151,15 @@ def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float |
     elif loop_lines:
         tts = [e.fields.get("train_time_s") for e in loop_lines if e.fields.get("train_time_s") is not None]
         script_loop = max(tts) if tts else None
-    timer_start_t = None
+    timer_start_t, timer_res = None, 0.0
     if first is not None and stamped:
-        tt0 = first.fields.get("train_time_s") or 0.0
-        timer_start_t = first.t - tt0
+        timer_start_t, timer_res = _timer_start(loop_lines, events[0].t)
         _anchor(tl, "timer_start", first, timer_start_t)
         if events[0].t is not None:
             _anchor(tl, "first_line", events[0])
-            _seg(tl, "startup", "startup", events[0].t, timer_start_t, timer_start_t - events[0].t, src,
-                 "process start (first line) to the training timer: imports, data, compile warm-up steps")
+            seg = _seg(tl, "startup", "startup", events[0].t, timer_start_t, timer_start_t - events[0].t, src,
+                       "process start (first line) to the training timer: imports, data, compile warm-up steps")
+            seg.uncertainty_s = timer_res
     if loop_end is not None:
         _anchor(tl, "loop_end", loop_end, source=src)
     after_loop = loop_end is not None and any(
@@ -168,9 +168,10 @@ def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float |
     if stamped and first is not None and loop_end is not None and stop is None and not after_loop:
         # No stop line and nothing after the loop: the run ended inside its training loop.
         if killed and run_end is not None:
-            _seg(tl, "training loop", "loop", timer_start_t, run_end, run_end - timer_start_t, "harness",
-                 f"first step line minus its train_time -> the harness's kill ({killed})",
-                 script_seconds=script_loop)
+            seg = _seg(tl, "training loop", "loop", timer_start_t, run_end, run_end - timer_start_t, "harness",
+                       f"first step line minus its train_time -> the harness's kill ({killed})",
+                       script_seconds=script_loop)
+            seg.uncertainty_s = timer_res
             tl.findings.append({"severity": "error", "rule": "timeline.killed_in_loop",
                                 "message": f"the run was killed inside its training loop at t={run_end:.1f} s "
                                            f"({killed})"})
@@ -179,10 +180,12 @@ def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float |
                        "no stop line: the loop's end was not seen (the value is a lower bound)",
                        script_seconds=script_loop)
             seg.lower_bound = True
+            seg.uncertainty_s = timer_res
     elif stamped and first is not None and loop_end is not None:
         wall = loop_end.t - timer_start_t
-        _seg(tl, "training loop", "loop", timer_start_t, loop_end, wall, "harness",
-             "first step line minus its train_time -> stop line", script_seconds=script_loop)
+        seg = _seg(tl, "training loop", "loop", timer_start_t, loop_end, wall, "harness",
+                   "first step line minus its train_time -> stop line", script_seconds=script_loop)
+        seg.uncertainty_s = timer_res
         _val_pauses(tl, loop_lines, loop_end)
     elif script_loop is not None:
         _seg(tl, "training loop", "loop", None, loop_end, script_loop, "script",
@@ -197,6 +200,34 @@ def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float |
     _eval(tl, events, after, art_closed, head, head_ev, stamped)
     _mark(tl, policy)
     return tl
+
+
+def _timer_start(loop_lines: list[Event], first_line_t: float | None) -> tuple[float, float]:
+    """When the script's training timer started (harness clock), and +/- how precisely that is known.
+
+    Each step line gives ``t - train_time``. Printed in ms that is exact to the stamp and the first
+    line is used as it is. Printed in minutes with one decimal (``train_time: 0.3m``) it is only
+    known to +/- 3 s, which on a short run put the timer before the process's first line. So the
+    step lines up to the first validation pass (after it, train_time no longer counts the pauses)
+    each bound the start to an interval; the start lies in all of them, and not before the
+    process's first line nor after the first step line.
+    """
+    first = loop_lines[0]
+    estimate = first.t - (first.fields.get("train_time_s") or 0.0)
+    if _res(first) < 0.01:
+        return estimate, 0.0
+    lo = max(estimate - _res(first), first_line_t if first_line_t is not None else float("-inf"))
+    hi = min(estimate + _res(first), first.t)
+    for e in loop_lines[1:]:
+        if e.kind != "step":
+            break
+        if e.fields.get("train_time_s") is None:
+            continue
+        x = e.t - e.fields["train_time_s"]
+        lo, hi = max(lo, x - _res(e)), min(hi, x + _res(e))
+    if lo > hi:  # the bounds disagree (a pause this parser did not see): keep the first line's figure
+        return estimate, _res(first)
+    return (lo + hi) / 2, round((hi - lo) / 2, 3)
 
 
 def _res(e: Event) -> float:
