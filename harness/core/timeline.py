@@ -208,9 +208,9 @@ def _timer_start(loop_lines: list[Event], first_line_t: float | None) -> tuple[f
     Each step line gives ``t - train_time``. Printed in ms that is exact to the stamp and the first
     line is used as it is. Printed in minutes with one decimal (``train_time: 0.3m``) it is only
     known to +/- 3 s, which on a short run put the timer before the process's first line. So the
-    step lines up to the first validation pass (after it, train_time no longer counts the pauses)
-    each bound the start to an interval; the start lies in all of them, and not before the
-    process's first line nor after the first step line.
+    step lines up to the first validation pass each bound the start to an interval (after a pass,
+    ``t - train_time`` also holds the pause, which train_time leaves out); the start lies in all of
+    them, not before the process's first line and not after the first step line.
     """
     first = loop_lines[0]
     estimate = first.t - (first.fields.get("train_time_s") or 0.0)
