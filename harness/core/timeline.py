@@ -102,7 +102,8 @@ def _is_loop_line(e: Event) -> bool:
 
 
 def _seg(tl: Timeline, name: str, role: str, start: Event | float | None, end: Event | float | None,
-         seconds: float | None, source: str, note: str = "", script_seconds: float | None = None) -> Segment:
+         seconds: float | None, source: str, note: str = "", script_seconds: float | None = None,
+         uncertainty_s: float = 0.0) -> Segment:
     def t_of(x):
         return x.t if isinstance(x, Event) else x
 
@@ -110,7 +111,7 @@ def _seg(tl: Timeline, name: str, role: str, start: Event | float | None, end: E
         return x.line_no if isinstance(x, Event) else None
 
     s = Segment(name, role, t_of(start), t_of(end), seconds, source, note, line_of(start), line_of(end),
-                script_seconds, ROLES[role])
+                script_seconds, ROLES[role], uncertainty_s=uncertainty_s)
     tl.segments.append(s)
     return s
 
@@ -157,9 +158,9 @@ def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float |
         _anchor(tl, "timer_start", first, timer_start_t)
         if events[0].t is not None:
             _anchor(tl, "first_line", events[0])
-            seg = _seg(tl, "startup", "startup", events[0].t, timer_start_t, timer_start_t - events[0].t, src,
-                       "process start (first line) to the training timer: imports, data, compile warm-up steps")
-            seg.uncertainty_s = timer_res
+            _seg(tl, "startup", "startup", events[0].t, timer_start_t, timer_start_t - events[0].t, src,
+                 "process start (first line) to the training timer: imports, data, compile warm-up steps",
+                 uncertainty_s=timer_res)
     if loop_end is not None:
         _anchor(tl, "loop_end", loop_end, source=src)
     after_loop = loop_end is not None and any(
@@ -168,24 +169,22 @@ def build_timeline(events: list[Event], policy: Any = None, claimed_bpb: float |
     if stamped and first is not None and loop_end is not None and stop is None and not after_loop:
         # No stop line and nothing after the loop: the run ended inside its training loop.
         if killed and run_end is not None:
-            seg = _seg(tl, "training loop", "loop", timer_start_t, run_end, run_end - timer_start_t, "harness",
-                       f"first step line minus its train_time -> the harness's kill ({killed})",
-                       script_seconds=script_loop)
-            seg.uncertainty_s = timer_res
+            _seg(tl, "training loop", "loop", timer_start_t, run_end, run_end - timer_start_t, "harness",
+                 f"first step line minus its train_time -> the harness's kill ({killed})",
+                 script_seconds=script_loop, uncertainty_s=timer_res)
             tl.findings.append({"severity": "error", "rule": "timeline.killed_in_loop",
                                 "message": f"the run was killed inside its training loop at t={run_end:.1f} s "
                                            f"({killed})"})
         else:
             seg = _seg(tl, "training loop", "loop", timer_start_t, loop_end, loop_end.t - timer_start_t, "harness",
                        "no stop line: the loop's end was not seen (the value is a lower bound)",
-                       script_seconds=script_loop)
+                       script_seconds=script_loop, uncertainty_s=timer_res)
             seg.lower_bound = True
-            seg.uncertainty_s = timer_res
     elif stamped and first is not None and loop_end is not None:
         wall = loop_end.t - timer_start_t
-        seg = _seg(tl, "training loop", "loop", timer_start_t, loop_end, wall, "harness",
-                   "first step line minus its train_time -> stop line", script_seconds=script_loop)
-        seg.uncertainty_s = timer_res
+        _seg(tl, "training loop", "loop", timer_start_t, loop_end, wall, "harness",
+             "first step line minus its train_time -> stop line", script_seconds=script_loop,
+             uncertainty_s=timer_res)
         _val_pauses(tl, loop_lines, loop_end)
     elif script_loop is not None:
         _seg(tl, "training loop", "loop", None, loop_end, script_loop, "script",
@@ -213,11 +212,11 @@ def _timer_start(loop_lines: list[Event], first_line_t: float | None) -> tuple[f
     them, not before the process's first line and not after the first step line.
     """
     first = loop_lines[0]
-    estimate = first.t - (first.fields.get("train_time_s") or 0.0)
-    if _res(first) < 0.01:
+    estimate, res = first.t - (first.fields.get("train_time_s") or 0.0), _res(first)
+    if res < 0.01:
         return estimate, 0.0
-    lo = max(estimate - _res(first), first_line_t if first_line_t is not None else float("-inf"))
-    hi = min(estimate + _res(first), first.t)
+    lo = max(estimate - res, first_line_t if first_line_t is not None else float("-inf"))
+    hi = min(estimate + res, first.t)
     for e in loop_lines[1:]:
         if e.kind != "step":
             break
@@ -226,7 +225,7 @@ def _timer_start(loop_lines: list[Event], first_line_t: float | None) -> tuple[f
         x = e.t - e.fields["train_time_s"]
         lo, hi = max(lo, x - _res(e)), min(hi, x + _res(e))
     if lo > hi:  # the bounds disagree (a pause this parser did not see): keep the first line's figure
-        return estimate, _res(first)
+        return estimate, res
     return (lo + hi) / 2, round((hi - lo) / 2, 3)
 
 
@@ -298,8 +297,8 @@ def _val_pauses(tl: Timeline, loop_lines: list[Event], loop_end: Event) -> None:
         pauses = allowance
     if uncertain:
         note += f"; +/- {uncertain:.1f} s from train_time's printing precision"
-    seg = _seg(tl, "validation pauses", "val_pause", None, None, pauses, "harness", note)
-    seg.uncertainty_s = round(uncertain, 3)
+    _seg(tl, "validation pauses", "val_pause", None, None, pauses, "harness", note,
+         uncertainty_s=round(uncertain, 3))
 
 
 def _pairs(after: list[Event], kind: str, pred=lambda e: True) -> list[tuple[Event | None, Event]]:
