@@ -57,6 +57,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from harness.core.schemas import check_plain, schema_errors
 from harness.errors import UsageError
 
 MANIFEST_NAME = "harness.toml"
@@ -119,6 +120,16 @@ def _str_map(value: Any, where: str) -> dict[str, str]:
 def parse_manifest(data: dict[str, Any], *, path: Path | None = None, default_name: str = "submission") -> Manifest:
     """Build a Manifest from parsed TOML, refusing unknown sections/keys (typos cost runs)."""
     where = str(path) if path else "manifest"
+    try:
+        check_plain(data, where)
+    except ValueError as exc:
+        raise UsageError(f"{exc}.", hint="Fix the manifest: every number must be finite.") from None
+    errors = schema_errors("manifest", data)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UsageError(f"{where}: {errors[0]}{more}.",
+                         hint="See the manifest schema in harness/manifest.py's docstring; paths are relative to the "
+                              "submission folder and may not contain '..'.")
     unknown = set(data) - _SECTIONS
     if unknown:
         raise UsageError(f"{where}: unknown section(s) {sorted(unknown)}; allowed: {sorted(_SECTIONS)}.")
@@ -177,6 +188,8 @@ def load_manifest(path: str | Path) -> Manifest:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"manifest {p} does not exist.") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"manifest {p} is not valid TOML ({exc}).") from None
+    except OSError as exc:
+        raise UsageError(f"manifest {p} cannot be read ({exc.strerror}).") from None
     return parse_manifest(data, path=p, default_name=p.parent.name)

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core import shards
+from harness.core import codesize, shards
+from harness.evidence import ArtifactProblem, Snapshot, artifact_snapshot, changed_code
 
 ARTIFACT_CAP_BYTES = 16_000_000
 # Final lines print val_loss / val_bpb with 8 decimals; the implied byte count
@@ -45,6 +46,8 @@ class SeedMeasurement:
     eval_time_s_script: float | None = None
     artifact_file: str | None = None
     artifact_path: str | None = None  # absolute path on disk
+    artifact_sha256: str | None = None
+    artifact_watch: str | None = None  # when the artifact's bytes were hashed
     model_bytes_disk: int | None = None
     code: dict | None = None
     artifact_bytes_disk: int | None = None
@@ -95,10 +98,6 @@ def count_code(folder: Path, files: list[str], recipe: str = "raw") -> CodeCount
     for name in files:
         p = folder / name
         raw[name] = p.stat().st_size if p.exists() else 0
-    try:
-        from harness.core import codesize
-    except ImportError:
-        return CodeCount(raw, "raw", sum(raw.values()), note="harness.core.codesize absent: raw file bytes only")
     counted = 0
     detail = {}
     for name in files:
@@ -111,12 +110,35 @@ def count_code(folder: Path, files: list[str], recipe: str = "raw") -> CodeCount
     return CodeCount(raw, recipe, counted, detail)
 
 
-def find_artifact(run_dir: Path, pattern: str) -> Path | None:
-    """The compressed model file: the newest file under run_dir matching the manifest's glob."""
-    hits = [p for p in run_dir.glob(pattern) if p.is_file()]
-    if not hits:
-        hits = [p for p in run_dir.rglob(pattern) if p.is_file()]
-    return max(hits, key=lambda p: p.stat().st_mtime) if hits else None
+def measure_artifact(m: "SeedMeasurement", work: Path, pattern: str, code_bytes: int,
+                     eval_snapshots: list[Snapshot]) -> None:
+    """Artifact bytes from the one regular file the pattern matches (:mod:`harness.evidence`),
+    checked against its snapshots from the start of the eval phase."""
+    try:
+        final = artifact_snapshot(work, pattern)
+    except ArtifactProblem as exc:
+        m.finding("error", exc.rule, str(exc))
+        if m.ok:
+            m.ok, m.failure = False, f"no usable artifact: {exc}"
+        return
+    m.artifact_file = final.path
+    m.artifact_path = str(Path(work) / final.path)
+    m.artifact_sha256 = final.sha256
+    m.model_bytes_disk = final.size
+    m.artifact_bytes_disk = final.size + code_bytes
+    m.under_cap = m.artifact_bytes_disk <= ARTIFACT_CAP_BYTES
+    if not m.under_cap:
+        m.finding("error", "artifact.cap",
+                  f"artifact {m.artifact_bytes_disk:,} bytes exceeds the {ARTIFACT_CAP_BYTES:,}-byte cap")
+    for snap in eval_snapshots:
+        if (snap.path, snap.size, snap.sha256) != (final.path, final.size, final.sha256):
+            m.finding("error", "artifact.changed_after_eval_start",
+                      f"the artifact was {snap.path} ({snap.size:,} bytes, sha256 {snap.sha256[:12]}) when the eval "
+                      f"phase began and is {final.path} ({final.size:,} bytes, sha256 {final.sha256[:12]}) at the "
+                      "end: the bytes measured are not the bytes scored")
+            break
+    m.artifact_watch = "hashed at the eval phase's start and at the end" if eval_snapshots else \
+        "hashed at the end only (no eval phase was seen while the artifact existed)"
 
 
 # ----------------------------------------------------------------------- bytes of the scored range
@@ -220,7 +242,7 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
                  data_variant: str | None = None, run_end_s: float | None = None,
                  data_dir: Path | None = None, tokenizer_path: Path | None = None,
                  exit_ok: bool = True, failure: str | None = None,
-                 claimed_bpb: float | None = None) -> SeedMeasurement:
+                 claimed_bpb: float | None = None, eval_snapshots: list[Snapshot] | None = None) -> SeedMeasurement:
     """Everything we measure about one seed; ``ok`` is False when the run produced no score."""
     from harness.core.events import parse_file
     from harness.core.metrics import pick_headline, summarize
@@ -245,20 +267,13 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
     m.code = asdict(code)
     if code.note:
         m.finding("info", "artifact.code_recipe", code.note)
-    art = find_artifact(run_dir, manifest.artifact)
-    if art is None:
-        m.finding("error", "artifact.missing", f"no file matching {manifest.artifact!r} in {run_dir}")
-        if m.ok:
-            m.ok, m.failure = False, f"no artifact matching {manifest.artifact!r} was written"
-    else:
-        m.artifact_file = str(art.relative_to(run_dir)) if art.is_relative_to(run_dir) else str(art)
-        m.artifact_path = str(art.resolve())
-        m.model_bytes_disk = art.stat().st_size
-        m.artifact_bytes_disk = m.model_bytes_disk + code.counted_bytes
-        m.under_cap = m.artifact_bytes_disk <= ARTIFACT_CAP_BYTES
-        if not m.under_cap:
-            m.finding("error", "artifact.cap",
-                      f"artifact {m.artifact_bytes_disk:,} bytes exceeds the {ARTIFACT_CAP_BYTES:,}-byte cap")
+    measure_artifact(m, run_dir, manifest.artifact, code.counted_bytes, eval_snapshots or [])
+    if code_dir != run_dir:
+        changed = changed_code(code_dir, run_dir, manifest.code_files)
+        if changed:
+            m.finding("error", "code.modified",
+                      f"the run changed its counted code file(s) {', '.join(changed)} in the working copy; the code "
+                      "bytes were counted from the harness's pristine copy")
     m.artifact_bytes_logged = getattr(summary, "artifact_bytes", None)
     if m.artifact_bytes_logged is not None and m.artifact_bytes_disk is not None:
         m.artifact_bytes_agree = m.artifact_bytes_logged == m.artifact_bytes_disk

@@ -26,6 +26,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import EnvironmentProblem, HarnessError, UsageError
+from harness.fa3_shim import shim_dir
+from harness.evidence import ArtifactWatch, copy_submission
+from harness.limits import limits_from_policy
+from harness.phases import PhaseTracker
+from harness.sandbox import SandboxOptions, compile_cache_is_warm, other_seed_ids, pick_engine, scrub_secrets
+from harness.sandbox_check import limit_findings, require_trust_boundary
+from harness.supervisor import SeedSpec, run_seed, torchrun_argv
 from harness.manifest import Manifest
 from harness.measure import SeedMeasurement, measure_seed
 from harness.record import SeedOutcome, build_record, sha256_file, write as write_record
@@ -59,6 +66,7 @@ class ReproduceOptions:
     # --compile-cache DIR: one torch.compile cache per submission version under DIR, shared by its
     # seeds and by later runs (None: a fresh, cold cache per seed). See compile_cache_for.
     compile_cache: Path | None = None
+    sandbox_engine: str = "auto"  # bwrap | fallback | auto (bwrap when installed)
 
 
 @dataclass
@@ -69,6 +77,10 @@ class DataInfo:
     vocab_size: int | None
     manifest_sha256: str | None = None
     how: str = ""
+
+    def view_paths(self) -> list[Path]:
+        """What the trainer reads of the data, bound read-only into its view."""
+        return [self.data_dir] + ([self.tokenizer_path] if self.tokenizer_path else [])
 
     def to_dict(self) -> dict:
         return {"variant": self.variant, "data_dir": str(self.data_dir),
@@ -440,15 +452,20 @@ def seed_env(sub: ResolvedSubmission, data: DataInfo, seed: int, run_id: str, mo
     if data.vocab_size:
         env["VOCAB_SIZE"] = str(data.vocab_size)
     if fa3_shim:
-        from harness.fa3_shim import shim_dir  # IMAGE
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim_dir()), env.get("PYTHONPATH", "")]))
     return env, overrides
+
+
+def _shim_paths(fa3_shim: bool) -> list[Path]:
+    """The FA3 shim's folder, which the trainer imports when --fa3-shim is given."""
+    return [Path(shim_dir())] if fa3_shim else []
 
 
 def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], None] | None = None) -> ReproduceResult:
     """Run a full reproduction and write the record; see the module docstring."""
     say = console_print or (lambda s: None)
     t_start = time.monotonic()
+    scrubbed = scrub_secrets()  # no token or credential survives in this process for a trainer to find
     if opts.mode not in ("official", "smoke"):
         raise UsageError(f"--mode must be official or smoke (got {opts.mode!r}).")
     if not opts.seeds:
@@ -475,9 +492,10 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     policy, policy_id = load_run_policy(opts.mode, opts.policy, train_s, eval_s)
     caps = live_caps(policy, opts.mode, train_s, eval_s)
 
-    from harness.phases import PhaseTracker  # RUNNER
-    from harness.sandbox import SandboxOptions, compile_cache_is_warm, other_seed_ids
-    from harness.supervisor import SeedSpec, run_seed, torchrun_argv
+    limits = limits_from_policy(policy)
+    engine = pick_engine(opts.sandbox_engine)
+    if opts.mode == "official":
+        require_trust_boundary(engine, limits)
 
     run_id = opts.run_id or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{sub.name}-{opts.mode}"
     run_dir = (Path(opts.out) / run_id).resolve()
@@ -500,8 +518,9 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     with Progress(opts.seeds, opts.progress, f"{sub.name} ({opts.mode})") as prog:
         for seed in opts.seeds:
             seed_dir = run_dir / f"seed-{seed}"
-            work = seed_dir / "work"
-            shutil.copytree(sub.folder, work, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+            work, pristine = seed_dir / "work", seed_dir / "code"
+            copy_submission(sub.folder, pristine)  # the code bytes are counted here, out of the trainer's view
+            copy_submission(pristine, work)
             env, overrides = seed_env(sub, data, seed, f"{run_id}-seed{seed}", opts.mode, train_s, opts.fa3_shim,
                                       opts.env)
             all_overrides = overrides
@@ -509,7 +528,10 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
             spec = SeedSpec(argv=torchrun_argv(m.entry, nproc), cwd=work, env=env, log_path=log_path,
                             caps=caps, isolate_network=opts.isolate_network, label=f"seed {seed}",
                             state_dir=seed_dir / "sandbox",
-                            sandbox=SandboxOptions(compile_cache_dir=cache_dir) if cache_dir else None)
+                            sandbox=SandboxOptions(compile_cache_dir=cache_dir, engine=engine, limits=limits,
+                                                   read_only=data.view_paths() + _shim_paths(opts.fa3_shim)))
+            watch = ArtifactWatch(work, m.artifact)
+            spec.on_phase = watch.on_phase
             t0 = time.monotonic()
             tracker = PhaseTracker()
 
@@ -528,14 +550,16 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
                     "timings will not be the machine's own (host.shared)")
             prog.update(seed, phase="running", status="")
             run = run_seed(spec, on_line=on_line, tracker=tracker)
-            isolation = run.isolation or isolation
+            isolation = {**(run.isolation or isolation), "harness_env_scrubbed": scrubbed}
             claimed = m.claim_for(seed)
             meas: SeedMeasurement = measure_seed(
-                seed=seed, log_path=log_path, run_dir=work, code_dir=work, manifest=m, policy=policy,
+                seed=seed, log_path=log_path, run_dir=work, code_dir=pristine, manifest=m, policy=policy,
                 data_variant=data.variant, run_end_s=run.ended_at - run.started_at,
                 data_dir=data.data_dir, tokenizer_path=data.tokenizer_path, exit_ok=run.ok,
-                failure=run.failure, claimed_bpb=claimed.val_bpb if claimed else None)
+                failure=run.failure, claimed_bpb=claimed.val_bpb if claimed else None,
+                eval_snapshots=watch.snapshots)
             meas.findings.extend(shared_host_findings(run.isolation, opts.mode))
+            meas.findings.extend(limit_findings(run.kill_reason))
             if not run.ok and meas.failure and re.search(
                     r"(Error|assert)[^\n]*world_size|world_size[^\n]*(must|divid)", _tail(log_path), re.I):
                 meas.failure += " (the log mentions world_size: the submission may assume a fixed number of ranks)"

@@ -38,9 +38,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.errors import EnvironmentProblem
+from harness.sandbox_bwrap import cleanup as bwrap_cleanup
+from harness.sandbox_bwrap import launch_bwrap
+from harness.bwrap_view import bwrap_path
+from harness.procs import MARKER_VAR, alive, env_values, gpu_memory_used, gpu_pids, other_ids, pids_holding, pids_with_env
 
 LAUNCHER = Path(__file__).with_name("netns_exec.py")
-MARKER_VAR = "PGOLF_SEED_ID"
 
 # Host variables a trainer may inherit; everything else is dropped (then secrets are
 # filtered again, in case an allowed pattern or the caller's env carries one).
@@ -84,6 +87,22 @@ def is_secret_name(name: str) -> bool:
     return any(w in _SECRET_WORDS for w in re.split(r"[^A-Z0-9]+", up))
 
 
+# Whole families that `harness reproduce` removes from its OWN environment at start: it needs no
+# network and no token, so nothing a trainer might reach holds one.
+SCRUB_PREFIXES = ("HF_", "HUGGING_FACE_", "AWS_", "GITHUB_", "GH_", "GITLAB_", "AZURE_", "GOOGLE_", "GCP_",
+                  "WANDB_", "KAGGLE_", "OPENAI_", "ANTHROPIC_", "SSH_", "DOCKER_", "KUBE")
+
+
+def scrub_secrets(environ: Any = None) -> list[str]:
+    """Remove credentials (and whole credential families) from ``environ`` (default: this
+    process's own); return the names removed, never the values."""
+    environ = os.environ if environ is None else environ
+    names = sorted(k for k in list(environ) if is_secret_name(k) or k.upper().startswith(SCRUB_PREFIXES))
+    for k in names:
+        environ.pop(k, None)
+    return names
+
+
 @dataclass
 class SandboxOptions:
     """What containment a seed asks for. "auto" picks the strongest the machine offers."""
@@ -106,6 +125,12 @@ class SandboxOptions:
     # the braces); tests turn it off to prove each kill method on its own.
     marker_sweep: bool = True
     gpu_settle_s: float = 15.0  # how long to wait for their GPU memory to be released
+    # "bwrap": bubblewrap builds the view (the trust boundary); "fallback": the hand-written
+    # namespaces of netns_exec (containment of a runaway, not of an adversary); "auto": bwrap
+    # when installed, else the fallback, labelled as such in the record.
+    engine: str = "auto"
+    read_only: list[Path] = field(default_factory=list)  # inputs the trainer reads (data, tokenizer)
+    limits: dict[str, int] = field(default_factory=dict)  # pids/memory/disk/shm (harness.limits)
 
 
 # ---------------------------------------------------------------------------------- detect
@@ -189,6 +214,22 @@ def detect_isolation() -> dict[str, Any]:
     return info
 
 
+FALLBACK_LABEL = ("fallback: hand-written namespaces (contains a runaway, not an adversary: no privilege "
+                  "separation, the host file system stays visible)")
+
+
+def pick_engine(engine: str) -> str:
+    """The sandbox engine for an option value: bwrap when asked or when installed, else the fallback."""
+    if engine == "auto":
+        return "bwrap" if bwrap_path() else "fallback"
+    if engine == "bwrap" and not bwrap_path():
+        raise EnvironmentProblem("The bubblewrap sandbox was asked for but `bwrap` is not installed.",
+                                 hint="Install it (Debian: apt-get install bubblewrap) or use the image.")
+    if engine not in ("bwrap", "fallback"):
+        raise ValueError(f"unknown sandbox engine {engine!r}")
+    return engine
+
+
 # ---------------------------------------------------------------------------------- processes
 
 
@@ -202,36 +243,6 @@ def compile_cache_is_warm(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
-def env_values(name: str) -> dict[int, str]:
-    """``{pid: value}`` of ``name`` for every readable process other than this one."""
-    needle = name.encode() + b"="
-    found: dict[int, str] = {}
-    me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        for item in environ.split(b"\0"):
-            if item.startswith(needle):
-                found[int(entry.name)] = item[len(needle):].decode(errors="replace")
-                break
-    return found
-
-
-def pids_with_env(name: str, value: str) -> list[int]:
-    """Processes (other than this one) whose environment holds ``name=value`` exactly."""
-    return _pids_holding(env_values(name), value)
-
-
-def _pids_holding(values: dict[int, str], value: str) -> list[int]:
-    """The pids of an :func:`env_values` scan whose value is ``value``."""
-    return sorted(pid for pid, v in values.items() if v == value)
-
-
 def other_seed_ids(own: str) -> set[str]:
     """Marker ids of harness seeds other than ``own`` that are alive on this machine now.
 
@@ -239,51 +250,7 @@ def other_seed_ids(own: str) -> set[str]:
     phases are then not the machine's own (two seeds with 16 CPU threads each on 16 cores made a
     CPU GPTQ of #2014 take 263 s on an H200 host instead of tens of seconds).
     """
-    return _other_ids(env_values(MARKER_VAR), own)
-
-
-def _other_ids(markers: dict[int, str], own: str) -> set[str]:
-    """The live marker ids in a ``{pid: marker}`` scan other than ``own``."""
-    return {v for pid, v in markers.items() if v and v != own and _alive(pid)}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return False
-
-
-def gpu_memory_used() -> list[int] | None:
-    """memory.used (MiB) per GPU; None without nvidia-smi."""
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=30, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return [int(x) for x in out.split() if x.strip().isdigit()]
-
-
-def gpu_pids() -> dict[int, int] | None:
-    """pid -> used MiB of every compute process nvidia-smi lists; None without nvidia-smi."""
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory",
-                              "--format=csv,noheader,nounits"], capture_output=True, text=True,
-                             timeout=30, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    res = {}
-    for line in out.splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 2 and parts[0].isdigit():
-            res[int(parts[0])] = int(parts[1]) if parts[1].isdigit() else 0
-    return res
+    return other_ids(env_values(MARKER_VAR), own)
 
 
 @dataclass
@@ -315,6 +282,10 @@ class SeedSandbox:
         self.avail = detect_isolation()
         self.proc: subprocess.Popen | None = None
         self.cgroup: Path | None = None
+        self.engine = pick_engine(self.options.engine)
+        self.cgroups = None  # harness.limits.SeedCgroups of a bwrap seed
+        self.disk_paths: list[Path] = []  # the seed's writable folders (the disk cap's scope)
+        self.stage_dir: Path | None = None
         self.kill_method = self._pick_kill_method()
         self.isolation: dict[str, Any] = {}
         self._known_pids: set[int] = set()
@@ -379,11 +350,16 @@ class SeedSandbox:
     # -- launch --------------------------------------------------------------------------
 
     def launch(self, argv: list[str], cwd: Path, env: dict[str, str], log_path: Path | None = None,
-               stdout: int | IO = subprocess.PIPE) -> subprocess.Popen:
-        """Start argv in the sandbox (stdout+stderr to `stdout`). Records what is in force."""
+               stdout: int | IO = subprocess.PIPE, stderr: int | IO | None = None) -> subprocess.Popen:
+        """Start argv in the sandbox (stdout to `stdout`, stderr to `stderr`, or to `stdout` when None).
+        Records what is in force."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         cwd = Path(cwd).resolve()
         env, dropped = self.build_env(env)
+        if self.engine == "bwrap":
+            self.proc = launch_bwrap(self, argv, cwd, env, dropped, stdout,
+                                     subprocess.STDOUT if stderr is None else stderr)
+            return self.proc
         opts = self.options
         net_ok = self.avail["net_namespace"]["ok"]
         mnt_ok = self.avail["mount_namespace"]["ok"]
@@ -396,7 +372,7 @@ class SeedSandbox:
         # PDEATHSIG fires when the parent THREAD exits: run_seed keeps its calling thread
         # alive for the seed's whole life, so the seed dies only if the harness does.
         wrap = [sys.executable, "-I", str(LAUNCHER), "--parent-pid", str(os.getpid())]
-        iso: dict[str, Any] = {"kill": self.kill_method, "pid_namespace": use_pidns}
+        iso: dict[str, Any] = {"engine": FALLBACK_LABEL, "kill": self.kill_method, "pid_namespace": use_pidns}
         if self.kill_method == "cgroup":
             base = Path(self.avail["cgroup_v2"]["base"])
             self.cgroup = base / f"pgolf-seed-{self.seed_id}"
@@ -429,7 +405,8 @@ class SeedSandbox:
             iso["private_shm"] = "tmpfs"
         else:
             iso["private_shm"] = "host"
-        keeps = {cwd, self.state_dir, Path(sys.prefix), Path(sys.base_prefix), *map(Path, opts.keep_paths)}
+        keeps = {cwd, self.state_dir, Path(sys.prefix), Path(sys.base_prefix), *map(Path, opts.keep_paths),
+                 *map(Path, opts.read_only)}
         for v in env.values():
             for part in v.split(os.pathsep):
                 if not part.startswith("/tmp/"):
@@ -464,7 +441,8 @@ class SeedSandbox:
         self.argv = wrap + ["--", *argv]
         self.gpu_baseline = gpu_memory_used()
         self.proc = subprocess.Popen(self.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                                     stderr=subprocess.STDOUT if stderr is None else stderr,
+                                     start_new_session=True, close_fds=True)
         return self.proc
 
     # -- kill ----------------------------------------------------------------------------
@@ -472,15 +450,24 @@ class SeedSandbox:
     def _members(self, markers: dict[int, str] | None = None) -> set[int]:
         """The seed's live processes; ``markers`` is a /proc marker scan already made (else one is)."""
         markers = env_values(MARKER_VAR) if markers is None else markers
-        pids = set(_pids_holding(markers, self.seed_id))
-        if self.cgroup is not None:
-            try:
-                pids |= {int(x) for x in (self.cgroup / "cgroup.procs").read_text().split()}
-            except OSError:
-                pass
+        pids = set(pids_holding(markers, self.seed_id))
+        pids |= self._cgroup_pids()
         if self.proc is not None and self.proc.poll() is None:
             pids.add(self.proc.pid)
-        return {p for p in pids if _alive(p)}
+        return {p for p in pids if alive(p)}
+
+    def _cgroup_pids(self) -> set[int]:
+        """Processes in the seed's cgroups (the kill cgroup, and a bwrap seed's limit cgroups)."""
+        dirs = [self.cgroup] if self.cgroup is not None else []
+        if self.cgroups is not None:
+            dirs += self.cgroups.dirs
+        pids: set[int] = set()
+        for d in dirs:
+            try:
+                pids |= {int(x) for x in (d / "cgroup.procs").read_text().split()}
+            except OSError:
+                pass
+        return pids
 
     def _signal_all(self) -> None:
         if self.cgroup is not None:
@@ -498,6 +485,13 @@ class SeedSandbox:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        if self.cgroups is not None and self.cgroup is None:
+            # v1 limit cgroups have no cgroup.kill: signal their members one by one.
+            for pid in self._cgroup_pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         if not self.options.marker_sweep:
             return
         # Last resort, and a belt for the other modes: anything still carrying our marker.
@@ -529,7 +523,7 @@ class SeedSandbox:
         harness seed running on this machine meanwhile (``shared_with``)."""
         markers = env_values(MARKER_VAR)  # one /proc scan serves both
         self._known_pids |= self._members(markers)
-        self.shared_with |= _other_ids(markers, self.seed_id)
+        self.shared_with |= other_ids(markers, self.seed_id)
 
     def _settle(self, t0: float, stragglers: int) -> KillReport:
         deadline = t0 + self.options.settle_s
@@ -547,7 +541,13 @@ class SeedSandbox:
                 pass
         settled = time.monotonic()
         gpu = self._gpu_check()
-        if self.cgroup is not None and not left:
+        if not left:
+            self._remove_cgroups()
+        return KillReport(self.kill_method, t0, settled, stragglers, sorted(left), gpu)
+
+    def _remove_cgroups(self) -> None:
+        """Remove the seed's (now empty) cgroups; an emptied cgroup can take a moment to go."""
+        if self.cgroup is not None:
             for _ in range(50):
                 try:
                     self.cgroup.rmdir()
@@ -556,7 +556,7 @@ class SeedSandbox:
                     break
                 except OSError:
                     time.sleep(0.02)
-        return KillReport(self.kill_method, t0, settled, stragglers, sorted(left), gpu)
+        bwrap_cleanup(self)
 
     def _gpu_check(self) -> dict[str, Any] | None:
         """Wait (bounded) until none of the seed's pids holds GPU memory and each GPU's used

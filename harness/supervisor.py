@@ -3,9 +3,9 @@
 ``run_seed(spec)`` starts ``spec.argv`` (normally ``torchrun --standalone --nproc_per_node N
 ENTRY``) inside a :class:`harness.sandbox.SeedSandbox`, and:
 
-- captures stdout+stderr through one pipe into the HARNESS's log file, which the harness
-  opens itself, outside the trainer's working copy (and, where a mount namespace is
-  available, hidden from the trainer by an empty read-only file bound over its path);
+- captures stdout and stderr through two pipes into the HARNESS's log file, which the harness
+  opens itself, outside the trainer's view (stderr lines behind a mark: metrics count from
+  stdout only);
 - stamps every line ``"{t:.3f} {line}"`` with the harness's monotonic clock relative to
   launch. A reader thread does only that (read, stamp, append, enqueue), so a slow
   consumer never blocks the trainer on a full pipe;
@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.core.events import STDERR_MARK
+from harness.limits import disk_usage
 from harness.phases import LiveCaps, PhaseTracker
 from harness.sandbox import SandboxOptions, SeedSandbox
 
@@ -61,6 +63,10 @@ class SeedSpec:
     pid_note_s: float = 2.0  # how often the seed's pids are sampled (for the GPU check)
     # Real logs are a few MB; a flood past this is killed before it exhausts our memory.
     max_log_bytes: int = 256 << 20
+    disk_poll_s: float = 1.0  # how often the seed's writable folders are measured against the disk cap
+    # Called (from run_seed's thread) with each new phase's name: the harness hashes the artifact
+    # when the eval phase begins.
+    on_phase: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -107,59 +113,73 @@ class SeedRun:
 
 
 class _Reader(threading.Thread):
-    """Reads the trainer's pipe; stamps, appends to the harness log, enqueues. Nothing else."""
+    """Reads the trainer's stdout and stderr pipes; stamps, appends to the harness log, enqueues.
 
-    def __init__(self, fd: int, t0: float, log, q: queue.Queue, lines: list):
+    Nothing else. stderr lines are written behind :data:`STDERR_MARK`, so the log keeps them
+    (tracebacks, warnings) while the parser and the live tracker count metrics from stdout only.
+    """
+
+    def __init__(self, fds: dict[int, str], t0: float, log, q: queue.Queue, lines: list):
         super().__init__(daemon=True, name="seed-reader")
-        self.fd, self.t0, self.log, self.q, self.lines = fd, t0, log, q, lines
+        self.fds, self.t0, self.log, self.q, self.lines = fds, t0, log, q, lines
         self.last_activity = 0.0
         self.nbytes = 0
         self.stop = threading.Event()
 
-    def _emit(self, raw: bytes) -> None:
+    def _emit(self, raw: bytes, stream: str) -> None:
         t = time.monotonic() - self.t0
         text = raw.decode("utf-8", "replace")
+        if stream == "stderr":
+            text = STDERR_MARK + text
         self.log.write(f"{t:.3f} {text}\n")
         self.lines.append((t, text))
         self.q.put((t, text))
 
     def run(self) -> None:
-        buf = b""
+        bufs = {fd: b"" for fd in self.fds}
         poller = select.poll()
-        poller.register(self.fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        for fd in self.fds:
+            poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        open_fds = set(self.fds)
         try:
-            while not self.stop.is_set():
+            while open_fds and not self.stop.is_set():
                 # poll with a timeout so that a pipe held open by a process that survived
                 # teardown cannot keep this thread (and run_seed) waiting forever.
-                if not poller.poll(200):
-                    continue
-                try:
-                    chunk = os.read(self.fd, 1 << 16)
-                except InterruptedError:
-                    continue
-                if not chunk:
-                    break
-                self.last_activity = time.monotonic() - self.t0
-                self.nbytes += len(chunk)
-                buf += chunk
-                # Lines end at \n, \r\n or a bare \r (progress bars).
-                while True:
-                    cuts = [i for i in (buf.find(b"\n"), buf.find(b"\r")) if i != -1]
-                    if not cuts:
-                        break
-                    cut = min(cuts)
-                    if buf[cut:cut + 1] == b"\r" and cut == len(buf) - 1:
-                        break  # a \r\n may be split across reads: wait for the next chunk
-                    line = buf[:cut]
-                    step = 2 if buf[cut:cut + 2] == b"\r\n" else 1
-                    buf = buf[cut + step:]
-                    self._emit(line)
-                self.log.flush()
-            if buf:
-                self._emit(buf.rstrip(b"\r"))
+                ready = poller.poll(200)
+                for fd, _ in ready:
+                    try:
+                        chunk = os.read(fd, 1 << 16)
+                    except InterruptedError:
+                        continue
+                    if not chunk:
+                        poller.unregister(fd)
+                        open_fds.discard(fd)
+                        continue
+                    self.last_activity = time.monotonic() - self.t0
+                    self.nbytes += len(chunk)
+                    bufs[fd] = self._split(bufs[fd] + chunk, self.fds[fd])
+                if ready:
+                    self.log.flush()
+            for fd, buf in bufs.items():
+                if buf:
+                    self._emit(buf.rstrip(b"\r"), self.fds[fd])
         finally:
             self.log.flush()
             self.q.put(None)
+
+    def _split(self, buf: bytes, stream: str) -> bytes:
+        """Emit the complete lines of ``buf``; return the rest. Lines end at \\n, \\r\\n or a bare
+        \\r (progress bars)."""
+        while True:
+            cuts = [i for i in (buf.find(b"\n"), buf.find(b"\r")) if i != -1]
+            if not cuts:
+                return buf
+            cut = min(cuts)
+            if buf[cut:cut + 1] == b"\r" and cut == len(buf) - 1:
+                return buf  # a \\r\\n may be split across reads: wait for the next chunk
+            step = 2 if buf[cut:cut + 2] == b"\r\n" else 1
+            self._emit(buf[:cut], stream)
+            buf = buf[cut + step:]
 
 
 def _check_log_outside(log_path: Path, cwd: Path) -> None:
@@ -187,19 +207,25 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
     lines: list[tuple[float, str]] = []
     q: queue.Queue = queue.Queue()
     log = open(log_path, "w", encoding="utf-8")  # opened by us; the trainer never gets this fd
-    read_fd, write_fd = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
     started_wall = time.time()
     t0 = time.monotonic()
     try:
-        proc = sandbox.launch(spec.argv, cwd, dict(spec.env), log_path=log_path, stdout=write_fd)
+        proc = sandbox.launch(spec.argv, cwd, dict(spec.env), log_path=log_path, stdout=out_w, stderr=err_w)
     except BaseException:
-        os.close(read_fd)
-        os.close(write_fd)
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
         log.close()
         raise
-    os.close(write_fd)
-    reader = _Reader(read_fd, t0, log, q, lines)
+    os.close(out_w)
+    os.close(err_w)
+    reader = _Reader({out_r: "stdout", err_r: "stderr"}, t0, log, q, lines)
     reader.start()
+    disk_cap = int(opts.limits.get("disk_max_bytes") or 0) if sandbox.disk_paths else 0
+    next_disk = spec.disk_poll_s
+    disk_peak = 0
+    phase_seen = tracker.phase
 
     kill_reason: str | None = None
     kill_info: dict[str, Any] | None = None
@@ -218,7 +244,7 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
         while True:
             if item is None:
                 reader_done = True
-            else:
+            elif not item[1].startswith(STDERR_MARK):
                 t, text = item
                 tracker.feed(t, text)
                 if on_line is not None and live:
@@ -251,9 +277,20 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
             if now >= next_note:
                 sandbox.note_pids()
                 next_note = now + spec.pid_note_s
+            if tracker.phase != phase_seen:
+                phase_seen = tracker.phase
+                if spec.on_phase is not None:
+                    spec.on_phase(phase_seen)
             hit = breach(now)
             if hit is None and reader.nbytes > spec.max_log_bytes:
                 hit = (now, f"log flood: more than {spec.max_log_bytes} bytes of output at t={now:.1f} s")
+            if hit is None and disk_cap and now >= next_disk:
+                next_disk = now + spec.disk_poll_s
+                used = disk_usage(sandbox.disk_paths)
+                disk_peak = max(disk_peak, used)
+                if used > disk_cap:
+                    hit = (now, f"disk cap: the seed's folders hold {used:,} bytes, over the policy's "
+                                f"{disk_cap:,} at t={now:.1f} s")
             if hit is not None and hit[1].startswith(f"{tracker.phase} cap"):
                 # Lines already read may move the phase on: judge a phase cap on them too.
                 drain(0, budget_s=0.25)
@@ -288,11 +325,16 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
     ended = time.monotonic()
     if not reader.is_alive():
         log.close()
-        os.close(read_fd)
+        os.close(out_r)
+        os.close(err_r)
     rc = proc.returncode
+    if sandbox.engine == "bwrap" and rc is not None and 128 < rc < 128 + 65:
+        rc = -(rc - 128)  # bwrap's init reports a trainer killed by signal N as exit code 128+N
     orphans = len(teardown.orphans_left)  # teardown runs after any kill: the final state
     isolation = dict(sandbox.isolation)
     isolation["host_shared_with"] = sorted(sandbox.shared_with)
+    if disk_cap:
+        isolation["disk_peak_bytes"] = max(disk_peak, disk_usage(sandbox.disk_paths))
     return SeedRun(
         exit_code=rc if rc is not None and rc >= 0 else None,
         signal=-rc if rc is not None and rc < 0 else None,

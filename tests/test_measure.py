@@ -11,7 +11,8 @@ import pytest
 
 from harness.core import shards
 from harness.manifest import Manifest
-from harness.measure import count_code, find_artifact, measure_seed, scored_bytes_from_data
+from harness.evidence import ArtifactProblem, artifact_snapshot, find_artifact, snapshot
+from harness.measure import count_code, measure_seed, scored_bytes_from_data
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = ROOT / "submissions" / "reference" / "train_gpt.py"
@@ -28,16 +29,38 @@ def test_count_code_raw_and_recipe(tmp_path: Path) -> None:
     assert wrapped.detail["train_gpt.py"]["recipe"] == "lzma9-b85"
 
 
-def test_find_artifact_takes_newest_match(tmp_path: Path) -> None:
-    old = tmp_path / "final_model.int6.ptz"
-    new = tmp_path / "sub" / "final_model.int8.ptz"
-    new.parent.mkdir()
-    old.write_bytes(b"a")
-    new.write_bytes(b"bb")
-    os.utime(old, (1, 1))
-    assert find_artifact(tmp_path, "final_model*.ptz") == old  # top level first
-    assert find_artifact(tmp_path, "**/final_model*.ptz") == new
-    assert find_artifact(tmp_path, "nothing*.bin") is None
+def test_the_artifact_is_the_one_regular_file_the_pattern_matches(tmp_path: Path) -> None:
+    top = tmp_path / "final_model.int6.ptz"
+    deep = tmp_path / "sub" / "final_model.int8.ptz"
+    deep.parent.mkdir()
+    top.write_bytes(b"a")
+    assert find_artifact(tmp_path, "final_model*.ptz") == "final_model.int6.ptz"  # a relative-path match first
+    deep.write_bytes(b"bb")
+    assert find_artifact(tmp_path, "sub/final_model*.ptz") == "sub/final_model.int8.ptz"
+    with pytest.raises(ArtifactProblem, match="matches 2 files") as exc:
+        find_artifact(tmp_path, "*final_model*.ptz")  # several matches: an error listing them, not the newest
+    assert exc.value.rule == "artifact.ambiguous"
+    with pytest.raises(ArtifactProblem) as exc:
+        find_artifact(tmp_path, "nothing*.bin")
+    assert exc.value.rule == "artifact.missing"
+
+
+def test_a_symlinked_artifact_or_folder_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "final_model.ptz").write_bytes(b"x" * 100)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "final_model.ptz").symlink_to(outside / "final_model.ptz")
+    with pytest.raises(ArtifactProblem, match="a symlink"):
+        artifact_snapshot(work, "final_model.ptz")
+    (work / "final_model.ptz").unlink()
+    (work / "out").symlink_to(outside)  # a folder link: the walk does not enter it, the open refuses it
+    with pytest.raises(ArtifactProblem):
+        snapshot(work, "out/final_model.ptz")
+    os.mkfifo(work / "final_model.ptz")  # a FIFO must not block the harness
+    with pytest.raises(ArtifactProblem, match="FIFO"):
+        artifact_snapshot(work, "final_model.ptz")
 
 
 def test_lut_byte_rules_on_a_real_tokenizer(tmp_path: Path, tokenizers_dir: Path) -> None:
@@ -72,6 +95,7 @@ def reference_run(tmp_path_factory):
     """One real stamped run of the reference trainer under the supervisor."""
     from harness.phases import LiveCaps
     from harness.reproduce import prepare_data
+    from harness.sandbox import SandboxOptions
     from harness.supervisor import SeedSpec, run_seed, torchrun_argv
 
     data = prepare_data("embedded", None)
@@ -83,7 +107,8 @@ def reference_run(tmp_path_factory):
            "SEED": "11", "MAX_WALLCLOCK_SECONDS": "2", "TRAIN_SEQ_LEN": "128", "TRAIN_BATCH_TOKENS": "4096",
            "MODEL_DIM": "64", "PYTHONUNBUFFERED": "1"}
     run = run_seed(SeedSpec(argv=torchrun_argv("train_gpt.py", 1), cwd=work, env=env, log_path=base / "harness.log",
-                            caps=LiveCaps(train_s=60, total_s=300)))
+                            caps=LiveCaps(train_s=60, total_s=300),
+                            sandbox=SandboxOptions(read_only=data.view_paths())))
     assert run.ok, (base / "harness.log").read_text()[-2000:]
     return data, work, base / "harness.log"
 

@@ -7,6 +7,7 @@ Every test runs a real trainer process (tiny Python scripts written into tmp dir
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import textwrap
@@ -24,6 +25,7 @@ ISO = detect_isolation()
 needs_pidns = pytest.mark.skipif(not ISO["pid_namespace"]["ok"], reason="no PID namespace here")
 needs_netns = pytest.mark.skipif(not ISO["net_namespace"]["ok"], reason="no network namespace here")
 needs_mountns = pytest.mark.skipif(not ISO["mount_namespace"]["ok"], reason="no mount namespace here")
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
 KILL_MODES = [
     pytest.param("cgroup", marks=pytest.mark.skipif(not ISO["cgroup_v2"]["ok"], reason="no writable cgroup v2")),
     pytest.param("pidns", marks=needs_pidns),
@@ -39,6 +41,8 @@ def write_trainer(tmp_path: Path, body: str) -> Path:
 
 
 def spec_for(tmp_path: Path, work: Path, *, env=None, caps=None, kill_mode="auto", isolate=True, **opts) -> SeedSpec:
+    if kill_mode == "killpg":
+        opts.setdefault("engine", "fallback")  # bubblewrap's own PID namespace makes killpg moot
     return SeedSpec(argv=[sys.executable, "train.py"], cwd=work, env=env or {},
                     log_path=tmp_path / "harness" / "seed.log", caps=caps or LiveCaps(),
                     isolate_network=isolate, sandbox=SandboxOptions(kill_mode=kill_mode, **opts))
@@ -202,7 +206,8 @@ def test_harness_log_is_hidden_from_the_trainer(tmp_path):
     assert run.ok, run.failure
     out = output(run)
     assert "READ 0 bytes" in out or "READ failed FileNotFoundError" in out, out
-    assert any(t.startswith("WRITE failed") for t in out), out
+    # Under bubblewrap the path does not exist in the view (a write lands in the seed's own /tmp);
+    # under the fallback an empty read-only file covers it. Either way the log is untouched.
     assert "forged" not in spec.log_path.read_text()
     assert "BEFORE-PROBE" in spec.log_path.read_text()
 
@@ -360,14 +365,18 @@ def test_sandbox_check_command():
     res = CliRunner().invoke(cli, ["sandbox", "check", "--json"])
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
-    assert info["kill_method"] == detect_isolation()["kill_method"]
+    assert info["machine"]["kill_method"] == detect_isolation()["kill_method"]
+    props = {p["name"]: p for p in info["properties"]}
+    assert {"private_uid", "mounts_locked", "minimal_view", "secrets_absent", "disk_cap"} <= set(props)
     res = CliRunner().invoke(cli, ["sandbox", "check"])
-    assert res.exit_code == 0 and "kill_method" in res.output and "net_namespace" in res.output
+    assert res.exit_code == 0 and "kill_method" in res.output and "mounts_locked" in res.output
 
 
 @needs_mountns
 def test_paths_under_tmp_named_in_env_stay_visible(tmp_path):
-    """Data under the host's /tmp (named by DATA_PATH, even as a glob) survives the private /tmp."""
+    """Fallback engine: data under the host's /tmp (named by DATA_PATH, even as a glob) survives the
+    private /tmp. (Under bubblewrap only the inputs the harness names are bound: see
+    test_env_paths_bring_nothing_into_a_bwrap_view.)"""
     data, shards = tmp_path / "data", tmp_path / "shards"
     data.mkdir()
     shards.mkdir()
@@ -376,9 +385,33 @@ def test_paths_under_tmp_named_in_env_stay_visible(tmp_path):
         import glob, os
         print("FOUND", len(glob.glob(os.environ["DATA_GLOB"])), os.path.isdir(os.environ["DATA_PATH"]))
     """)
-    run = run_seed(spec_for(tmp_path, work, env={"DATA_PATH": str(data), "DATA_GLOB": str(shards / "fineweb_val_*.bin")}))
+    run = run_seed(spec_for(tmp_path, work, env={"DATA_PATH": str(data), "DATA_GLOB": str(shards / "fineweb_val_*.bin")},
+                            engine="fallback"))
     assert run.ok, run.failure
     assert "FOUND 1 True" in output(run)
+
+
+@needs_bwrap
+def test_env_paths_bring_nothing_into_a_bwrap_view(tmp_path):
+    """A path named in the trainer's environment is not bound; inputs named as read_only are."""
+    secret, data = tmp_path / "secret", tmp_path / "data"
+    secret.mkdir()
+    data.mkdir()
+    (secret / "token").write_text("hunter2")
+    (data / "fineweb_val_000000.bin").write_bytes(b"x" * 10)
+    work = write_trainer(tmp_path, """
+        import os
+        print("SECRET", os.path.exists(os.environ["PRIVATE_DIR"] + "/token"), "DATA", os.listdir(os.environ["DATA_PATH"]))
+        try:
+            open(os.environ["DATA_PATH"] + "/fineweb_val_000000.bin", "ab").write(b"y")
+            print("DATA writable")
+        except OSError:
+            print("DATA read-only")
+    """)
+    run = run_seed(spec_for(tmp_path, work, env={"PRIVATE_DIR": str(secret), "DATA_PATH": str(data)},
+                            engine="bwrap", read_only=[data]))
+    assert run.ok, run.failure
+    assert "SECRET False DATA ['fineweb_val_000000.bin']" in output(run) and "DATA read-only" in output(run)
 
 
 needs_userns = pytest.mark.skipif(not ISO["user_namespace"]["ok"], reason="no user namespace here")
@@ -410,7 +443,8 @@ def test_full_isolation_inside_a_user_namespace(tmp_path):
         print("step:0/9 val_loss:7.0 val_bpb:4.0 train_time:0ms step_avg:0ms", flush=True)
         time.sleep(600)
     """)
-    spec = spec_for(tmp_path, work, kill_mode="pidns", user_namespace="on", caps=LiveCaps(train_s=1.0))
+    spec = spec_for(tmp_path, work, kill_mode="pidns", user_namespace="on", caps=LiveCaps(train_s=1.0),
+                    engine="fallback")
     spec.env["LOG_PROBE"] = str(spec.log_path)
     with socket.socket() as srv:  # a server on the host's loopback, unreachable from the seed
         srv.bind(("127.0.0.1", 0))

@@ -35,7 +35,7 @@ def gloo_spec(tmp_path: Path, mode: str, nproc: int = 2, caps: LiveCaps | None =
     shutil.copy(TRAINER, work / "train_gpt.py")
     return SeedSpec(argv=torchrun_argv("train_gpt.py", nproc), cwd=work, env={"MODE": mode, "STEPS": str(steps)},
                     log_path=tmp_path / "harness" / f"{mode}.log", caps=caps or LiveCaps(),
-                    sandbox=SandboxOptions(kill_mode=kill_mode))
+                    sandbox=SandboxOptions(kill_mode=kill_mode, engine="fallback" if kill_mode == "killpg" else "auto"))
 
 
 def assert_nothing_left(run) -> None:
@@ -275,7 +275,7 @@ def test_gpu_overrun_kill_releases_gpu_memory(tmp_path, kill_mode):
     spec = SeedSpec(argv=torchrun_argv("train_gpt.py", 2), cwd=work, env={"HOG_MIB": "2048"},
                     log_path=tmp_path / "harness" / "gpu.log",
                     caps=LiveCaps(launch_s=120, train_s=5.0, grace_s=0.5),
-                    sandbox=SandboxOptions(kill_mode=kill_mode))
+                    sandbox=SandboxOptions(kill_mode=kill_mode, engine="fallback" if kill_mode == "killpg" else "auto"))
     run = run_seed(spec)
     print({"kill": run.kill, "teardown": run.teardown, "isolation": run.isolation})
     assert run.killed and run.kill_reason.startswith("train cap 5 s exceeded"), (run.kill_reason, run.lines[-5:])

@@ -58,8 +58,11 @@ def _seeds(value: str) -> list[int]:
                    "and later runs (the record says per seed cold or warm). Default: a fresh cache per seed.")
 @click.option("--run-id", default=None, help="Name of the run directory under --out.")
 @click.option("--no-progress", is_flag=True, help="No live table (logs and CI).")
+@click.option("--sandbox", "sandbox_engine", type=click.Choice(["auto", "bwrap", "fallback"]), default="auto",
+              show_default=True, help="Seed sandbox: bubblewrap (the trust boundary; auto picks it when installed) "
+                                      "or the hand-written fallback (contains a runaway, not an adversary; smoke only).")
 def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_seconds, data, out, source_repo,
-            fa3_shim, no_network_isolation, env_pairs, compile_cache, run_id, no_progress) -> None:
+            fa3_shim, no_network_isolation, env_pairs, compile_cache, run_id, no_progress, sandbox_engine) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -80,7 +83,7 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
                             train_seconds=train_seconds, eval_seconds=eval_seconds, data=data, out=out,
                             source_repo=source_repo, fa3_shim=fa3_shim, isolate_network=not no_network_isolation,
                             run_id=run_id, progress=not no_progress, env=user_env,
-                            compile_cache=compile_cache)
+                            compile_cache=compile_cache, sandbox_engine=sandbox_engine)
     result = reproduce(submission, opts, console_print=lambda s: console.print(s, highlight=False))
     table = Table(title=f"{result.record['name']} — {mode}")
     for col in ("seed", "status", "val_loss", "val_bpb", "bytes (disk)", "bytes (log)", "steps", "wall", "verdicts"):

@@ -26,6 +26,10 @@ from typing import Any, Callable, Iterable
 # Unix epoch ("1776142361.425 "). Up to two (a harness-stamped run of a trainer
 # that stamps its own lines).
 _STAMP = re.compile(r"^(\d{9,11}\.\d+|\d+\.\d{3}) ")
+# The harness writes the trainer's stderr into its log behind this mark. Such lines are kept
+# (kind "stderr") but never classified: metrics, timers and sizes count only from stdout, so a
+# trainer cannot slip a forged figure in through a channel the harness does not score.
+STDERR_MARK = "[stderr] "
 _RULE_LINE = re.compile(r"^={20,}\s*$")
 
 
@@ -271,6 +275,10 @@ class EventStream:
         stamp, text = strip_stamps(line)
         if t is None:
             t = stamp
+        if text.startswith(STDERR_MARK):
+            out = [Event("stderr", self.line_no, text[len(STDERR_MARK):], t, {})]
+            self.events.extend(out)
+            return out
         out = self._classify(text, t)
         self.events.extend(out)
         return out
