@@ -263,7 +263,7 @@ def environment_report() -> dict:
 def verify_data(data: DataInfo, mode: str, say: Callable[[str], None]) -> list[dict]:
     """Check the data before any seed runs (headers, sidecars, sha256 against its manifest, figures).
 
-    Official mode refuses data that fails; smoke mode records each problem as a finding.
+    Data that fails stops the run (exit 3) in both modes; data without a manifest is a warning.
     """
     from harness.data.verify import verify_dataset
 
@@ -277,11 +277,11 @@ def verify_data(data: DataInfo, mode: str, say: Callable[[str], None]) -> list[d
                      "message": f"{data.data_dir} has no harness-manifest.json: its files could not be checked "
                                 "against hashes (harness data lock DIR records them)"}]
         return []
-    if mode == "official":
-        raise EnvironmentProblem(f"the data in {data.data_dir} fails verification: {rep.problems[0]}"
-                                 + (f" (+{len(rep.problems) - 1} more)" if len(rep.problems) > 1 else ""),
-                                 hint=f"Run `harness data verify {data.data_dir}` and fetch or rebuild it.")
-    return [{"rule": "data.verify", "severity": "warning", "seed": None, "message": p} for p in rep.problems]
+    # Corrupt or altered data stops the run before any seed starts, in either mode: a seed's
+    # score on it would mean nothing, and a trainer must never be the first to read it.
+    raise EnvironmentProblem(f"the data in {data.data_dir} fails verification: {rep.problems[0]}"
+                             + (f" (+{len(rep.problems) - 1} more)" if len(rep.problems) > 1 else ""),
+                             hint=f"Run `harness data verify {data.data_dir}` and fetch or rebuild it.")
 
 
 def env_findings(report: dict, mode: str) -> list[dict]:

@@ -106,7 +106,25 @@ def test_harness_stamped_log_unexplained_gap_and_val_pause() -> None:
     assert any(f["rule"] == "timeline.unexplained_gap" and f["seconds"] == pytest.approx(9.9) for f in tl.findings)
     v = {x.name: x for x in pol.evaluate(tl)}
     assert v["train"].status == "FAIL" and v["train"].value_s == pytest.approx(13.0) and not v["train"].official
-    assert v["eval"].status == "PASS" and v["eval"].value_s == pytest.approx(0.4)
+    # The harness's stamps give 0.5 s (size line -> headline): its figure wins over the printed 0.4 s.
+    assert v["eval"].status == "PASS" and v["eval"].value_s == pytest.approx(0.5)
+    assert not any(f["rule"] == "timing.printed_vs_stamped" for f in tl.findings)  # within 1 s
+
+
+def test_a_printed_eval_time_below_the_stamped_span_is_replaced_and_flagged() -> None:
+    """A 40 s eval that prints eval_time:500ms is judged on the harness's 40 s, with a finding."""
+    evs = _stamped([(5.0, "step:1/100 train_loss:3.0 train_time:100ms step_avg:100ms"),
+                    (6.0, "stopping_early: wallclock_cap train_time:1000ms step:1/100"),
+                    (6.5, "Total submission size int8+zlib: 1000 bytes"),
+                    (46.5, "final_int8_zlib_roundtrip val_loss:2.8 val_bpb:1.5 eval_time:500ms"),
+                    (46.5, "final_int8_zlib_roundtrip_exact val_loss:2.80000000 val_bpb:1.50000000")])
+    pol = load_policy("smoke", train_seconds=10, eval_seconds=5)
+    tl = build_timeline(evs, pol)
+    (ev,) = tl.by_role("scored_eval")
+    assert ev.seconds == pytest.approx(40.0) and ev.source == "harness" and ev.script_seconds == pytest.approx(0.5)
+    assert any(f["rule"] == "timing.printed_vs_stamped" for f in tl.findings)
+    v = {x.name: x for x in pol.evaluate(tl)}
+    assert v["eval"].status == "FAIL"
 
 
 def test_a_marker_gains_at_most_its_cap() -> None:
@@ -151,6 +169,7 @@ def test_a_real_harness_log(tmp_path) -> None:
     """The reference trainer under the supervisor: the harness clock measures what the script says."""
     from harness.phases import LiveCaps
     from harness.reproduce import prepare_data
+    from harness.sandbox import SandboxOptions
     from harness.supervisor import SeedSpec, run_seed, torchrun_argv
 
     data = prepare_data("embedded", None)
@@ -163,7 +182,7 @@ def test_a_real_harness_log(tmp_path) -> None:
            "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "harness.log"
     run = run_seed(SeedSpec(argv=torchrun_argv("train_gpt.py", 1), cwd=work, env=env, log_path=log,
-                            caps=LiveCaps(train_s=60, total_s=300)))
+                            caps=LiveCaps(train_s=60, total_s=300), sandbox=SandboxOptions(read_only=data.view_paths())))
     assert run.ok, log.read_text()[-2000:]
     pol = load_policy("smoke", train_seconds=3, eval_seconds=60)
     tl = build_timeline(parse_file(log), pol)

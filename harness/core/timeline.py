@@ -435,6 +435,17 @@ def _eval(tl: Timeline, events: list[Event], after: list[Event], closed: Event |
     if stamped and timer is not None and timer.t is not None:
         _seg(tl, "scored eval", "scored_eval", timer, head_ev, head_ev.t - timer.t, "harness",
              "'beginning TTT eval timer' -> the headline metric line", script_seconds=script)
+    elif script is not None and stamped and _eval_begin(after, closed, head_ev, head.name) is not None:
+        begin = _eval_begin(after, closed, head_ev, head.name)
+        secs = head_ev.t - begin.t
+        _seg(tl, "scored eval", "scored_eval", begin, head_ev, secs, "harness",
+             f"the line before the eval -> the headline metric line ({head.name}); the script printed {script:.3f} s",
+             script_seconds=script)
+        if abs(secs - script) > PRINTED_TOLERANCE_S:
+            tl.findings.append({
+                "severity": "warning", "rule": "timing.printed_vs_stamped",
+                "message": f"the script printed eval_time {script:.3f} s with {head.name}, the harness's stamps give "
+                           f"{secs:.3f} s from the line before the eval to the headline; the harness's figure is used"})
     elif script is not None:
         _seg(tl, "scored eval", "scored_eval", None, head_ev, script, "script",
              f"eval_time printed with the headline ({head.name})", script_seconds=script)
@@ -444,6 +455,23 @@ def _eval(tl: Timeline, events: list[Event], after: list[Event], closed: Event |
     totals = [e for e in after if e.kind == "eval_total"]
     if totals:
         _anchor(tl, "eval_total", totals[-1], source="script")
+
+
+# A printed duration and the harness's stamps of the same span may differ by the printing
+# resolution (ms here) plus the stamping lag; beyond 1 s they disagree.
+PRINTED_TOLERANCE_S = 1.0
+
+
+def _eval_begin(after: list[Event], closed: Event | None, head_ev: Event, head_name: str) -> Event | None:
+    """The last stamped event that closes what comes before the scored eval: the artifact's size
+    line, the end of a decompression or of an eval compile warm-up, or a diagnostic metric (the
+    headline's own twin line, ``name`` beside ``name_exact``, is part of the headline)."""
+    kinds = {"deserialize", "marker", "metric", "size", "serialize"}
+    cands = [e for e in after if e.line_no < head_ev.line_no and e.t is not None and e.kind in kinds
+             and not (e.kind == "metric" and _base(str(e.fields.get("name", ""))) == _base(head_name))]
+    if closed is not None and closed.t is not None and closed.line_no < head_ev.line_no:
+        cands.append(closed)
+    return max(cands, key=lambda e: e.line_no, default=None)
 
 
 def _base(name: str) -> str:
