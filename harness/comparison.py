@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core.schemas import loads_json
 from harness import __version__
 from harness.core.compare import Check, Comparison, SeedFigures, claim_from_record, compare
 from harness.errors import EnvironmentProblem, HarnessError, UsageError
@@ -244,7 +245,7 @@ def find_logs(folder: Path) -> list[Path]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = loads_json(path.read_bytes(), str(path))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path} is not a readable JSON file ({exc}).", hint="Give a submission.json.") from None
     if not isinstance(obj, dict):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.static import CodeUnit, analyse
+from harness.core.schemas import loads_json
 
 LOG_SUFFIXES = (".log", ".txt")
 # Lines that mark a file as a training log (any generation) rather than a README or requirements.
@@ -125,7 +126,7 @@ class Subject:
         if self.submission_path is None:
             return None
         try:
-            return json.loads(self.submission_path.read_text(encoding="utf-8"))
+            return loads_json(self.submission_path.read_bytes(), str(self.submission_path))
         except (OSError, ValueError):
             return None
 
@@ -134,7 +135,7 @@ class Subject:
         if self.submission_path is None or self.claims_override is not None:
             return None
         try:
-            json.loads(self.submission_path.read_text(encoding="utf-8"))
+            loads_json(self.submission_path.read_bytes(), str(self.submission_path))
         except (OSError, ValueError) as exc:
             return f"{type(exc).__name__}: {exc}"
         return None

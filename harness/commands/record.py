@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from harness.core.schemas import loads_json
 from harness.core import records
 from harness.errors import UsageError, VerificationFailed
 
@@ -22,11 +23,11 @@ class FileCheck:
 def check_file(path: Path, force_legacy: bool = False) -> FileCheck:
     """v1 when the record has a ``verification`` block (unless forced legacy), else the legacy subset."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        obj = loads_json(path.read_bytes(), str(path))
+    except OSError as exc:
         return FileCheck(path, "unreadable", [f"cannot read: {exc}"])
-    except json.JSONDecodeError as exc:
-        return FileCheck(path, "unreadable", [f"not JSON: {exc}"])
+    except ValueError as exc:
+        return FileCheck(path, "unreadable", [str(exc)])
     if not force_legacy and records.is_v1(obj):
         return FileCheck(path, "v1", records.validate_record(obj))
     return FileCheck(path, "legacy", records.check_legacy_subset(obj))

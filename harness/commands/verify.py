@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from harness.core.schemas import loads_json
 from harness.errors import EnvironmentProblem, UsageError
 
 
@@ -76,8 +77,8 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
     claims_obj = None
     if claims is not None:
         try:
-            claims_obj = json.loads(claims.read_text(encoding="utf-8"))
-        except ValueError as exc:
+            claims_obj = loads_json(claims.read_bytes(), str(claims))
+        except (OSError, ValueError) as exc:
             raise UsageError(f"{claims} is not JSON ({exc}).", hint="Give a submission.json.") from None
     report = verify_path(path, policy=policy, claims=claims_obj, baseline=baseline, resolved_from=resolved_from,
                          reproduced=reproduced)

@@ -31,6 +31,7 @@ from statistics import fmean
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
+from harness.core.schemas import loads_json
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 RECORD_SCHEMA_V1 = SCHEMA_DIR / "submission-v1.schema.json"
@@ -145,8 +146,7 @@ class LegacyRecord:
                     raise FileNotFoundError(f"no submission*.json in {p}")
                 cand = alts[0]
             p = cand
-        with p.open("r", encoding="utf-8") as fh:
-            raw = json.load(fh)
+        raw = loads_json(p.read_bytes(), str(p))
         if not isinstance(raw, dict):
             raise ValueError(f"{p}: top level is {type(raw).__name__}, expected an object")
         return cls.from_dict(raw, path=p)
