@@ -52,8 +52,28 @@ def _pdeathsig(parent: int | None) -> None:
             os._exit(137)
 
 
+def reachable_by_others(path: str) -> bool:
+    """True when every folder above ``path`` lets any uid through (o+x): the sandbox uid can then
+    reach it without staging."""
+    parts = os.path.abspath(path).split("/")[1:-1]
+    cur = "/"
+    for part in parts:
+        cur = os.path.join(cur, part)
+        try:
+            if not os.stat(cur).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def stage_binds(bwrap_args: list[str], stage: str) -> list[str]:
-    """Bind each bind source under ``stage`` (a private tmpfs) and return the rewritten arguments."""
+    """Bind each bind source the sandbox uid cannot reach under ``stage`` (a private tmpfs) and
+    return the rewritten arguments. Where every source is reachable (the image; most hosts) no
+    mount namespace is needed, which a container without CAP_SYS_ADMIN could not make."""
+    sources = [bwrap_args[i + 1] for i in range(len(bwrap_args) - 2) if bwrap_args[i] in BIND_OPTS]
+    if all(reachable_by_others(src) for src in sources if os.path.lexists(src)):
+        return list(bwrap_args)
     ns.unshare(ns.CLONE_NEWNS)
     ns.mount(None, "/", None, ns.MS_REC | ns.MS_PRIVATE)
     ns.mount("tmpfs", stage, "tmpfs", ns.MS_NOSUID | ns.MS_NODEV, "mode=0755")
@@ -63,7 +83,7 @@ def stage_binds(bwrap_args: list[str], stage: str) -> list[str]:
     while i < len(out):
         if out[i] in BIND_OPTS and i + 2 < len(out):
             src = out[i + 1]
-            if os.path.lexists(src):
+            if os.path.lexists(src) and not reachable_by_others(src):
                 target = os.path.join(stage, str(n))
                 n += 1
                 if stat.S_ISDIR(os.stat(src).st_mode):
