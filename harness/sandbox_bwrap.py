@@ -96,8 +96,12 @@ def launch_bwrap(sb: "SeedSandbox", argv: list[str], cwd: Path, env: dict[str, s
     # The operator's own PYTHONPATH / LD_LIBRARY_PATH (never a manifest's) may name folders outside
     # the Python environment; the harness's additions (the FA3 shim) too. A manifest's values are
     # paths inside the view and bring nothing into it.
+    # The folder holding the harness's own source (a checkout on PYTHONPATH) is never bound.
+    own_src = Path(__file__).resolve().parent.parent
     extra_ro = [Path(p) for var in ("PYTHONPATH", "LD_LIBRARY_PATH")
-                for p in os.environ.get(var, "").split(os.pathsep) if p and os.path.isabs(p) and os.path.isdir(p)]
+                for p in os.environ.get(var, "").split(os.pathsep)
+                if p and os.path.isabs(p) and os.path.isdir(p) and Path(p).resolve() != own_src
+                and own_src not in Path(p).resolve().parents]
     uid = gid = None
     cmd = [sys.executable, "-I", str(ENTER), "--parent-pid", str(os.getpid())]
     if is_root:

@@ -63,7 +63,9 @@ class SeedSpec:
     pid_note_s: float = 2.0  # how often the seed's pids are sampled (for the GPU check)
     # Real logs are a few MB; a flood past this is killed before it exhausts our memory.
     max_log_bytes: int = 256 << 20
-    disk_poll_s: float = 1.0  # how often the seed's writable folders are measured against the disk cap
+    # How often the seed's writable folders are measured against the disk cap: often enough that a
+    # writer at disk speed overshoots by a few GB at most, rarely enough to cost the trainer nothing.
+    disk_poll_s: float = 2.0
     # Called (from run_seed's thread) with each new phase's name: the harness hashes the artifact
     # when the eval phase begins.
     on_phase: Callable[[str], None] | None = None
