@@ -48,6 +48,8 @@ def main() -> int:
     ap.add_argument("--full", action="store_true", help="use the manifest's full [env] (no smoke model overrides)")
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--no-network-isolation", action="store_true")
+    ap.add_argument("--policy", default=None, help="timing policy id or file for the harness run (its [sandbox] limits)")
+    ap.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "fallback"], help="seed sandbox engine")
     args = ap.parse_args()
     seeds = [int(x) for x in args.seeds.split(",")]
 
@@ -79,7 +81,8 @@ def main() -> int:
         t0 = time.monotonic()
         res = reproduce(args.submission, ReproduceOptions(
             seeds=seeds, nproc=args.nproc, mode="smoke", train_seconds=args.train_seconds, data=args.data,
-            out=tmp / "runs", progress=False, isolate_network=not args.no_network_isolation, env=user_env))
+            out=tmp / "runs", progress=False, isolate_network=not args.no_network_isolation, env=user_env,
+            policy=args.policy, sandbox_engine=args.sandbox))
         total_wall = time.monotonic() - t0
         if res.exit_code != 0:
             print(f"harness run exit code {res.exit_code}; see {res.run_dir}")

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 # Used when a policy has no [sandbox] table (older or custom policies).
-DEFAULTS = {"pids_max": 4096, "memory_max_bytes": 0, "disk_max_bytes": 64 * 2**30, "shm_max_bytes": 0}
+# seccomp: 1 loads harness.seccomp's filter (a second wall behind bubblewrap's), 0 leaves it out.
+DEFAULTS = {"pids_max": 4096, "memory_max_bytes": 0, "disk_max_bytes": 64 * 2**30, "shm_max_bytes": 0, "seccomp": 1}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 

@@ -122,7 +122,7 @@ def launch_bwrap(sb: "SeedSandbox", argv: list[str], cwd: Path, env: dict[str, s
         cmd += ["--rlimit", f"NPROC={lim.nproc_rlimit(limits['pids_max'], uid_is_private=is_root)}"]
         sb.cgroups.held["pids"] = f"RLIMIT_NPROC of the {'sandbox' if is_root else 'user'}'s uid"
         sb.cgroups.missing.pop("pids", None)
-    seccomp_fd = seccomp.program_fd() if seccomp.supported() else None
+    seccomp_fd = seccomp.program_fd() if seccomp.supported() and limits.get("seccomp", 1) else None
     view = View(work=cwd, home=home, tmp=tmp, read_only=[*map(Path, opts.read_only), *extra_ro],
                 read_write=[cache], isolate_network=opts.isolate_network,
                 shm_bytes=limits.get("shm_max_bytes") or None, uid=uid, gid=gid, seccomp_fd=seccomp_fd)
@@ -153,7 +153,7 @@ def _describe(sb: "SeedSandbox", view: View, uid: int | None, has_seccomp: bool,
         "trainer_uid_private": is_root,
         "capabilities": "none (own user namespace, all dropped; user namespaces disabled inside)",
         "no_new_privs": True,
-        "seccomp": f"denies {', '.join(seccomp.denied_calls())}" if has_seccomp else "none (architecture not covered)",
+        "seccomp": f"denies {', '.join(seccomp.denied_calls())}" if has_seccomp else "none",
         "network": "netns (lo only)" if view.isolate_network else "host",
         "private_tmp": "mount: a fresh per-seed folder bound over /tmp",
         "private_shm": "tmpfs" + (f" ({view.shm_bytes} bytes)" if view.shm_bytes else ""),
