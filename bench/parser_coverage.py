@@ -43,8 +43,7 @@ TOP_SHAPES = 30
 # A training time may be read off progress lines (the last step's train_time), so they count there.
 PRINTS = {
     "val_bpb": re.compile(r"(?i)bpb[^\n\d]{0,30}?\d+\.\d{3,}"),
-    "size": re.compile(r"(?i)(?:submission|artifact|serialized|compressed|model|code)[^\n\d]{0,40}?\d[\d,_]{5,}"
-                       r"|\d[\d,_]{5,}\s*bytes\b"),
+    "size": re.compile(r"(?i)(?:\bbytes|submission|artifact)[^\n\d]{0,40}?\d[\d,_]{5,}|\d[\d,_]{5,}\s*(?:bytes|B)\b"),
     "train_time": re.compile(r"(?i)(?:train(?:ing)?[_ ]time|wallclock)[^\n\d]{0,20}?\d+(?:\.\d+)?\s*(?:ms|s|m)\b"),
 }
 _PROGRESS = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:step[:\s]*)?\d+\s*/\s*\d+\b")
@@ -160,10 +159,16 @@ def report(results: list[dict[str, Any]], missing: int = 0) -> tuple[str, dict[s
         out.append(f"{k:<11} printed by {len(printing):>5} logs; parser finds it in {found:>5} ({100 * share:.1f} %)")
     out.append(f"parser crashes: {summary['crashes']}")
     for k in PRINTS:
-        shapes = Counter(s for r in results for s in r["missed_shapes"].get(k, []))
-        summary[f"missed_shapes_{k}"] = shapes.most_common(TOP_SHAPES)
+        shapes: Counter[str] = Counter()
+        example: dict[str, str] = {}  # one log per shape, to reproduce the miss
+        for r in results:
+            for s in r["missed_shapes"].get(k, []):
+                shapes[s] += 1
+                example.setdefault(s, r["path"])
+        top = shapes.most_common(TOP_SHAPES)
+        summary[f"missed_shapes_{k}"] = [{"shape": s, "logs": n, "example": example[s]} for s, n in top]
         out += ["", f"Top {TOP_SHAPES} line shapes in logs whose {k} the parser misses (logs per shape)"]
-        out += [f"  {n:>5}  {s}" for s, n in shapes.most_common(TOP_SHAPES)]
+        out += [f"  {n:>5}  {s}" for s, n in top]
     return "\n".join(out), summary
 
 

@@ -74,10 +74,10 @@ def _cli_resolution(git_dir: Path, head: str) -> dict[str, Any]:
     return {"ok": True, "folder": folder, "notes": notes}
 
 
-def _finding_row(f: Any) -> dict[str, Any]:
+def _finding_row(f: Any, prefix: str = "") -> dict[str, Any]:
     # Evidence excerpts and data are left out on purpose: they can carry upstream code text.
     return {"rule_id": f.rule_id, "severity": f.severity, "status": f.status, "message": f.message[:300],
-            "sites": [f"{e.file}:{e.line}" if e.line else str(e.file) for e in f.evidence if e.file]}
+            "sites": [f"{prefix}{e.file}:{e.line}" if e.line else f"{prefix}{e.file}" for e in f.evidence if e.file]}
 
 
 def verify_case(case: dict[str, Any], mirror: Path, workdir: Path) -> dict[str, Any]:
@@ -94,7 +94,8 @@ def verify_case(case: dict[str, Any], mirror: Path, workdir: Path) -> dict[str, 
             local = export_folder(mirror, case["head"], folder, workdir / f"pr{case['pr']}-{case['head'][:12]}")
             report = verify_path(local)
             entry["counts"] = dict(report.counts)
-            entry["findings"] = [_finding_row(f) for f in report.findings if f.severity in PROBLEM_SEVERITIES]
+            prefix = f"{Path(folder).name}/" if len(case["folders"]) > 1 else ""  # sites say which folder
+            entry["findings"] = [_finding_row(f, prefix) for f in report.findings if f.severity in PROBLEM_SEVERITIES]
         except Exception as exc:  # noqa: BLE001 - one broken PR must not stop the benchmark
             entry["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
         row["folders"].append(entry)
@@ -177,6 +178,8 @@ def score(doc: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         "probe_graded": len(probe_grade),
         "probe_graded_named_site_or_error": sum(1 for v in probe_grade if v["outcome"] in ("error", "probe")),
         "cli_resolve_failures": [r["pr"] for r in rows if not r["cli_resolve"]["ok"]],
+        # `harness verify <PR ref>` reports on one folder; these PRs add more than one
+        "cli_one_folder_of_several": [r["pr"] for r in rows if r["cli_resolve"]["ok"] and len(r["folders"]) > 1],
         "folder_failures": [r["pr"] for r in rows if any("error" in f for f in r["folders"])],
     }
     return {"violations": violations, "clean": clean, "table": {k: dict(v) for k, v in table.items()},
@@ -224,6 +227,8 @@ def render(doc: dict[str, Any], scored: dict[str, Any]) -> str:
             f"{_pct(s['probe_graded_named_site_or_error'], s['probe_graded'])}",
             f"  PR refs the CLI cannot resolve:        {len(s['cli_resolve_failures'])} "
             + " ".join(f"#{p}" for p in s["cli_resolve_failures"]),
+            f"  PR refs the CLI verifies 1 folder of N: {len(s['cli_one_folder_of_several'])} "
+            + " ".join(f"#{p}" for p in s["cli_one_folder_of_several"]),
             f"  cases with a folder that failed:       {len(s['folder_failures'])} "
             + " ".join(f"#{p}" for p in s["folder_failures"])]
     return "\n".join(out)
