@@ -116,7 +116,23 @@ def test_every_fixture_folder_verifies(records_dir):
         assert validate_report_json(json.loads(rep.to_json())) == [], folder.name
         # code is not in the fixtures: code rules say so rather than guessing
         code = [o for o in rep.outcomes if o.rule.group == "code"]
-        assert all(o.outcome == "not_available" for o in code), folder.name
+        assert all(o.outcome in ("not_available", "not_in_force") for o in code), folder.name
+
+
+def test_rules_are_dated_and_a_pr_is_judged_by_the_rules_of_its_day(tmp_path):
+    """Every rule carries the day it took effect; requirements.txt became a rule on 2026-03-20 (README
+    commit 9a60d1676), so a folder of a PR opened on 2026-03-19 importing FA3 without one is not judged by it."""
+    assert all(len(r.since) == 10 and r.since >= "2026-03-18" for r in catalogue())
+    d = tmp_path / "track_10min_16mb" / "2026-03-19_FA3_Early"
+    d.mkdir(parents=True)
+    (d / "train_gpt.py").write_text("from flash_attn_interface import flash_attn_func\n", encoding="utf-8")
+    early = verify_path(d)
+    assert early.ruleset["opened_on"] == "2026-03-19" and "code.dependencies" in early.ruleset["not_in_force"]
+    assert not [f for f in early.findings if f.rule_id == "code.dependencies" and f.severity != "info"]
+    assert validate_report_json(json.loads(early.to_json())) == []
+    late = verify_path(d, opened_on="2026-03-21")
+    assert [f for f in late.findings if f.rule_id == "code.dependencies" and f.severity == "warning"]
+    assert late.ruleset["version"] == early.ruleset["version"] and "code.dependencies" not in late.ruleset["not_in_force"]
 
 
 def test_fixture_over_cap_record_is_flagged(records_dir):

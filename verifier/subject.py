@@ -86,6 +86,9 @@ class Subject:
     other_files: list[Path] = field(default_factory=list)  # README, requirements.txt, ...
     baseline_record: Any = None  # LegacyRecord this submission claims to beat (significance)
     reproduction: list[LogInput] = field(default_factory=list)  # logs of a re-run (reproduction rules)
+    # the day the PR was opened: rules that took effect later do not judge it (None: every rule judges)
+    opened_on: str | None = None
+    opened_source: str = "unknown"
 
     # ---- code -----------------------------------------------------------------
     @cached_property
@@ -226,7 +229,15 @@ def load_subject(path: str | Path, *, claims: dict[str, Any] | None = None, poli
                       submission_path=sub if sub.is_file() else None, claims_override=claims,
                       policy_id=policy, other_files=others)
     _attach_claims(subject)
+    date_subject(subject)
     return subject
+
+
+def date_subject(subject: Subject, pr: int | None = None) -> None:
+    """The opening day of the PR behind the folder (``harness.core.prindex``)."""
+    from harness.core import prindex
+
+    subject.opened_on, subject.opened_source = prindex.opened_on(subject.root.name, pr)
 
 
 def _attach_claims(subject: Subject) -> None:

@@ -6,6 +6,8 @@ they live in one module per group and register themselves on import.
 
 from __future__ import annotations
 
+import hashlib
+
 from verifier.model import Rule
 from verifier.rules import code as _code  # noqa: F401  (registers code.* rules)
 from verifier.rules import log as _log  # noqa: F401  (registers log.* rules)
@@ -32,4 +34,12 @@ def is_heuristic(rule_id: str) -> bool:
     return rule_id in HEURISTIC
 
 
-__all__ = ["catalogue", "get_rule", "is_heuristic", "RULES"]
+def ruleset_version() -> str:
+    """Names the rules a report was judged by: the newest rule's day plus a digest of every rule's id,
+    day and severity (adding, re-dating or re-grading a rule changes it)."""
+    rules = catalogue()
+    digest = hashlib.sha256("\n".join(f"{r.id} {r.since} {r.severity}" for r in rules).encode()).hexdigest()[:8]
+    return f"{max(r.since for r in rules)}+{digest}"
+
+
+__all__ = ["catalogue", "get_rule", "is_heuristic", "ruleset_version", "RULES"]

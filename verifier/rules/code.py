@@ -72,7 +72,7 @@ def _argv0(call_args: tuple[str, ...]) -> list[str]:
     return out
 
 
-@rule("code.network", "no network or download calls reachable at run time", severity="error", group="code",
+@rule("code.network", "no network or download calls reachable at run time", since="2026-03-18", severity="error", group="code",
       source=README_RULES + "'No external downloads, training dataset access, or network calls are allowed "
       "during evaluation' (README.md:209)", needs=("code",))
 def check_network(s: Subject) -> list[Finding]:
@@ -183,7 +183,7 @@ def _val_uses_outside_eval(loop: ast.AST, names: set[str]) -> list[tuple[str, in
 
 
 @rule("code.val_in_training", "validation data is not used for training or calibration before it is scored",
-      severity="warning", group="code", heuristic=True, needs=("code",),
+      since="2026-03-20", severity="warning", group="code", heuristic=True, needs=("code",),
       source=README_RULES + "'you can't access validation data during training' (README.md:221); organizer "
       "ruling on GPTQ calibration with validation data (issue #140, quoting #728, 2026-03-27)")
 def check_val_in_training(s: Subject) -> list[Finding]:
@@ -239,7 +239,7 @@ def _ttt_function(name: str, fn) -> bool:
                                                               if i.lower().startswith(("ttt", "lora")))
 
 
-@rule("code.ttt_score_order", "test-time training scores each token before updating on it", severity="error",
+@rule("code.ttt_score_order", "test-time training scores each token before updating on it", since="2026-03-20", severity="error",
       group="code", heuristic=True, needs=("code",),
       source=README_RULES + "'only allowed to test-time train on validation set tokens you've already evaluated "
       "your model on' (README.md:223, added 2026-03-20); issue #1017 condition C3")
@@ -300,7 +300,7 @@ _CACHE = re.compile(r"ngram|n_gram|kgram|hash_cache|token_cache|cache_count|ppm_
 _EVALFN = re.compile(r"eval|score|ttt|sliding|bpb", re.I)
 
 
-@rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)", severity="error",
+@rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)", since="2026-03-27", severity="error",
       group="code", heuristic=True, needs=("code",),
       source="organizer ruling 2026-03-27 (valerio-oai on #677, summarised in issue #140): hashed n-gram caches "
       "disallowed, they are not normalised over the vocabulary; issue #1017 C2")
@@ -341,7 +341,7 @@ def _num(v) -> float | None:
         return None
 
 
-@rule("code.budget_knobs", "time-budget knobs do not extend the 600 s budget", severity="error", group="code",
+@rule("code.budget_knobs", "time-budget knobs do not extend the 600 s budget", since="2026-03-18", severity="error", group="code",
       needs=("code",),
       source=README_RULES + "'must run in under 10 minutes on 8xH100s' (README.md:165); DESIGN.md 'Verifier' "
       "(MAX_WALLCLOCK_SECONDS > 600, FORCE_STOP_STEP); #1956 on FORCE_STOP_STEP=4945 (601,153 ms)")
@@ -423,7 +423,7 @@ def _local_modules(s: Subject) -> set[str]:
     return mods
 
 
-@rule("code.dependencies", "imports and system tools are declared", severity="warning", group="code",
+@rule("code.dependencies", "imports and system tools are declared", since="2026-03-20", severity="warning", group="code",
       needs=("code",),
       source=README_RULES + "'include a requirements.txt in the records folder' (README.md:231, added 2026-03-20)")
 def check_dependencies(s: Subject) -> list[Finding]:
@@ -488,7 +488,7 @@ def check_dependencies(s: Subject) -> list[Finding]:
 
 
 @rule("code.counted_code", "all code the run executes is counted (files beside the entry, exec'd payloads)",
-      severity="warning", group="code", needs=("code",),
+      since="2026-03-18", severity="warning", group="code", needs=("code",),
       source=README_RULES + "'All counted code should live in the train_gpt.py script' (README.md:205-208); "
       "DESIGN.md 'Artifact accounting'")
 def check_counted_code(s: Subject) -> list[Finding]:
@@ -530,7 +530,7 @@ def check_counted_code(s: Subject) -> list[Finding]:
     return out
 
 
-@rule("code.parse", "every shipped Python file parses", severity="error", group="code", needs=("code",),
+@rule("code.parse", "every shipped Python file parses", since="2026-03-18", severity="error", group="code", needs=("code",),
       source=README_RULES + "train_gpt.py 'must successfully compile and run within the records folder' "
       "(README.md:244-252)")
 def check_parse(s: Subject) -> list[Finding]:
@@ -559,7 +559,7 @@ def _env_defaults(u: CodeUnit) -> dict[str, object]:
     return out
 
 
-@rule("code.log_identity", "the logs were produced by the shipped code", severity="warning", group="code",
+@rule("code.log_identity", "the logs were produced by the shipped code", since="2026-03-18", severity="warning", group="code",
       needs=("code", "logs"),
       source="issue 11 item 3; PGOLF_FACTS §5.5 (several merged records ship code that differs from the source "
       "their logs embed); README: the log must be 'automatically produced by your script' (README.md:244-252)")
@@ -610,7 +610,7 @@ def check_log_identity(s: Subject) -> list[Finding]:
 
 
 @rule("code.counted_size", "claimed and logged code bytes match the shipped code under its counting recipe",
-      severity="warning", group="code", needs=("code",),
+      since="2026-03-18", severity="warning", group="code", needs=("code",),
       source="DESIGN.md 'Artifact accounting' (raw, minified, wrapper and logged sizes; compressed-code convention "
       "accepted by the organizers); PGOLF_FACTS §5.5; README: artifact = code bytes + compressed model bytes")
 def check_counted_size(s: Subject) -> list[Finding]:

@@ -78,7 +78,7 @@ def _load_policy(policy_id: str):
     return pol.load_policy(policy_id)
 
 
-@rule("log.timing", "train and eval times pass the timing policy", severity="error", group="log", needs=("logs",),
+@rule("log.timing", "train and eval times pass the timing policy", since="2026-03-18", severity="error", group="log", needs=("logs",),
       source="challenge README 'under 10 minutes on 8xH100s' (README.md:165) and eval '10 minutes ... in addition' "
       "(README.md:221); DESIGN.md 'Timing policy' (organizer-tda-v1: training-data-access reading, as merged)")
 def check_timing(s: Subject) -> list[Finding]:
@@ -175,7 +175,7 @@ def _verdict_lines(tl: Any, verdict_name: str | None) -> list[int]:
 # artifact size
 
 
-@rule("log.artifact_cap", "artifact bytes (code + compressed model) <= 16,000,000 for every seed", severity="error",
+@rule("log.artifact_cap", "artifact bytes (code + compressed model) <= 16,000,000 for every seed", since="2026-03-18", severity="error",
       group="log", needs=("logs",),
       source="challenge README: cap is decimal 16,000,000 bytes, code bytes + compressed model bytes (README.md:205-208)")
 def check_artifact_cap(s: Subject) -> list[Finding]:
@@ -216,7 +216,7 @@ def check_artifact_cap(s: Subject) -> list[Finding]:
 # hardware
 
 
-@rule("log.hardware", "run on 8x H100 SXM (from the log's nvidia-smi block)", severity="warning", group="log",
+@rule("log.hardware", "run on 8x H100 SXM (from the log's nvidia-smi block)", since="2026-03-18", severity="warning", group="log",
       needs=("logs",),
       source="challenge README 'must run in under 10 minutes on 8xH100s (specifically the SXM variant)' "
       "(README.md:165, SXM clause 2026-03-18); DESIGN.md: two merged records ran on H200")
@@ -308,7 +308,7 @@ def _scored_targets(summ: Any) -> int | None:
     return t if t else _g(summ, "val_tokens")
 
 
-@rule("log.coverage", "the scored targets cover the canonical validation stream", severity="warning", group="log",
+@rule("log.coverage", "the scored targets cover the canonical validation stream", since="2026-03-18", severity="warning", group="log",
       needs=("logs",),
       source="DESIGN.md 'Coverage and byte accounting' (short of the full stream: warning under organizer-tda-v1 "
       "for records dated before it); PGOLF_FACTS §2.4")
@@ -384,7 +384,7 @@ def _full_targets(registry: Any, variant: str) -> int | None:
 
 
 @rule("log.byte_denominator", "the byte denominator implied by the headline equals the bytes of the scored range",
-      severity="error", group="log", needs=("logs",),
+      since="2026-03-18", severity="error", group="log", needs=("logs",),
       source="challenge README record criterion 2 'prove with certainty that the val_bpb is correctly calculated' "
       "(README.md:236-242); Scylla record removed 2026-04-26 (commit 7427de232) for a +4 % byte count; "
       "DESIGN.md 'Coverage and byte accounting'")
@@ -452,7 +452,7 @@ def check_byte_denominator(s: Subject) -> list[Finding]:
 # metric consistency and code identity
 
 
-@rule("log.metric", "a headline metric is found and consistent", severity="warning", group="log", needs=("logs",),
+@rule("log.metric", "a headline metric is found and consistent", since="2026-03-18", severity="warning", group="log", needs=("logs",),
       source="DESIGN.md 'One parser...': the headline is picked by a documented precedence, never the last line")
 def check_metric(s: Subject) -> list[Finding]:
     r = RULES["log.metric"]
@@ -478,7 +478,7 @@ def check_metric(s: Subject) -> list[Finding]:
     return out
 
 
-@rule("log.code_measured", "the source a log embeds is the code it measured", severity="warning", group="log",
+@rule("log.code_measured", "the source a log embeds is the code it measured", since="2026-03-18", severity="warning", group="log",
       needs=("logs",),
       source="issue 11 item 3/5 (VarLenAttn train0/train1: identical embedded sources, different logged sizes); "
       "PGOLF_FACTS §5.5")

@@ -38,7 +38,7 @@ def _sub_ev(s: Subject, key: str | None = None) -> Evidence:
     return Evidence(s.rel(path), line, None if line is None else path.read_text(encoding="utf-8").split("\n")[line - 1].strip()[:160])
 
 
-@rule("record.schema", "submission.json parses and carries the fields a record needs", severity="error",
+@rule("record.schema", "submission.json parses and carries the fields a record needs", since="2026-03-18", severity="error",
       group="record", needs=("claims",),
       source=README + "a PR adds one folder with README.md, submission.json, train logs and train_gpt.py "
       "(README.md:244-252); harness.core.records legacy subset")
@@ -109,7 +109,7 @@ def _log_by_seed(s: Subject) -> dict[str, tuple[LogInput, Any]]:
 
 
 @rule("record.claims", "submission.json claims equal what the logs say (per seed: bpb, bytes, steps; mean)",
-      severity="error", group="record", needs=("claims", "logs"),
+      since="2026-03-18", severity="error", group="record", needs=("claims", "logs"),
       source=README + "the log must be 'automatically produced by your script' (README.md:244-252); PGOLF_FACTS "
       "§5.7 V16 (KitchenSinkV3 README steps/BPB, FA3_PostQAT bytes_code differ from their logs)")
 def check_claims(s: Subject) -> list[Finding]:
@@ -211,7 +211,7 @@ def _is_record_claim(s: Subject) -> bool:
     return track.startswith("10min") and kind == "record"
 
 
-@rule("record.seeds", "enough seeds for a record (>= 3 on the 10-minute track)", severity="warning",
+@rule("record.seeds", "enough seeds for a record (>= 3 on the 10-minute track)", since="2026-03-19", severity="warning",
       group="record", needs=("claims",),
       source=README + "'statistically significant win ... usually 3 training runs' (README.md:236-252, added "
       "2026-03-19 in d2bd76079)")
@@ -240,7 +240,7 @@ def check_seeds(s: Subject) -> list[Finding]:
 
 
 @rule("record.significance", "beats the record it claims to beat by 0.005 nats at p < 0.01 (in BPB space)",
-      severity="warning", group="record", needs=("claims",),
+      since="2026-03-18", severity="warning", group="record", needs=("claims",),
       source=README + "record criterion 1 'beat SOTA by at least 0.005 nats ... p < 0.01' (README.md:236-242); "
       "DESIGN.md 'Scores, significance, acceptance' (BPB space, per-tokenizer margin)")
 def check_significance(s: Subject) -> list[Finding]:
@@ -277,7 +277,7 @@ def check_significance(s: Subject) -> list[Finding]:
     return [r.finding(msg + " (not p < 0.01 under the README rule)", **data)]
 
 
-@rule("record.track", "track claims are consistent with the logged times and hardware", severity="error",
+@rule("record.track", "track claims are consistent with the logged times and hardware", since="2026-03-18", severity="error",
       group="record", needs=("claims",),
       source=README + "10-minute track: train < 600 s and eval < 600 s on 8xH100 SXM (README.md:165, 221); "
       "non-record track may use unlimited compute if noted (README.md:254-260)")
