@@ -121,12 +121,14 @@ def _verdict(name, status, value, cap=600.0):
     return NS(name=name, status=status, value_s=value, cap_s=cap, detail="", warnings=[])
 
 
-@pytest.mark.parametrize("status,severity", [("FAIL", "error"), ("PASS_GRACE", "warning"), ("PASS", None)])
+# PASS_GRACE is a pass: the organizers merged records 0.1-0.5 s over the cap (e.g. 2026-04-30_Random_Linear_Adapter)
+@pytest.mark.parametrize("status,severity", [("FAIL", "error"), ("PASS_GRACE", None), ("PASS", None)])
 def test_timing_follows_policy_verdict(tmp_path, monkeypatch, status, severity):
     tl = NS(segments=[NS(name="loop", seconds=599.5, source="script", note="", excluded=False),
                       NS(name="eval compile warm-up", seconds=150.0, source="derived", note="excluded (marked)",
                          excluded=True, phase="eval")])
     verdicts = [_verdict("train", status, 604.2), _verdict("eval", "PASS", 500.0)]
+    verdicts[0].warnings = ["600.200 s is over the 600 s cap by 0.200 s, within the 0.5 s grace"]
     monkeypatch.setattr(logrules, "_load_policy", lambda pid: _Policy(verdicts, pid))
     s = _subject(tmp_path, _summary(), timeline=tl)
     fs = get_rule("log.timing").check(s)
