@@ -156,3 +156,31 @@ def test_claimed_mean_of_rounded_seed_claims_is_consistent(tmp_path):
     sub["val_bpb"] = round(seed_mean + 3e-5, 5)
     fs = _problems(get_rule("record.claims").check(_record(tmp_path / "bad", sub, logs)))
     assert [f.data["field"] for f in fs] == ["val_bpb"] and fs[0].severity == "error"
+
+
+def _real_logs(tmp_path: Path, sub: dict, bpbs: dict[str, float]) -> Path:
+    """A folder whose logs go through the real parser (seed line + exact metric line)."""
+    d = tmp_path / "track_10min_16mb" / "2026-03-19_OneRun"
+    d.mkdir(parents=True)
+    (d / "submission.json").write_text(json.dumps(sub), encoding="utf-8")
+    for name, bpb in bpbs.items():
+        seed = name.replace("train_seed", "").replace(".log", "") if "seed" in name else "1337"
+        (d / name).write_text(f"seed:{seed}\nstep:100/20000 train_loss:2.1 train_time:599000ms step_avg:1ms\n"
+                              f"final_int8_zlib_roundtrip_exact val_loss:2.03588345 val_bpb:{bpb:.8f}\n",
+                              encoding="utf-8")
+    return d
+
+
+def test_one_seed_claim_is_not_judged_as_a_mean(tmp_path):
+    """2026-03-18_LongContextSeq2048 on main: the claim 1.20576485 is train.log's run; two more seeds beside it
+    average higher. A single-run claim is that run's figure (info), not a mean over every log (was an error)."""
+    sub = {"name": "t", "author": "a", "github_id": "a", "val_loss": 2.03588345, "val_bpb": 1.20576485}
+    d = _real_logs(tmp_path, sub, {"train.log": 1.20576485, "train_seed1338.log": 1.20617460,
+                                   "train_seed1339.log": 1.20715923})
+    fs = get_rule("record.claims").check(load_subject(d))
+    assert _problems(fs) == []
+    assert any(f.severity == "info" and "one run (train.log:3)" in f.message for f in fs)
+    # a claim no run printed is still an error
+    sub["val_bpb"] = 1.19
+    d2 = _real_logs(tmp_path / "b", sub, {"train.log": 1.20576485, "train_seed1338.log": 1.20617460})
+    assert [f.severity for f in _problems(get_rule("record.claims").check(load_subject(d2)))] == ["error"]

@@ -170,9 +170,16 @@ def check_claims(s: Subject) -> list[Finding]:
                                  field="steps"))
     # top-level figures against single-log / mean
     top_raw = s.submission or {}
-    claimed_seeds = set(map(str, rec.seed_results))
+    claimed_seeds = set(map(str, rec.seed_results)) | {str(x) for x in (rec.seeds or [])}
     complete = not claimed_seeds or claimed_seeds <= set(by_seed)  # a mean over a subset proves nothing
-    if rec.val_bpb is not None and complete:
+    single = _single_run_claim(s, rec) if rec.val_bpb is not None and not rec.seed_results else None
+    if single is not None:
+        # the claim is one run's figure (the submitted run; the other logs are extra seeds or ablations)
+        lg, line = single
+        out.append(r.finding(f"claimed val_bpb {rec.val_bpb} is the figure of one run ({lg.display}:{line}), "
+                             "not a mean over the logs", status="observation", severity="info",
+                             evidence=[_sub_ev(s, "val_bpb"), _ev(lg, line)], log=lg.display, field="val_bpb"))
+    elif rec.val_bpb is not None and complete:
         logged_vals = matched_bpbs or [float(_g(_headline(sm), "val_bpb")) for _, sm in by_seed.values()
                                        if _g(_headline(sm), "val_bpb") is not None]
         if logged_vals:
@@ -198,6 +205,22 @@ def check_claims(s: Subject) -> list[Finding]:
         out.append(r.finding(f"claimed bytes_total {rec.bytes_total:,} exceeds 16,000,000",
                              evidence=[_sub_ev(s, "bytes_total")], field="bytes_total"))
     return out
+
+
+def _single_run_claim(s: Subject, rec: Any) -> tuple[LogInput, int] | None:
+    """The log line whose val_bpb is the top-level claim, when the claim names no per-seed results and
+    at most one seed: the claim is then one run's figure (its printed precision, any scored metric line)."""
+    if len({str(x) for x in (rec.seeds or [])}) > 1:
+        return None
+    claim_dec = _float_decimals((s.submission or {}).get(rec.provenance.get("val_bpb", "val_bpb"), rec.val_bpb))
+    for lg in s.logs:
+        for ev in lg.events or []:
+            f = ev.fields
+            if ev.kind != "metric" or f.get("diagnostic") or f.get("val_bpb") is None:
+                continue
+            if _close(rec.val_bpb, float(f["val_bpb"]), claim_dec, _float_decimals(f["val_bpb"])):
+                return lg, ev.line_no
+    return None
 
 
 # ---------------------------------------------------------------------------
