@@ -293,3 +293,39 @@ def test_brotli_wrapper_as_records_count_it(tmp_path):
     obs = [f for f in _run("code.counted_code", d) if f.status == "observation"]
     assert obs and obs[0].data["chain"] == ["b85decode", "brotli.decompress"]
     assert any(f.data.get("knob") == "FORCE_STOP_STEP" for f in _problems(_run("code.budget_knobs", d)))
+
+
+# ---------------------------------------------------------------- parse: newer grammar
+PEP701 = '''names = {"a": 1}
+
+def main():
+    print(f"{names["a"]:>4} done")
+    for i in range(3):
+        pass
+'''
+
+
+def test_newer_grammar_is_a_note_not_an_error(tmp_path, monkeypatch):
+    """2026-04-08_SP8192_ParallelResid_ScoreFirstTTT (merged) decodes to a script with a PEP 701 f-string that
+    Python 3.11 rejects ("f-string: expecting '}'"): the code is fine on the 3.12 it ran on."""
+    import verifier.static as static
+
+    monkeypatch.delenv("PGOLF_NEWER_PYTHON", raising=False)
+    monkeypatch.setattr(static.shutil, "which", lambda name: None)
+    fs = _run("code.parse", _folder(tmp_path, PEP701))
+    assert _problems(fs) == [] and fs and fs[0].severity == "info" and "cannot parse here" in fs[0].message
+    (tmp_path / "b").mkdir()
+    broken = _run("code.parse", _folder(tmp_path / "b", "def main(:\n    pass\n"))
+    assert [f.severity for f in _problems(broken)] == ["error"]
+
+
+NEWER = sorted(Path("/root/.pyenv/versions").glob("3.1[2-9]*/bin/python3.1[2-9]")) if Path("/root/.pyenv").is_dir() else []
+
+
+@pytest.mark.skipif(not NEWER, reason="no Python >= 3.12 interpreter on this machine")
+def test_newer_grammar_parsed_with_the_newer_python(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_NEWER_PYTHON", str(NEWER[0]))
+    u = analyse(PEP701, "x.py")
+    assert u.parsed_with and u.parsed_with.startswith("3.1") and "main" in u.functions and u.loops
+    fs = _run("code.parse", _folder(tmp_path, PEP701))
+    assert _problems(fs) == [] and "parsed with Python 3.1" in fs[0].message

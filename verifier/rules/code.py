@@ -539,7 +539,17 @@ def check_parse(s: Subject) -> list[Finding]:
         return _no_code(r.id)
     out = []
     for u in s.all_units():
-        if u.syntax_error:
+        if u.parsed_with:
+            out.append(r.finding(f"{u.path}: {u.newer_grammar}; parsed with Python {u.parsed_with} (the local "
+                                 f"{sys.version.split()[0]} lacks that grammar)", status="observation",
+                                 severity="info", evidence=[_ev(u, u.syntax_error_line)], error=u.syntax_error,
+                                 parsed_with=u.parsed_with))
+        elif u.syntax_error and u.newer_grammar:
+            out.append(r.finding(f"{u.path}: cannot parse here: line {u.syntax_error_line} uses {u.newer_grammar}, "
+                                 f"newer than the local {sys.version.split()[0]} (no newer interpreter found; set "
+                                 "PGOLF_NEWER_PYTHON); facts for it come from a regex fallback", status="not_available",
+                                 severity="info", evidence=[_ev(u, u.syntax_error_line)], error=u.syntax_error))
+        elif u.syntax_error:
             is_entry = s.entry_unit is not None and u.path.startswith(s.entry_unit.path)
             out.append(r.finding(f"{u.path} does not parse under {sys.version.split()[0]} ({u.syntax_error}); "
                                  "facts for it come from a regex fallback", severity="error" if is_entry else "warning",
