@@ -137,6 +137,35 @@ def test_ttt_score_order(tmp_path):
     assert _problems(good) == [] and any("score-first" in f.message for f in good)
 
 
+# the training loop of 2026-03-23_LeakyReLU_LegalTTT_ParallelMuon (merged): optimizer steps, then an EMA update
+# under no_grad; main() also holds TTT names because it calls the TTT eval afterwards
+TRAIN_LOOP_IN_MAIN = """
+import torch
+def main():
+    ttt_enabled = True
+    while True:
+        x, y = train_loader.next_batch(1024)
+        loss = model(x, y)
+        loss.backward()
+        optimizer_muon.step()
+        with torch.no_grad():
+            for name, t in base_model.state_dict().items():
+                ema_state[name].mul_(0.99).add_(t)
+    if ttt_enabled:
+        eval_val_sliding_ttt(model, val_tokens)
+"""
+
+
+def test_training_loop_in_main_is_not_ttt(tmp_path):
+    fs = _run("code.ttt_score_order", _folder(tmp_path, TRAIN_LOOP_IN_MAIN))
+    assert _problems(fs) == [] and not any("main()" in f.message for f in fs)
+    # the same loop drawing validation batches is adaptation on validation data
+    leaky = TRAIN_LOOP_IN_MAIN.replace("train_loader.next_batch(1024)", "val_tokens[0], val_tokens[1]")
+    (tmp_path / "b").mkdir()
+    bad = _problems(_run("code.ttt_score_order", _folder(tmp_path / "b", leaky)))
+    assert bad and "main()" in bad[0].message
+
+
 def test_pre_eval_ttt_pattern(tmp_path):
     code = """
 def ttt_adapt(model, opt, val_tokens):

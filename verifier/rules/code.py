@@ -239,6 +239,34 @@ def _ttt_function(name: str, fn) -> bool:
                                                               if i.lower().startswith(("ttt", "lora")))
 
 
+# names of the training stream: a loop that draws its batches from it is the training loop
+_TRAIN_DATA = re.compile(r"^(train_(loader|tokens|stream|batch(es)?|data|iter|ds|dataset|files|shards)|next_batch)$", re.I)
+
+
+def _loop_idents(loop: ast.AST) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            out.add(node.attr)
+    return out
+
+
+def _adapts_on_eval_data(u: CodeUnit, name: str, loop: ast.AST) -> bool:
+    """Whether a loop that both updates and scores is test-time adaptation rather than the training loop:
+    it draws no training batches, and outside a TTT-named function it touches validation data or TTT state
+    (the training loop in main() steps the optimizer and then updates an EMA under no_grad, which is no
+    scoring of validation tokens)."""
+    idents = _loop_idents(loop)
+    val = _data_val_idents(u, idents)
+    if any(_TRAIN_DATA.match(i) for i in idents) and not val:
+        return False
+    if _TTT.search(name.rsplit(".", 1)[-1]):
+        return True
+    return bool(val) or any(i.lower().startswith(("ttt", "lora")) for i in idents)
+
+
 @rule("code.ttt_score_order", "test-time training scores each token before updating on it", since="2026-03-20", severity="error",
       group="code", heuristic=True, needs=("code",),
       source=README_RULES + "'only allowed to test-time train on validation set tokens you've already evaluated "
@@ -255,7 +283,7 @@ def check_ttt_order(s: Subject) -> list[Finding]:
         for name, fn in u.functions.items():
             if fn.node is None or not _opt_step_lines(u, fn.node) or not _ttt_function(name, fn):
                 continue
-            loops = _innermost_loops(u, fn.node)
+            loops = [lp for lp in _innermost_loops(u, fn.node) if _adapts_on_eval_data(u, name, lp)]
             for lp in loops:
                 steps, scores = _opt_step_lines(u, lp), _score_lines(u, lp)
                 first_step, first_score = min(steps), min(scores)
