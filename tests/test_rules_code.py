@@ -151,6 +151,8 @@ def main():
         with torch.no_grad():
             for name, t in base_model.state_dict().items():
                 ema_state[name].mul_(0.99).add_(t)
+        if step % 100 == 0:
+            val_loss, val_bpb = eval_val(args, model, val_tokens)
     if ttt_enabled:
         eval_val_sliding_ttt(model, val_tokens)
 """
@@ -159,8 +161,10 @@ def main():
 def test_training_loop_in_main_is_not_ttt(tmp_path):
     fs = _run("code.ttt_score_order", _folder(tmp_path, TRAIN_LOOP_IN_MAIN))
     assert _problems(fs) == [] and not any("main()" in f.message for f in fs)
-    # the same loop drawing validation batches is adaptation on validation data
-    leaky = TRAIN_LOOP_IN_MAIN.replace("train_loader.next_batch(1024)", "val_tokens[0], val_tokens[1]")
+    # a loop in main() that trains on validation batches and then scores them is adaptation on validation data
+    leaky = TRAIN_LOOP_IN_MAIN.replace("train_loader.next_batch(1024)", "val_tokens[0], val_tokens[1]").replace(
+        "ema_state[name].mul_(0.99).add_(t)", "loss_sum += model(val_tokens[0], val_tokens[1])")
+    assert leaky.count("val_tokens[0]") == 2
     (tmp_path / "b").mkdir()
     bad = _problems(_run("code.ttt_score_order", _folder(tmp_path / "b", leaky)))
     assert bad and "main()" in bad[0].message
@@ -358,3 +362,42 @@ def test_newer_grammar_parsed_with_the_newer_python(tmp_path, monkeypatch):
     assert u.parsed_with and u.parsed_with.startswith("3.1") and "main" in u.functions and u.loops
     fs = _run("code.parse", _folder(tmp_path, PEP701))
     assert _problems(fs) == [] and "parsed with Python 3.1" in fs[0].message
+
+
+def test_val_in_training_spares_off_by_default_branches_and_inline_score_first_ttt(tmp_path):
+    """2026-03-31_ParallelResiduals_MiniDepthRecurrence (merged): SLOT updates on the window inside the sliding
+    eval, behind SLOT_ENABLED='0'; 2026-04-15_Mamba3Hybrid (merged): score-first TTT written inline in main()."""
+    slot = """
+import os, torch
+slot_enabled = bool(int(os.environ.get('SLOT_ENABLED', '0')))
+def eval_val_sliding(model, val_tokens, windows):
+    use_slot = slot_enabled
+    for ws in windows:
+        x = val_tokens[ws:ws + 8]
+        if use_slot:
+            loss = model(x)
+            loss.backward()
+            slot_opt.step()
+        with torch.no_grad():
+            loss_sum += model(x)
+"""
+    fs = _run("code.val_in_training", _folder(tmp_path, slot))
+    assert _problems(fs) == [] and "off by default (SLOT_ENABLED='0')" in fs[0].message
+    (tmp_path / "on").mkdir()
+    on = _problems(_run("code.val_in_training", _folder(tmp_path / "on", slot.replace("'0'", "'1'"))))
+    assert on and on[0].severity == "warning"
+    inline = """
+import torch
+def main():
+    for i in range(10):
+        chunk = val_tokens[i:i + 9]
+        with torch.no_grad():
+            ttt_loss_sum += model.forward_logits(chunk).sum()
+        loss = model(chunk)
+        loss.backward()
+        opt.step()
+"""
+    (tmp_path / "inline").mkdir()
+    folder = _folder(tmp_path / "inline", inline)
+    assert _problems(_run("code.val_in_training", folder)) == []
+    assert any("scores (line" in f.message for f in _run("code.ttt_score_order", folder))

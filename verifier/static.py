@@ -323,7 +323,7 @@ class _Collector:
             if type(ctx) is ast.Call:
                 f = ctx.func
                 n = f.attr if type(f) is ast.Attribute else (f.id if type(f) is ast.Name else "")
-                if n in ("no_grad", "inference_mode"):
+                if n in ("no_grad", "inference_mode") and _evaluates(node):
                     self.u.score_lines.append(node.lineno)
 
     def _augassign(self, node) -> None:
@@ -344,6 +344,21 @@ class _Collector:
                 self.func_stack[-1].idents |= done.idents
         elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             self.try_depth -= 1
+
+
+# A no_grad block scores when it runs the model or a loss; one that only updates an EMA or orthogonalises
+# gradients (no_grad around optimizer arithmetic) is not scoring.
+_FORWARD = re.compile(r"forward|logits|model|cross_entropy|nll|loss|eval|score|log_softmax|bpb|accumul", re.I)
+
+
+def _evaluates(block: ast.AST) -> bool:
+    for node in ast.walk(block):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else "")
+            if _FORWARD.search(name):
+                return True
+    return False
 
 
 def _safe_unparse(node: ast.AST, limit: int = 200) -> str:

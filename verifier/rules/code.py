@@ -182,6 +182,56 @@ def _val_uses_outside_eval(loop: ast.AST, names: set[str]) -> list[tuple[str, in
     return hits
 
 
+_FALSY = ("0", "false", "False", "", "no", "off")
+
+
+def _enclosing_ifs(fn: ast.AST, target: ast.AST) -> list[ast.If]:
+    """The if statements of ``fn`` whose body (not else branch) holds ``target``."""
+    out: list[ast.If] = []
+
+    def walk(node: ast.AST, chain: list[ast.If]) -> bool:
+        if node is target:
+            out.extend(chain)
+            return True
+        for child in ast.iter_child_nodes(node):
+            inner = chain + [node] if isinstance(node, ast.If) and child in node.body else chain
+            if walk(child, inner):
+                return True
+        return False
+
+    walk(fn, [])
+    return out
+
+
+def _off_by_default(s: Subject, u: CodeUnit, fn: ast.AST, loop: ast.AST) -> str | None:
+    """The environment knob, off by default and not switched on in any log, whose if-branch holds every
+    backward() of ``loop`` (SLOT inside eval_val_sliding of 2026-03-31_ParallelResiduals_MiniDepthRecurrence:
+    SLOT_ENABLED='0')."""
+    backwards = [n for n in ast.walk(loop) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr == "backward"]
+    if not backwards:
+        return None
+    tests: set[str] = set()
+    for bw in backwards:
+        names = {n.id if isinstance(n, ast.Name) else n.attr for branch in _enclosing_ifs(fn, bw)
+                 for n in ast.walk(branch.test) if isinstance(n, (ast.Name, ast.Attribute))}
+        if not names:
+            return None  # an ungated backward()
+        tests |= names
+    # a flag read into a local (use_slot = getattr(args, 'slot_enabled', False)) is tested under its local name
+    tests = {t.lower() for t in tests}
+    for e in u.env:
+        stem = re.sub(r"_?(ENABLED|ENABLE|ON)$", "", e.name).lower()
+        if not stem or not any(stem in t for t in tests):
+            continue
+        if not e.has_default or str(e.default) not in _FALSY:
+            return None
+        on_in_logs = [lg.display for lg in s.logs if lg.summary is not None and
+                      str((lg.summary.hyperparams or {}).get(e.name.lower(), "")).lower() in ("true", "1")]
+        return None if on_in_logs else f"{e.name}={e.default!r}"
+    return None
+
+
 @rule("code.val_in_training", "validation data is not used for training or calibration before it is scored",
       since="2026-03-20", severity="warning", group="code", heuristic=True, needs=("code",),
       source=README_RULES + "'you can't access validation data during training' (README.md:221); organizer "
@@ -208,14 +258,21 @@ def check_val_in_training(s: Subject) -> list[Finding]:
             if _TTT.search(name):
                 continue  # test-time adaptation: judged by code.ttt_score_order
             for loop in _training_loops(u, fn.node):
+                scores, steps = _score_lines(u, loop), _opt_step_lines(u, loop)
+                if scores and steps and min(scores) < min(steps):
+                    continue  # scores, then updates: test-time training inline, judged by code.ttt_score_order
                 hits = _val_uses_outside_eval(loop, set(vals))
                 if hits:
                     ident, line = min(hits, key=lambda h: h[1])
+                    off = _off_by_default(s, u, fn.node, loop)
                     out.append(r.finding(
                         f"{name}(): the training loop at line {loop.lineno} (it calls backward) uses validation "
                         f"data {ident!r} at line {line} outside an eval call; validation tokens must not reach a "
-                        "gradient before they are scored - needs runtime probe", status="needs_runtime_probe",
-                        evidence=[_ev(u, loop.lineno), _ev(u, line)], function=name, identifier=ident))
+                        "gradient before they are scored - needs runtime probe"
+                        + (f"; the branch is off by default ({off}) and no log switches it on" if off else ""),
+                        status="needs_runtime_probe", severity="info" if off else None,
+                        evidence=[_ev(u, loop.lineno), _ev(u, line)], function=name, identifier=ident,
+                        off_by_default=off))
                     break
     return out
 
@@ -259,7 +316,8 @@ def _adapts_on_eval_data(u: CodeUnit, name: str, loop: ast.AST) -> bool:
     (the training loop in main() steps the optimizer and then updates an EMA under no_grad, which is no
     scoring of validation tokens)."""
     idents = _loop_idents(loop)
-    val = _data_val_idents(u, idents)
+    # validation data handed to an eval call (periodic validation inside the training loop) is no adaptation
+    val = _val_uses_outside_eval(loop, set(_data_val_idents(u, idents)))
     if any(_TRAIN_DATA.match(i) for i in idents) and not val:
         return False
     if _TTT.search(name.rsplit(".", 1)[-1]):
