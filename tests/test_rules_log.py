@@ -99,10 +99,17 @@ def test_byte_denominator_unknown_range_is_not_an_error(tmp_path):
 
 
 # ------------------------------------------------------------ coverage
-def test_coverage_truncated_caseops_is_warning(tmp_path):
-    trunc = _subject(tmp_path / "a", _summary(val_tokens=47_851_520, caseops_enabled=True, hyperparams={"vocab_size": 8192}))
-    fs = _problems(get_rule("log.coverage").check(trunc))
-    assert len(fs) == 1 and fs[0].severity == "warning" and fs[0].data["canonical"] == 47_853_343
+def test_coverage_tail_truncation_is_info_partial_coverage_an_error(tmp_path):
+    """The 1,823-target tail a seq-2048 eval drops from CaseOps (47,851,520 of 47,853,343) was accepted (#2146
+    checked val_tokens 47851520 as clean); the leaky --val-docs 10000 preparation scores ~9.66 M (#2127)."""
+    trunc = _subject(tmp_path / "a", _summary(val_tokens=47_851_520, caseops_enabled=True,
+                                              hyperparams={"vocab_size": 8192, "train_seq_len": 2048}))
+    fs = get_rule("log.coverage").check(trunc)
+    assert _problems(fs) == [] and fs[0].severity == "info" and fs[0].data["canonical"] == 47_853_343
+    part = _subject(tmp_path / "p", _summary(val_tokens=9_662_464, caseops_enabled=True,
+                                             hyperparams={"vocab_size": 8192, "train_seq_len": 2048}))
+    fs = _problems(get_rule("log.coverage").check(part))
+    assert len(fs) == 1 and fs[0].severity == "error" and fs[0].data["unscored"] == 47_853_343 - 9_662_464
     full = _subject(tmp_path / "b", _summary(val_tokens=47_853_343, target_tokens=47_853_343, caseops_enabled=True,
                                              hyperparams={"vocab_size": 8192}))
     assert _problems(get_rule("log.coverage").check(full)) == []

@@ -311,7 +311,7 @@ def _scored_targets(summ: Any) -> int | None:
     return t if t else _g(summ, "val_tokens")
 
 
-@rule("log.coverage", "the scored targets cover the canonical validation stream", since="2026-03-18", severity="warning", group="log",
+@rule("log.coverage", "the scored targets cover the canonical validation stream", since="2026-03-18", severity="error", group="log",
       needs=("logs",),
       source="DESIGN.md 'Coverage and byte accounting' (short of the full stream: warning under organizer-tda-v1 "
       "for records dated before it); PGOLF_FACTS §2.4")
@@ -351,11 +351,31 @@ def check_coverage(s: Subject) -> list[Finding]:
                                  variant=variant, scored=scored, canonical=full))
         else:
             missing_n = full - scored
-            out.append(r.finding(f"{lg.display}: scores {scored:,} of {full:,} {variant} targets ({missing_n:,} "
-                                 f"unscored, {missing_n / full:.4%}); accepted for records before organizer-tda-v1",
-                                 evidence=[_ev(lg, line)], log=lg.display, variant=variant, scored=scored,
-                                 canonical=full))
+            window = _longest_context(summ)
+            data = dict(log=lg.display, variant=variant, scored=scored, canonical=full, unscored=missing_n,
+                        window_tokens=window)
+            if missing_n < window:
+                # the multiple-of-context truncation: the organizers accepted it (#2146 checked val_tokens 47851520)
+                out.append(r.finding(f"{lg.display}: scores {scored:,} of {full:,} {variant} targets: the {missing_n:,}-"
+                                     f"target tail, shorter than one {window:,}-token eval sequence, is dropped "
+                                     "(multiple-of-context truncation, accepted)", status="observation",
+                                     severity="info", evidence=[_ev(lg, line)], **data))
+            else:
+                out.append(r.finding(f"{lg.display}: scores {scored:,} of {full:,} {variant} targets ({missing_n:,} "
+                                     f"unscored, {missing_n / full:.4%}): more than one {window:,}-token eval sequence "
+                                     "short of the validation set", evidence=[_ev(lg, line)], **data))
     return out
+
+
+_SEQ_KEYS = ("eval_seq_len", "ttt_eval_seq_len", "train_seq_len", "seq_len", "max_seq_len")
+LONGEST_EVAL_CONTEXT = 32_768  # the longest eval sequence in the records' logs (sp1024 at seq 32768: 61,997,056)
+
+
+def _longest_context(summ: Any) -> int:
+    """The longest sequence length the log's hyperparameters name (the truncation unit), else the longest seen."""
+    hp = _g(summ, "hyperparams") or {}
+    lens = [v for k in _SEQ_KEYS if isinstance(v := hp.get(k), int) and v > 0]
+    return max(lens) if lens else LONGEST_EVAL_CONTEXT
 
 
 def _eval_window_tokens(summ: Any, head: Any) -> int | None:
@@ -366,7 +386,7 @@ def _eval_window_tokens(summ: Any, head: Any) -> int | None:
     mode = str(hp.get("final_eval_mode", "")).lower()
     if "sliding" not in name and "ttt" not in name and "sliding" not in mode:
         return None
-    for key in ("eval_seq_len", "ttt_eval_seq_len", "train_seq_len", "seq_len", "max_seq_len"):
+    for key in _SEQ_KEYS:
         v = hp.get(key)
         if isinstance(v, int) and v > 0:
             return v
