@@ -401,3 +401,43 @@ def main():
     folder = _folder(tmp_path / "inline", inline)
     assert _problems(_run("code.val_in_training", folder)) == []
     assert any("scores (line" in f.message for f in _run("code.ttt_score_order", folder))
+
+
+# ---------------------------------------------------------------- bytes-per-token table
+CANONICAL_LUT = """
+def build_luts(sp, vocab_size):
+    base_bytes = [0] * vocab_size
+    has_leading_space = [False] * vocab_size
+    for i in range(vocab_size):
+        piece = sp.id_to_piece(i)
+        if piece.startswith("\\u2581"):
+            has_leading_space[i] = True
+            piece = piece[1:]
+        base_bytes[i] = len(piece.encode("utf-8"))
+    return base_bytes, has_leading_space
+"""
+# the shape closed in #1545/#1576: the space folded into the piece's bytes and flagged for the scorer as well
+DOUBLE_SPACE_LUT = """
+def build_luts(sp, vocab_size):
+    base_bytes = [0] * vocab_size
+    has_space = [False] * vocab_size
+    for i in range(vocab_size):
+        piece = sp.id_to_piece(i)
+        base_bytes[i] = len(piece.encode("utf-8"))
+        if piece.startswith("\\u2581"):
+            has_space[i] = True
+            base_bytes[i] = len(piece[1:].encode("utf-8")) + 1
+    return base_bytes, has_space
+"""
+
+
+def test_byte_table(tmp_path):
+    good = _run("code.byte_table", _folder(tmp_path, CANONICAL_LUT))
+    assert _problems(good) == []
+    (tmp_path / "b").mkdir()
+    bad = _problems(_run("code.byte_table", _folder(tmp_path / "b", DOUBLE_SPACE_LUT)))
+    assert len(bad) == 1 and bad[0].severity == "error" and "counted twice" in bad[0].message
+    assert bad[0].evidence[0].line == 10 and "build_luts()" in bad[0].message
+    (tmp_path / "c").mkdir()
+    const = _problems(_run("code.byte_table", _folder(tmp_path / "c", "BYTES_PER_TOKEN = 3.71\n")))
+    assert const and const[0].severity == "warning" and "hard-coded" in const[0].message

@@ -3,6 +3,7 @@ and known facts of the fixture logs through the real parser (harness.core.events
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import SimpleNamespace as NS
 
@@ -19,7 +20,7 @@ def _summary(**kw):
                 train_time_s=599.5, eval_time_s=100.0, total_eval_time_s=None, artifact_bytes=15_900_000,
                 model_bytes=15_850_000, code_bytes=50_000, code_bytes_raw=None, code_bytes_compressed=None,
                 hardware=NS(gpu_name="NVIDIA H100 80GB HBM3", gpu_count=8), torch_version="2.9.1+cu128",
-                python_version="3.12.3", hyperparams={"vocab_size": 1024}, embedded_source=None,
+                python_version="3.12.3", hyperparams={"vocab_size": 1024}, embedded_source=None, dataset=None,
                 caseops_enabled=False,
                 headline=NS(name="final_int6_roundtrip_exact", val_loss=1.94077647, val_bpb=1.14943715, line_no=3,
                             eval_time_s=10.0, reason="exact line", agrees_with_claim=None))
@@ -92,10 +93,44 @@ def test_byte_denominator_tolerance_follows_printed_decimals(tmp_path):
     assert _problems(fs) == [] and fs[0].data["loss_decimals"] == 4 and fs[0].data["tolerance_bytes"] > 5_000
 
 
-def test_byte_denominator_unknown_range_is_not_an_error(tmp_path):
-    s = _subject(tmp_path, _summary(val_tokens=12_345_678))
-    fs = get_rule("log.byte_denominator").check(s)
-    assert _problems(fs) == [] and fs[0].status == "not_available"
+def test_byte_denominator_untabled_range_scales_the_text_total(tmp_path):
+    # 12,345,678 sp1024 targets: no exact figure, the text total scaled to the scored share
+    head = NS(name="final_int6_roundtrip_exact", val_loss=1.94077647,
+              val_bpb=round(12_345_678 * 1.94077647 / (151_080_362 * 12_345_678 / 62_021_632 * math.log(2)), 8),
+              line_no=3, eval_time_s=10.0, reason="", agrees_with_claim=None)
+    fs = get_rule("log.byte_denominator").check(_subject(tmp_path, _summary(val_tokens=12_345_678, headline=head)))
+    assert _problems(fs) == [] and fs[0].status == "observation" and "scaled to 12,345,678" in fs[0].message
+
+
+def _scylla_like(tmp_path, bytes_over: float):
+    """A custom tokenizer's log (no known export): 62,363,648 scored tokens whose loss and bpb imply the
+    canonical 151,080,362 bytes times ``1 + bytes_over``."""
+    loss = 1.92847248
+    bpb = round(62_363_648 * loss / (151_080_362 * (1 + bytes_over) * math.log(2)), 8)
+    head = NS(name="final_int6_sliding_window_exact", val_loss=loss, val_bpb=bpb, line_no=3, eval_time_s=90.0,
+              reason="", agrees_with_claim=None)
+    return _subject(tmp_path, _summary(val_tokens=62_363_648, headline=head, hyperparams={},
+                                       dataset="fineweb10B_scylla"))
+
+
+def test_byte_denominator_without_a_known_tokenizer(tmp_path):
+    """The text's bytes do not depend on the tokenizer: Scylla (#1184, TokenMonster, removed from main) implies
+    more bytes than the validation text holds; the same log with the text's bytes is fine."""
+    fs = _problems(get_rule("log.byte_denominator").check(_scylla_like(tmp_path / "a", 0.0413)))
+    assert len(fs) == 1 and fs[0].severity == "error" and fs[0].data["variant"] is None
+    assert fs[0].data["expected_bytes"] == 151_080_362 and fs[0].data["bpb_effect"] > fs[0].data["margin_bpb"]
+    ok = get_rule("log.byte_denominator").check(_scylla_like(tmp_path / "b", 0.0))
+    assert _problems(ok) == [] and ok[0].status == "observation"
+
+
+def test_byte_denominator_graded_by_its_effect_on_bpb(tmp_path):
+    """+0.0073 % (short tail windows of a sliding eval) moves val_bpb by ~8e-5, far below the ~0.0025 margin:
+    stated as info with its BPB effect, not an error."""
+    head = NS(name="final_int6_roundtrip_exact", val_loss=1.94077647, val_bpb=round(1.14943715 / 1.000073, 8),
+              line_no=3, eval_time_s=10.0, reason="", agrees_with_claim=None)
+    fs = get_rule("log.byte_denominator").check(_subject(tmp_path, _summary(headline=head)))
+    assert _problems(fs) == [] and "significance margin: far below it" in fs[0].message
+    assert 0 < fs[0].data["bpb_effect"] < 0.1 * fs[0].data["margin_bpb"]
 
 
 # ------------------------------------------------------------ coverage

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from verifier.model import Rule
+from verifier.rules import bytes as _bytes  # noqa: F401  (registers log.byte_denominator, code.byte_table)
 from verifier.rules import code as _code  # noqa: F401  (registers code.* rules)
 from verifier.rules import log as _log  # noqa: F401  (registers log.* rules)
 from verifier.rules import record as _record  # noqa: F401  (registers record.* rules)
