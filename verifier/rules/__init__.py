@@ -11,9 +11,11 @@ import hashlib
 from verifier.model import Rule
 from verifier.rules import bytes as _bytes  # noqa: F401  (registers log.byte_denominator, code.byte_table)
 from verifier.rules import code as _code  # noqa: F401  (registers code.* rules)
+from verifier.rules import data as _data  # noqa: F401  (registers log.train_shards)
 from verifier.rules import log as _log  # noqa: F401  (registers log.* rules)
 from verifier.rules import record as _record  # noqa: F401  (registers record.* rules)
 from verifier.rules import reproduction as _reproduction  # noqa: F401  (registers reproduction.* rules)
+from verifier.rules import scoring as _scoring  # noqa: F401  (registers code.two_pass_rescoring, log.headline_timed)
 from verifier.rules._registry import HEURISTIC, RULES
 
 GROUP_ORDER = ("code", "log", "record", "reproduction")

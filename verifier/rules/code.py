@@ -232,6 +232,100 @@ def _off_by_default(s: Subject, u: CodeUnit, fn: ast.AST, loop: ast.AST) -> str 
     return None
 
 
+_EPOCH = re.compile(r"^_?ep(och)?s?$|epoch", re.I)
+
+
+def _epoch_loop(fn: ast.AST, loop: ast.AST) -> ast.AST | None:
+    """The loop over epochs that holds ``loop`` (or is it): its target or its range names epochs."""
+    a, b = _span(loop)
+    for node in ast.walk(fn):
+        if not isinstance(node, (ast.For, ast.AsyncFor)) or not (_span(node)[0] <= a and b <= _span(node)[1]):
+            continue
+        names = {n.id if isinstance(n, ast.Name) else n.attr for part in (node.target, node.iter)
+                 for n in ast.walk(part) if isinstance(n, (ast.Name, ast.Attribute))}
+        if any(_EPOCH.search(x) for x in names):
+            return node
+    return None
+
+
+def _scored_before_call(u: CodeUnit, name: str) -> list[str]:
+    """Functions that call ``name`` after scoring something themselves (phased TTT: score a block of documents,
+    then train on it for epochs): adaptation on tokens already scored."""
+    short = name.rsplit(".", 1)[-1]
+    out = []
+    for caller, f in u.functions.items():
+        if f.node is None or caller == name:
+            continue
+        calls = [c.line for c in f.calls if c.name.rsplit(".", 1)[-1] == short]
+        scores = _score_lines(u, f.node)
+        if calls and scores and min(scores) < max(calls):
+            out.append(caller)
+    return out
+
+
+def _scored_earlier_in_enclosing_loop(u: CodeUnit, fn: ast.AST, epochs: ast.AST) -> bool:
+    """Score-first TTT: a loop around the epoch loop (over chunks) scores each chunk before training on it."""
+    a, b = _span(epochs)
+    for lp in _loops_in(u, fn):
+        la, lb = _span(lp)
+        if lp is not epochs and la <= a and b <= lb and any(x < a for x in _score_lines(u, lp)):
+            return True
+    return False
+
+
+def _pre_eval_training(s: Subject, u: CodeUnit, name: str, fn: ast.AST) -> list[tuple[ast.AST, str, int]]:
+    """(epoch loop, identifier, line) where ``fn`` trains for epochs on validation data without scoring it first:
+    the loop scores nothing, no caller scored before calling ``fn``, and no off-by-default switch guards it."""
+    out: list[tuple[ast.AST, str, int]] = []
+    seen: set[int] = set()
+    for loop in _training_loops(u, fn):
+        if _score_lines(u, loop):
+            continue
+        vals = set(_data_val_idents(u, _loop_idents(loop)))
+        hits = _val_uses_outside_eval(loop, vals) if vals else []
+        epochs = _epoch_loop(fn, loop) if hits else None
+        if epochs is None or id(epochs) in seen or _off_by_default(s, u, fn, loop):
+            continue
+        seen.add(id(epochs))
+        if _scored_before_call(u, name) or _scored_earlier_in_enclosing_loop(u, fn, epochs):
+            continue
+        ident, line = min(hits, key=lambda h: h[1])
+        out.append((epochs, ident, line))
+    return out
+
+
+_CALIB_LOG = re.compile(r"(?i)(calibrat|hessian)\w*\b.*\b(val(idation)?( data| tokens| set)|val_\w+)\b")
+
+
+def _val_into_calibration(u: CodeUnit, fn: ast.AST) -> list[tuple[int, str, str]]:
+    """(line, callee, value) where a calibration call in ``fn`` receives validation data, directly or through a
+    local bound to it (``calib_loader = Loader(args.val_files, ...)``; ``collect_hessians(model, calib_loader)``)."""
+    derived: dict[str, str] = {}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign):
+            vals = _data_val_idents(u, _loop_idents(node.value))
+            if vals:
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        derived[t.id] = vals[0]
+    out = []
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        callee = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else "")
+        if not _CALIB.search(callee) or _TTT.search(callee):
+            continue
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            names = _loop_idents(arg)
+            direct = _data_val_idents(u, names)
+            via = [derived[n] for n in names if n in derived]
+            if direct or via:
+                out.append((node.lineno, callee, (direct or via)[0]))
+                break
+    return out
+
+
 @rule("code.val_in_training", "validation data is not used for training or calibration before it is scored",
       since="2026-03-20", severity="warning", group="code", heuristic=True, needs=("code",),
       source=README_RULES + "'you can't access validation data during training' (README.md:221); organizer "
@@ -242,8 +336,22 @@ def check_val_in_training(s: Subject) -> list[Finding]:
     if not units:
         return _no_code(r.id)
     out = []
+    for lg in s.logs:
+        line = next((i for i, text in enumerate(lg.lines, start=1) if _CALIB_LOG.search(text)
+                     and "log0(" not in text and "print(" not in text), None)
+        if line is not None:
+            out.append(r.finding(f"{lg.display}:{line}: the run says its quantization calibration used validation "
+                                 "data", severity="error", evidence=[Evidence(lg.display, line,
+                                                                              excerpt(lg.line(line)))],
+                                 log=lg.display))
     for u in units:
         for name, fn in u.functions.items():
+            if fn.node is not None:
+                for line, callee, value in _val_into_calibration(u, fn.node):
+                    out.append(r.finding(f"{name}(): validation data {value!r} reaches the calibration call "
+                                         f"{callee}() at line {line}: GPTQ/Hessian calibration must use training or "
+                                         "self-generated data", severity="error", evidence=[_ev(u, line)],
+                                         function=name, callee=callee, identifier=value))
             if fn.node is None or "." in name and _TTT.search(name):
                 continue
             vals = _data_val_idents(u, fn.idents)
@@ -265,6 +373,15 @@ def check_val_in_training(s: Subject) -> list[Finding]:
                 if hits:
                     ident, line = min(hits, key=lambda h: h[1])
                     off = _off_by_default(s, u, fn.node, loop)
+                    pre = _pre_eval_training(s, u, name, fn.node)
+                    if pre:
+                        epochs, ident, line = pre[0]
+                        out.append(r.finding(
+                            f"{name}(): the loop at line {epochs.lineno} trains for epochs on validation data "
+                            f"{ident!r} (line {line}) and scores nothing: validation tokens reach the weights before "
+                            "they are scored (pre-eval / pre-quant TTT)", severity="error",
+                            evidence=[_ev(u, epochs.lineno), _ev(u, line)], function=name, identifier=ident))
+                        break
                     out.append(r.finding(
                         f"{name}(): the training loop at line {loop.lineno} (it calls backward) uses validation "
                         f"data {ident!r} at line {line} outside an eval call; validation tokens must not reach a "
@@ -339,7 +456,14 @@ def check_ttt_order(s: Subject) -> list[Finding]:
         score_first_fns: set[str] = set()
         pre_eval: list[tuple[str, object]] = []
         for name, fn in u.functions.items():
-            if fn.node is None or not _opt_step_lines(u, fn.node) or not _ttt_function(name, fn):
+            if fn.node is None or not _opt_step_lines(u, fn.node):
+                continue
+            for epochs, ident, line in _pre_eval_training(s, u, name, fn.node):
+                out.append(r.finding(
+                    f"in {name}(), the loop at line {epochs.lineno} trains for epochs on validation data {ident!r} "
+                    f"(line {line}) and scores nothing: every token is trained on before it is scored "
+                    "(pre-eval TTT)", evidence=[_ev(u, epochs.lineno), _ev(u, line)], function=name))
+            if not _ttt_function(name, fn):
                 continue
             loops = [lp for lp in _innermost_loops(u, fn.node) if _adapts_on_eval_data(u, name, lp)]
             for lp in loops:
@@ -386,10 +510,11 @@ _CACHE = re.compile(r"ngram|n_gram|kgram|hash_cache|token_cache|cache_count|ppm_
 _EVALFN = re.compile(r"eval|score|ttt|sliding|bpb", re.I)
 
 
-@rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)", since="2026-03-27", severity="error",
+@rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)", since="2026-03-18", severity="error",
       group="code", heuristic=True, needs=("code",),
-      source="organizer ruling 2026-03-27 (valerio-oai on #677, summarised in issue #140): hashed n-gram caches "
-      "disallowed, they are not normalised over the vocabulary; issue #1017 C2")
+      source="challenge README record criterion 2, val_bpb 'correctly calculated' (README.md:236-242, 2026-03-18); "
+      "applied by the organizer ruling of 2026-03-27 to PRs then open (valerio-oai on #677, summarised in issue "
+      "#140): hashed n-gram caches are not normalised over the vocabulary; issue #1017 C2")
 def check_target_cache(s: Subject) -> list[Finding]:
     r = RULES["code.target_cache"]
     units = _units(s)
