@@ -140,3 +140,25 @@ def test_core_log_modules_import_without_torch() -> None:
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_formats_outside_the_fixtures(tmp_path):
+    """Logs of other scripts in the PRs (#1370's summary blocks, external harness footers): their headline and
+    artifact are found, and the artifact cap is then checked on them."""
+    from verifier.api import verify_path
+
+    lines = ["Artifact: 16,143,381 bytes (15.40 MB)", "", "=== Roundtrip Validation (quantized model) ===",
+             "Quantized BPB (no XSA): 1.007057", "Quantization degradation: +0.011370"]
+    summ = summarize(parse_lines(lines))
+    assert summ.artifact_bytes == 16_143_381 and summ.headline.val_bpb == 1.007057
+    assert summ.headline.name == "quantized_no_xsa"
+    labelled = summarize(parse_lines(
+        ["Final BPB: final_int8_sliding_window_exact val_loss:1.93251109 val_bpb:1.14453112",
+         "artifact_bytes:15812345 code_bytes:60123 total:15872468"]))
+    assert labelled.headline.val_loss == 1.93251109 and labelled.artifact_bytes == 15_872_468
+    footer = summarize(parse_lines(["final val_loss:2.0 val_bpb:1.2", "artifact_bytes:   15555017"]))
+    assert footer.artifact_bytes == 15_555_017
+    log = tmp_path / "train.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cap = [f for f in verify_path(log, groups=["log"]).findings if f.rule_id == "log.artifact_cap"]
+    assert cap and cap[0].severity == "error" and cap[0].data["artifact_bytes"] == 16_143_381

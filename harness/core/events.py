@@ -169,6 +169,15 @@ PATTERNS: list[Pattern] = [
       bytes=int, const_what="total_raw"),
     P("size", r"^Total submission size (?P<suffix>[^:]+): (?P<bytes>\d+) bytes",
       "Total submission size quantized+pergroup: 15897259 bytes", bytes=int, suffix=str, const_what="total"),
+    # other scripts' artifact lines (thousands separators allowed): the artifact the log reports, code included
+    P("size", r"^Artifact: [\d,]+ bytes, code: (?P<code>[\d,]+) bytes, total: (?P<bytes>[\d,]+) bytes",
+      "Artifact: 15843210 bytes, code: 61234 bytes, total: 15904444 bytes", bytes=_int, code=_int,
+      const_what="total"),
+    P("size", r"^(?:Artifact|Artifact size|Total artifact): +(?P<bytes>\d[\d,]*) bytes",
+      "Artifact: 15,143,381 bytes (14.44 MB)", bytes=_int, const_what="total"),
+    P("size", r"^artifact_bytes: ?(?P<bytes>\d+)(?: code_bytes: ?(?P<code>\d+) total: ?(?P<total>\d+))?$",
+      "artifact_bytes:15812345 code_bytes:60123 total:15872468", bytes=int, code=int, total=int,
+      const_what="total"),
     # --- eval --------------------------------------------------------------------------
     P("marker", r"^ttt_lora:warming up compile|^\S*warming up compile", "ttt_lora:warming up compile (random tokens, no val data)",
       const_id="eval_compile_begin"),
@@ -184,6 +193,12 @@ PATTERNS: list[Pattern] = [
       "tttg: c1/131 lr:0.001000 t:0.3s"),
     P("metric", _METRIC, "quantized_ttt_phased val_loss:2.31944212 val_bpb:1.05989454 eval_time:508785ms",
       name=str, stride=int, val_loss=_num, val_bpb=_num, rest=str),
+    # a metric line behind a "Final BPB: " label, and bare BPB figures of scripts that print no val_loss
+    P("metric", r"^Final BPB: " + _METRIC[1:],
+      "Final BPB: final_int8_sliding_window_exact val_loss:1.93251109 val_bpb:1.14453112",
+      name=str, stride=int, val_loss=_num, val_bpb=_num, rest=str),
+    P("metric", rf"^(?P<name>Quantized|Final) BPB(?: \((?P<variant>[^)]*)\))?: (?P<val_bpb>{_F})\s*$",
+      "Quantized BPB (no XSA): 1.007057", name=str, variant=str, val_bpb=_num),
     # --- run facts -----------------------------------------------------------------------
     P("seed", r"^seed:(?P<seed>\d+)$", "seed:1337", seed=int),
     P("world", r"^world_size:(?P<world_size>\d+)(?: grad_accum_steps:(?P<grad_accum_steps>\d+))?",
@@ -347,6 +362,8 @@ class EventStream:
                 if not _metric_ok(fields):
                     continue
                 _metric_fields(fields)
+            if pat.kind == "size" and "total" in fields:  # "artifact_bytes:N code_bytes:N total:N": the total counts
+                fields["model"], fields["bytes"] = fields["bytes"], fields.pop("total")
             out.append(Event(pat.kind, n, text, t, fields))
             if pat.final:
                 return out
@@ -372,6 +389,11 @@ def _metric_ok(fields: dict[str, Any]) -> bool:
 
 
 def _metric_fields(fields: dict[str, Any]) -> None:
+    variant = fields.pop("variant", None)
+    if variant:  # "Quantized BPB (XSA-all)" -> quantized_xsa_all
+        fields["name"] = f"{fields['name']} {variant}"
+    if fields["name"] in ("Quantized", "Final") or variant:
+        fields["name"] = re.sub(r"\W+", "_", fields["name"].lower()).strip("_")
     rest = fields.pop("rest", "") or ""
     m = _EVAL_TIME.search(rest)
     if m:
