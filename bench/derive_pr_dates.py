@@ -4,7 +4,8 @@
 
 Over a bare mirror of openai/parameter-golf with ``refs/pull/N/head``: the author date
 (UTC day) of the oldest commit of the PR head that main does not contain; for a head that
-main contains (merged by a merge commit or fast-forward), the head commit's author date.
+main contains (merged by a merge commit or fast-forward), the oldest commit the merge brought
+in (else the head commit's author date).
 A PR is opened after its first commit is written, so the day is the opening day or earlier,
 unless the branch was rebased (then its commits are re-dated, later). A running bound over
 PR numbers is not used: one rebased low-numbered PR would push every later PR's day forward.
@@ -42,10 +43,17 @@ def main() -> None:
         own = git(repo, "log", "--format=%aI", "--reverse", heads[n], "^refs/heads/main").split()
         if own:
             dates[str(n)], methods[str(n)] = utc_day(own[0]), "oldest_own_commit"
-        else:
-            head = git(repo, "log", "-1", "--format=%aI", heads[n]).strip()
-            if head:
-                dates[str(n)], methods[str(n)] = utc_day(head), "head_commit"
+            continue
+        # merged by a merge commit or fast-forward: the PR's commits are those the merge brought in
+        merges = git(repo, "rev-list", "--ancestry-path", "--first-parent", "--reverse",
+                     f"{heads[n]}..refs/heads/main").split()
+        brought = git(repo, "log", "--format=%aI", "--reverse", heads[n], f"^{merges[0]}^1").split() if merges else []
+        if brought:
+            dates[str(n)], methods[str(n)] = utc_day(brought[0]), "oldest_merged_commit"
+            continue
+        head = git(repo, "log", "-1", "--format=%aI", heads[n]).strip()
+        if head:
+            dates[str(n)], methods[str(n)] = utc_day(head), "head_commit"
     main_sha = git(repo, "rev-parse", "refs/heads/main").strip()
     doc = {"source": "openai/parameter-golf", "main_commit": main_sha,
            "derivation": __doc__.strip().split("\n\n")[2].replace("\n", " "),

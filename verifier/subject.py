@@ -86,6 +86,8 @@ class Subject:
     other_files: list[Path] = field(default_factory=list)  # README, requirements.txt, ...
     baseline_record: Any = None  # LegacyRecord this submission claims to beat (significance)
     reproduction: list[LogInput] = field(default_factory=list)  # logs of a re-run (reproduction rules)
+    # files of the folder whose blobs the mirror it was exported from lacks (never read)
+    missing_files: list[str] = field(default_factory=list)
     # the day the PR was opened: rules that took effect later do not judge it (None: every rule judges)
     opened_on: str | None = None
     opened_source: str = "unknown"
@@ -230,7 +232,18 @@ def load_subject(path: str | Path, *, claims: dict[str, Any] | None = None, poli
                       policy_id=policy, other_files=others)
     _attach_claims(subject)
     date_subject(subject)
+    subject.missing_files = _missing_files(root)
     return subject
+
+
+def _missing_files(root: Path) -> list[str]:
+    from harness.core.records import MISSING_BLOBS_FILE
+
+    try:
+        doc = json.loads((root / MISSING_BLOBS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(m.get("path")) for m in doc.get("missing", []) if isinstance(m, dict)]
 
 
 def date_subject(subject: Subject, pr: int | None = None) -> None:

@@ -69,6 +69,27 @@ def check_schema(s: Subject) -> list[Finding]:
     return out
 
 
+_UNREAD_OK = (".pt", ".ptz", ".bin", ".npz", ".npy", ".safetensors", ".model", ".png", ".jpg", ".pdf", ".zip",
+              ".gz", ".xz", ".lzma", ".br", ".zst", ".tar")
+
+
+@rule("record.files", "every file of the folder could be read (the source had its blob)", since="2026-03-18",
+      severity="warning", group="record",
+      source="issue 22 (a PR whose model blob is missing from the mirror is reported, not aborted); README: the "
+      "folder holds everything needed to run (README.md:244-252)")
+def check_files(s: Subject) -> list[Finding]:
+    r = RULES["record.files"]
+    out = []
+    for path in s.missing_files:
+        binary = path.lower().endswith(_UNREAD_OK)
+        out.append(r.finding(f"{path}: its blob is missing from the source the folder was exported from; "
+                             + ("an artifact/data file, not needed by the static rules" if binary else
+                                "code, logs or claims in it were not verified"),
+                             status="not_available" if binary else "violation",
+                             severity="info" if binary else "warning", evidence=[Evidence(path)], path=path))
+    return out
+
+
 # ---------------------------------------------------------------------------
 # claims vs logs
 
