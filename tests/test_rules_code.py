@@ -212,11 +212,15 @@ def test_budget_knobs(tmp_path):
 # ---------------------------------------------------------------- dependencies
 def test_dependencies(tmp_path):
     code = "import numpy, torch, zstandard\nimport subprocess\nsubprocess.run(['lrzip', '-z', 'x'])\n"
-    fs = _problems(_run("code.dependencies", _folder(tmp_path, code)))
-    text = " ".join(f.message for f in fs)
+    # undeclared imports and tools are reproduction notes (info): the organizers merged records importing FA3 and
+    # other packages without a requirements.txt
+    fs = _run("code.dependencies", _folder(tmp_path, code))
+    undeclared = [f for f in fs if f.status == "violation"]
+    text = " ".join(f.message for f in undeclared)
     assert "zstandard" in text and "lrzip" in text and "numpy" not in text
+    assert _problems(fs) == [] and all(f.severity == "info" for f in fs)
     ok = _folder(tmp_path, code, requirements__txt="zstandard==0.22\n", README__md="apt-get install lrzip\n")
-    assert _problems(_run("code.dependencies", ok)) == []
+    assert [f for f in _run("code.dependencies", ok) if f.status == "violation"] == []
 
 
 # ---------------------------------------------------------------- counted code + wrappers
@@ -245,16 +249,18 @@ def test_wrapper_is_decoded_and_analysed(tmp_path):
 def test_counted_code_sibling_import(tmp_path):
     d = _folder(tmp_path, "import helpers\nexec(open('train_gpt_decode.py').read())\n",
                 helpers__py="X = 1\n", train_gpt_decode__py="print(1)\n")
-    fs = _problems(_run("code.counted_code", d))
+    # an accounting note (info): the cap itself is judged on the artifact (log.artifact_cap)
+    fs = [f for f in _run("code.counted_code", d) if f.status == "violation"]
     assert any("helpers.py" in f.message for f in fs) and any("train_gpt_decode.py" in f.message for f in fs)
+    assert all(f.severity == "info" for f in fs)
     (tmp_path / "b").mkdir()
-    assert _problems(_run("code.counted_code", _folder(tmp_path / "b", CLEAN))) == []
+    assert [f for f in _run("code.counted_code", _folder(tmp_path / "b", CLEAN)) if f.status == "violation"] == []
 
 
 def test_corrupt_payload_is_a_finding(tmp_path):
     d = _folder(tmp_path, "import base64,lzma\nexec(lzma.decompress(base64.b85decode('not-a-payload!!')))\n")
-    fs = _problems(_run("code.counted_code", d))
-    assert fs and "could not be decoded" in fs[0].message
+    fs = [f for f in _run("code.counted_code", d) if f.status == "needs_runtime_probe"]
+    assert fs and "could not be decoded" in fs[0].message and fs[0].evidence[0].line == 2
 
 
 # ---------------------------------------------------------------- parse / odd files
@@ -299,10 +305,10 @@ def test_counted_size(tmp_path):
 
     code = CLEAN
     d = _folder(tmp_path, code, submission__json=json.dumps({"val_bpb": 1.2, "bytes_code": len(code.encode()) - 341}))
-    fs = _problems(_run("code.counted_size", d))
-    assert len(fs) == 1 and "matches neither" in fs[0].message
+    fs = [f for f in _run("code.counted_size", d) if f.status == "violation"]
+    assert len(fs) == 1 and "matches neither" in fs[0].message and fs[0].severity == "info"
     (d / "submission.json").write_text(json.dumps({"val_bpb": 1.2, "bytes_code": len(code.encode())}))
-    assert _problems(_run("code.counted_size", d)) == []
+    assert [f for f in _run("code.counted_size", d) if f.status == "violation"] == []
 
 
 def test_counted_size_lzma9_recipe_of_a_script(tmp_path):

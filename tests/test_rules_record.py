@@ -57,9 +57,14 @@ def test_claims_match_and_mismatch(tmp_path):
     assert _problems(get_rule("record.claims").check(_record(tmp_path / "ok", SUB, LOGS))) == []
     logs = dict(LOGS)
     logs["2"] = (1.10153456, 15_000_999, 90)  # bpb, bytes and steps all disagree with the claim for seed 2
-    fs = _problems(get_rule("record.claims").check(_record(tmp_path / "bad", SUB, logs)))
-    fields = sorted(f.data["field"] for f in fs if f.data.get("seed") == "2")
-    assert fields == ["artifact_bytes", "steps", "val_bpb"] and all(f.severity == "error" for f in fs)
+    fs = [f for f in get_rule("record.claims").check(_record(tmp_path / "bad", SUB, logs)) if f.status == "violation"]
+    sev = {f.data["field"]: f.severity for f in fs if f.data.get("seed") == "2"}
+    # the score is what is judged; byte and step counts typed into submission.json are bookkeeping (merged records
+    # differ by a few steps or bytes), unless the claim hides an artifact over the cap
+    assert sev == {"artifact_bytes": "info", "steps": "info", "val_bpb": "error"}
+    logs["2"] = (1.10123456, 16_000_001, 101)
+    over = _problems(get_rule("record.claims").check(_record(tmp_path / "over", SUB, logs)))
+    assert [(f.data["field"], f.severity) for f in over] == [("artifact_bytes", "warning")]
 
 
 def test_claims_within_printed_precision(tmp_path):
@@ -71,17 +76,19 @@ def test_claims_within_printed_precision(tmp_path):
 
 def test_claimed_seed_without_log(tmp_path):
     logs = {k: v for k, v in LOGS.items() if k != "3"}
-    fs = _problems(get_rule("record.claims").check(_record(tmp_path, SUB, logs)))
-    assert any("seed 3 is claimed but no log" in f.message for f in fs)
+    fs = get_rule("record.claims").check(_record(tmp_path, SUB, logs))
+    assert any("seed 3 is claimed but no log" in f.message and f.severity == "info" for f in fs)
 
 
 def test_seeds(tmp_path):
     one = json.loads(json.dumps(SUB))
     one["seeds"] = [1]
     one["seed_results"] = {"1": SUB["seed_results"]["1"]}
-    fs = _problems(get_rule("record.seeds").check(_record(tmp_path / "a", one, {"1": LOGS["1"]})))
-    assert fs and "1 seed(s)" in fs[0].message
-    assert _problems(get_rule("record.seeds").check(_record(tmp_path / "b", SUB, LOGS))) == []
+    # the organizers merged single-run records: said, as info
+    fs = [f for f in get_rule("record.seeds").check(_record(tmp_path / "a", one, {"1": LOGS["1"]}))
+          if f.status == "violation"]
+    assert fs and "1 seed(s)" in fs[0].message and fs[0].severity == "info"
+    assert [f for f in get_rule("record.seeds").check(_record(tmp_path / "b", SUB, LOGS)) if f.status == "violation"] == []
     nr = json.loads(json.dumps(one))
     nr["track"] = "non_record_16mb"
     assert _problems(get_rule("record.seeds").check(_record(tmp_path / "c", nr, {"1": LOGS["1"]},

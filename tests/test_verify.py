@@ -128,10 +128,10 @@ def test_rules_are_dated_and_a_pr_is_judged_by_the_rules_of_its_day(tmp_path):
     (d / "train_gpt.py").write_text("from flash_attn_interface import flash_attn_func\n", encoding="utf-8")
     early = verify_path(d)
     assert early.ruleset["opened_on"] == "2026-03-19" and "code.dependencies" in early.ruleset["not_in_force"]
-    assert not [f for f in early.findings if f.rule_id == "code.dependencies" and f.severity != "info"]
+    assert not [f for f in early.findings if f.rule_id == "code.dependencies" and f.status == "violation"]
     assert validate_report_json(json.loads(early.to_json())) == []
     late = verify_path(d, opened_on="2026-03-21")
-    assert [f for f in late.findings if f.rule_id == "code.dependencies" and f.severity == "warning"]
+    assert [f for f in late.findings if f.rule_id == "code.dependencies" and f.status == "violation"]
     assert late.ruleset["version"] == early.ruleset["version"] and "code.dependencies" not in late.ruleset["not_in_force"]
 
 

@@ -170,6 +170,25 @@ class Subject:
             return t.replace("-", "_")
         return None
 
+    @cached_property
+    def record_logs(self) -> set[str]:
+        """Logs of the claimed runs: those printing a claimed val_bpb (per seed, or the top-level figure). Other
+        logs in the folder are experiments, ablations or earlier runs; when no log prints a claimed figure (or
+        there are no claims) every log counts."""
+        rec = self.legacy_record
+        claimed: list[float] = []
+        if rec is not None:
+            claimed = [float(r.val_bpb) for r in rec.seed_results.values() if isinstance(r.val_bpb, (int, float))]
+            if isinstance(rec.val_bpb, (int, float)):
+                claimed.append(float(rec.val_bpb))
+        hits = {lg.display for lg in self.logs
+                if any(e.kind == "metric" and e.fields.get("val_bpb") is not None
+                       and any(abs(float(e.fields["val_bpb"]) - c) <= 5e-5 for c in claimed) for e in lg.events or [])}
+        return hits or {lg.display for lg in self.logs}
+
+    def is_record_log(self, lg: LogInput) -> bool:
+        return lg.display in self.record_logs
+
     def file_text(self, name: str) -> str | None:
         for p in self.other_files:
             if p.name.lower() == name.lower():

@@ -81,7 +81,9 @@ def check_network(s: Subject) -> list[Finding]:
     if not units:
         return _no_code(r.id)
     out: list[Finding] = []
+    runs = {id(x) for x in _running_units(s)}
     for u in units:
+        helper = id(u) not in runs
         for c in u.calls:
             tail = c.name.rsplit(".", 1)[-1]
             is_net = tail in _NET_CALL_TAILS or (c.name.startswith(_NET_PREFIXES) and not c.name.endswith(
@@ -96,6 +98,12 @@ def check_network(s: Subject) -> list[Finding]:
             if is_net or tools:
                 what = f"subprocess runs {', '.join(sorted(set(tools)))}" if tools else f"calls {c.name}()"
                 where = f" in {c.function}()" if c.function else " at module level"
+                if helper:  # a data-download helper shipped beside the entry, which neither imports nor runs it
+                    out.append(r.finding(f"{u.path}: {what}{where}: a helper the entry does not import (data "
+                                         "preparation), not part of the run", status="observation",
+                                         severity="info", evidence=[_ev(u, c.line)], call=c.name,
+                                         function=c.function))
+                    continue
                 out.append(r.finding(f"{what}{where}; a run must not reach the network "
                                      "(confirm with a network-off run)", evidence=[_ev(u, c.line)],
                                      call=c.name, function=c.function))
@@ -108,6 +116,24 @@ def check_network(s: Subject) -> list[Finding]:
                                          severity="info", evidence=[_ev(u, imp.line)], module=imp.module))
         _ = called
     return out
+
+
+def _running_units(s: Subject) -> list[CodeUnit]:
+    """The entry, what it decodes, and the shipped modules it imports (transitively): the code a run executes."""
+    units = s.entry_units()
+    by_stem = {Path(p).stem: u for p, u in s.code_units.items()}
+    todo, seen = list(units), {id(u) for u in units}
+    while todo:
+        u = todo.pop()
+        for imp in u.imports:
+            dep = by_stem.get(imp.module.lstrip(".").split(".")[0])
+            if dep is not None:
+                for d in dep.all_units():
+                    if id(d) not in seen:
+                        seen.add(id(d))
+                        units.append(d)
+                        todo.append(d)
+    return units or s.all_units()
 
 
 # ---------------------------------------------------------------------------
@@ -569,8 +595,11 @@ def check_budget_knobs(s: Subject) -> list[Finding]:
                 v = _num(e.default)
                 cap = 600.0 if n.endswith("SECONDS") else 600000.0
                 if v is not None and v > cap:
+                    lenient = "non_record" in (s.track or "")
                     out.append(r.finding(f"{e.name} defaults to {e.default} (> {cap:g}): the shipped defaults "
-                                         "train past the 10-minute budget", evidence=[_ev(u, e.line)],
+                                         "train past the 10-minute budget"
+                                         + ("; the non-record track allows it" if lenient else ""),
+                                         severity="info" if lenient else None, evidence=[_ev(u, e.line)],
                                          knob=e.name, default=e.default))
                 elif v is not None and v <= 0:
                     out.append(r.finding(f"{e.name} defaults to {e.default}: no wall-clock cap by default",
@@ -634,9 +663,10 @@ def _local_modules(s: Subject) -> set[str]:
     return mods
 
 
-@rule("code.dependencies", "imports and system tools are declared", since="2026-03-20", severity="warning", group="code",
+@rule("code.dependencies", "imports and system tools are declared", since="2026-03-20", severity="info", group="code",
       needs=("code",),
-      source=README_RULES + "'include a requirements.txt in the records folder' (README.md:231, added 2026-03-20)")
+      source=README_RULES + "'include a requirements.txt in the records folder' (README.md:231, added 2026-03-20); "
+      "a reproduction note, not a rejection: the organizers merged records importing FA3 and others undeclared")
 def check_dependencies(s: Subject) -> list[Finding]:
     r = RULES["code.dependencies"]
     units = _units(s)
@@ -673,7 +703,7 @@ def check_dependencies(s: Subject) -> list[Finding]:
             continue
         kind = "optional import (in try/function)" if optional else "imports"
         out.append(r.finding(f"{kind} {top} ({dist}), not in the official environment: {where}",
-                             severity="info" if optional else "warning", evidence=[_ev(u, line)], module=top,
+                             severity="info", evidence=[_ev(u, line)], module=top,
                              optional=optional))
     tools_seen: dict[str, tuple[CodeUnit, int]] = {}
     for u in units:
@@ -689,7 +719,7 @@ def check_dependencies(s: Subject) -> list[Finding]:
         out.append(r.finding(
             f"runs the system tool `{tool}` via subprocess ({SYSTEM_TOOLS[tool]})"
             + ("; the README/requirements mention it" if declared else "; not declared in README or requirements"),
-            severity="info" if declared else "warning", status="observation" if declared else "violation",
+            severity="info", status="observation" if declared else "violation",
             evidence=[_ev(u, line)], tool=tool, declared=declared))
     return out
 
@@ -715,7 +745,7 @@ def check_counted_code(s: Subject) -> list[Finding]:
             if top in local:
                 p = local[top]
                 out.append(r.finding(f"the entry imports {p.name} ({p.stat().st_size:,} bytes) from beside itself: "
-                                     "its bytes run and must be counted", evidence=[_ev(u, imp.line)],
+                                     "its bytes run and must be counted", severity="info", evidence=[_ev(u, imp.line)],
                                      file=s.rel(p), bytes=p.stat().st_size))
         for c in u.calls:
             tail = c.name.rsplit(".", 1)[-1]
@@ -723,11 +753,11 @@ def check_counted_code(s: Subject) -> list[Finding]:
                     (c.name in ("exec", "compile") and any(a.endswith(".py") for a in c.str_args)):
                 names = [a for a in c.str_args if a.endswith(".py") or a in local]
                 out.append(r.finding(f"{c.name}({', '.join(names) or '...'}) loads code at run time; "
-                                     "count what it loads", evidence=[_ev(u, c.line)], call=c.name))
+                                     "count what it loads", severity="info", evidence=[_ev(u, c.line)], call=c.name))
         for line, text in u.strings:
             if text.endswith(".py") and Path(text).stem in local and "open" in u.line_text(line):
                 out.append(r.finding(f"opens {text} beside the entry (exec'd sibling file?); count it",
-                                     evidence=[_ev(u, line)], file=text))
+                                     severity="info", evidence=[_ev(u, line)], file=text))
         for d in u.decoded:
             out.append(r.finding(
                 f"self-extracting wrapper: line {d.line} decodes ({' -> '.join(d.chain)}) {d.unit.size_bytes:,} "
@@ -737,7 +767,7 @@ def check_counted_code(s: Subject) -> list[Finding]:
         for line, why in u.decode_failures:
             out.append(r.finding(f"exec'd payload at line {line} could not be decoded statically ({why}): "
                                  "the real code was not analysed - needs runtime probe",
-                                 status="needs_runtime_probe", evidence=[_ev(u, line)]))
+                                 status="needs_runtime_probe", severity="info", evidence=[_ev(u, line)]))
     return out
 
 
@@ -820,7 +850,10 @@ def check_log_identity(s: Subject) -> list[Finding]:
         if diffs:
             msg += f"; env defaults differ (shipped->run): {diff_txt}: the claim cannot be reproduced from the " \
                    "shipped code without these settings"
-        out.append(r.finding(msg, evidence=[Evidence(lg.display, emb.first_line, "Source code:")],
+        if not s.is_record_log(lg):
+            msg += "; not a log of the claimed runs (an experiment or earlier run)"
+        out.append(r.finding(msg, severity=None if s.is_record_log(lg) else "info",
+                             evidence=[Evidence(lg.display, emb.first_line, "Source code:")],
                              log=lg.display, changed_lines=changed,
                              default_diffs={k: [repr(v[0]), repr(v[1])] for k, v in diffs.items()}))
     return out
@@ -877,8 +910,9 @@ def check_counted_size(s: Subject) -> list[Finding]:
         else:
             out.append(r.finding(f"claimed bytes_code {claimed:,} matches neither the shipped file ({raw:,} bytes)"
                                  + (f", nor recipe {recipe} ({counted:,})" if measured else "")
-                                 + (f", nor the logs ({sorted(set(logged.values()))})" if logged else ""),
-                                 evidence=[_ev(entry, 1)], claimed=claimed, raw=raw, counted=counted))
+                                 + (f", nor the logs ({sorted(set(logged.values()))})" if logged else "")
+                                 + ": a bookkeeping difference (the cap is judged on the artifact, log.artifact_cap)",
+                                 severity="info", evidence=[_ev(entry, 1)], claimed=claimed, raw=raw, counted=counted))
     if rec is not None and measured is not None:
         worst = rec.max_artifact_bytes()
         code_in_total = claimed if claimed is not None else (max(logged.values()) if logged else counted)

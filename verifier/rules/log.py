@@ -114,7 +114,15 @@ def check_timing(s: Subject) -> list[Finding]:
             if excluded:
                 msg += "; excluded: " + ", ".join(f"{n} {sec:.1f} s" for n, sec in excluded)
             ev = [_ev(lg, ln) for ln in _verdict_lines(tl, name)][:3]
-            if status == "FAIL":
+            if status == "FAIL" and not s.is_record_log(lg):
+                out.append(r.finding(msg + "; not a log of the claimed runs (an experiment or earlier run)",
+                                     status="observation", severity="info", evidence=ev, **data))
+            elif status == "FAIL" and _over_only_by_calibration(v, s.opened_on):
+                out.append(r.finding(msg + f"; the loop alone is within the cap: post-loop calibration on training "
+                                     f"data was merged outside the 600 s before {CALIBRATION_COUNTS_SINCE} (#1855; "
+                                     "the #1868 compliance re-run, bbad71f)", status="observation", severity="info",
+                                     evidence=ev, **data))
+            elif status == "FAIL":
                 out.append(r.finding(msg, severity="info" if lenient else "error", evidence=ev, **data))
             elif status == "PASS_GRACE":
                 # within the policy's grace is a pass: the organizers merged records 0.1-0.5 s over
@@ -142,6 +150,24 @@ def check_timing(s: Subject) -> list[Finding]:
                 out.append(r.finding(f"{lg.display}: strict policy could not be evaluated ({exc})",
                                      status="not_available", severity="info"))
     return out
+
+
+# The organizers merged records whose GPTQ Hessian calibration on training data ran after a loop that used the
+# whole 600 s (#1493 ... #1855, 0.7-4.9 s over); the #1868 compliance re-run of 2026-04-29 (bbad71f) moved it
+# inside the budget (GPTQ_RESERVE_SECONDS 8.0). From then on calibration counts as the policy says.
+CALIBRATION_COUNTS_SINCE = "2026-04-29"
+
+
+def _over_only_by_calibration(verdict: Any, opened_on: str | None) -> bool:
+    if _g(verdict, "name") != "train" or (opened_on is not None and opened_on >= CALIBRATION_COUNTS_SINCE):
+        return False
+    if opened_on is None:
+        return False
+    parts = _g(verdict, "parts", []) or []
+    loop = sum(p.get("seconds", 0.0) for p in parts if p.get("role") != "post_loop_train_data")
+    cap = _g(verdict, "cap_s")
+    return isinstance(cap, (int, float)) and any(p.get("role") == "post_loop_train_data" for p in parts) \
+        and loop <= cap + 0.5
 
 
 def _segments(tl: Any) -> list[Any]:
@@ -198,10 +224,22 @@ def check_artifact_cap(s: Subject) -> list[Finding]:
             out.append(r.finding(f"{lg.display}: no total submission size printed", status="not_available",
                                  severity="info", log=lg.display))
             continue
-        if total > CAP_BYTES:
+        shipped = _shipped_total(s, summ)
+        if total > CAP_BYTES and shipped is not None and shipped <= CAP_BYTES:
+            out.append(r.finding(f"{lg.display}: the log counts {total:,} bytes with the raw source; the model's "
+                                 f"{_g(summ, 'model_bytes'):,} bytes plus the shipped {s.entry_unit.size_bytes:,}-byte "
+                                 f"(self-extracting) code make {shipped:,}, under the cap (compressed-code convention "
+                                 "accepted by the organizers)", status="observation", severity="info",
+                                 evidence=[_ev(lg, line)], log=lg.display, artifact_bytes=shipped, logged_total=total,
+                                 margin=CAP_BYTES - shipped))
+        elif total > CAP_BYTES:
+            record = s.is_record_log(lg)
             out.append(r.finding(f"{lg.display}: total submission size {total:,} bytes exceeds 16,000,000 by "
-                                 f"{total - CAP_BYTES:,}", evidence=[_ev(lg, line)], log=lg.display,
-                                 artifact_bytes=total, margin=CAP_BYTES - total))
+                                 f"{total - CAP_BYTES:,}" + ("" if record else "; not a log of the claimed runs"),
+                                 severity="error" if record and not _is_non_record(s) else
+                                 ("warning" if record else "info"), status="violation" if record else "observation",
+                                 evidence=[_ev(lg, line)], log=lg.display, artifact_bytes=total,
+                                 margin=CAP_BYTES - total))
         else:
             raw_code = _g(summ, "code_bytes_raw")
             model = _g(summ, "model_bytes")
@@ -213,6 +251,15 @@ def check_artifact_cap(s: Subject) -> list[Finding]:
                                  status="observation", severity="info", evidence=[_ev(lg, line)],
                                  log=lg.display, artifact_bytes=total, margin=CAP_BYTES - total))
     return out
+
+
+def _shipped_total(s: Subject, summ: Any) -> int | None:
+    """Model bytes plus the shipped entry's bytes, when the entry is a self-extracting wrapper (the log then
+    counts the raw source it decodes to)."""
+    entry, model = s.entry_unit, _g(summ, "model_bytes")
+    if entry is None or model is None or not entry.decoded:
+        return None
+    return int(model) + entry.size_bytes
 
 
 # ---------------------------------------------------------------------------
@@ -250,8 +297,13 @@ def check_hardware(s: Subject) -> list[Finding]:
                                  log=lg.display, gpu=name, count=count, torch=torch_v))
         else:
             why = "not an H100" if "H100" not in name else ("not 8 GPUs" if count not in (None, 8) else "not SXM")
-            out.append(r.finding(f"{lg.display}: ran on {desc} ({why}); the 10-minute track is defined on 8x H100 SXM",
-                                 severity="info" if lenient else "warning", evidence=[_ev(lg, line)],
+            # merged records ran on 8x H200 (DESIGN.md); other logs in a folder are experiments
+            accepted = lenient or not s.is_record_log(lg) or ("H200" in name and count in (None, 8))
+            out.append(r.finding(f"{lg.display}: ran on {desc} ({why}); the 10-minute track is defined on 8x H100 SXM"
+                                 + ("" if not accepted else " (accepted: " + ("an experiment log" if not
+                                    s.is_record_log(lg) else "non-record track" if lenient else
+                                    "merged records ran on 8x H200") + ")"),
+                                 severity="info" if accepted else "warning", evidence=[_ev(lg, line)],
                                  log=lg.display, gpu=name, count=count, torch=torch_v))
     return out
 
@@ -421,8 +473,10 @@ def check_metric(s: Subject) -> list[Finding]:
     for lg, summ in pairs:
         head = _headline(summ)
         if head is None:
-            out.append(r.finding(f"{lg.display}: no headline metric line (run incomplete or unknown format)",
-                                 log=lg.display))
+            others = any(_headline(sm) is not None for other, sm in pairs if other is not lg)
+            out.append(r.finding(f"{lg.display}: no headline metric line (run incomplete or unknown format)"
+                                 + ("; other logs of the folder carry the headline" if others else ""),
+                                 severity="info" if others else None, log=lg.display))
             continue
         loss, bpb = _g(head, "val_loss"), _g(head, "val_bpb")
         ln = _g(head, "line_no")
