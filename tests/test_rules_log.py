@@ -270,3 +270,13 @@ def test_windowed_eval_range_slack_but_not_for_a_byte_bug(records_dir, tmp_path)
     (tmp_path / "train_seed42.log").write_text(bad)
     rep = verify_path(tmp_path / "train_seed42.log", groups=["log"])
     assert any(f.rule_id == "log.byte_denominator" and f.severity == "error" for f in rep.findings)
+
+
+def test_coverage_without_a_known_tokenizer(tmp_path):
+    """#1723 (closed): a 500-step run scoring 99,328 validation targets with a mismatched tokenizer; no export is
+    known, yet no tokenizer spans 151 M bytes with so few tokens."""
+    tiny = _subject(tmp_path / "a", _summary(val_tokens=99_328, hyperparams={}))
+    fs = _problems(get_rule("log.coverage").check(tiny))
+    assert len(fs) == 1 and fs[0].severity == "error" and "whatever the tokenizer" in fs[0].message
+    custom = _subject(tmp_path / "b", _summary(val_tokens=62_363_648, hyperparams={}))  # Scylla's count: undecided
+    assert _problems(get_rule("log.coverage").check(custom)) == []

@@ -209,6 +209,7 @@ PATTERNS: list[Pattern] = [
     P("val_tokens", r"^val_loader:shards pattern=(?P<pattern>\S+) tokens:(?P<val_tokens>\d+)",
       "val_loader:shards pattern=./data/datasets/fineweb10B_sp1024/fineweb_val_*.bin tokens:62021632",
       pattern=str, val_tokens=int),
+    P("val_tokens", r"^val_loader:tokens:(?P<val_tokens>\d+)$", "val_loader:tokens:99328", val_tokens=int),
     P("val_tokens", r"^val_tokens: ?(?P<val_tokens>\d+)(?: val_sequences:(?P<val_sequences>\d+))?",
       "val_tokens: 47851520", val_tokens=int, val_sequences=int),
     P("caseops", r"^val_bpb:byte_sidecar:(?P<enabled>enabled|disabled)", "val_bpb:byte_sidecar:enabled",

@@ -380,6 +380,14 @@ def check_coverage(s: Subject) -> list[Finding]:
     for lg, summ in pairs:
         scored = _scored_targets(summ)
         variant = _variant_for(summ)
+        if scored is not None and variant is None and scored * MAX_BYTES_PER_TOKEN < _smallest_text(registry):
+            # whatever the tokenizer, so few targets cannot span the validation text
+            line = _find_line(lg, r"val_tokens|val_loader|target_tokens")
+            out.append(r.finding(f"{lg.display}: scores {scored:,} targets: even at {MAX_BYTES_PER_TOKEN} bytes a token "
+                                 f"that is under {scored * MAX_BYTES_PER_TOKEN:,} of the validation text's "
+                                 f"{_smallest_text(registry):,} bytes, whatever the tokenizer", evidence=[_ev(lg, line)],
+                                 log=lg.display, scored=scored))
+            continue
         if scored is None or variant is None:
             out.append(r.finding(f"{lg.display}: scored target count or data variant not printed "
                                  f"(targets={scored}, variant={variant})", status="not_available", severity="info",
@@ -417,6 +425,15 @@ def check_coverage(s: Subject) -> list[Finding]:
                                      f"unscored, {missing_n / full:.4%}): more than one {window:,}-token eval sequence "
                                      "short of the validation set", evidence=[_ev(lg, line)], **data))
     return out
+
+
+MAX_BYTES_PER_TOKEN = 32  # far above any tokenizer of the challenge (sp8192 averages 3.7)
+
+
+def _smallest_text(registry: Any) -> int:
+    """The smallest validation text total any export carries (bytes)."""
+    totals = [int(v.figures["val_bytes"].value) for v in registry.load_registry().values() if "val_bytes" in v.figures]
+    return min(totals) if totals else 0
 
 
 _SEQ_KEYS = ("eval_seq_len", "ttt_eval_seq_len", "train_seq_len", "seq_len", "max_seq_len")
