@@ -280,3 +280,24 @@ def test_coverage_without_a_known_tokenizer(tmp_path):
     assert len(fs) == 1 and fs[0].severity == "error" and "whatever the tokenizer" in fs[0].message
     custom = _subject(tmp_path / "b", _summary(val_tokens=62_363_648, hyperparams={}))  # Scylla's count: undecided
     assert _problems(get_rule("log.coverage").check(custom)) == []
+
+
+def test_timing_counts_the_eval_the_claim_quotes(tmp_path, monkeypatch):
+    """#1722 (closed): the claim is the SLOT eval's number (~400 s), which the eval verdict lists as excluded beside
+    the timed 395 s TTT eval; counting the eval that produced the claim, eval is over 600 s."""
+    def timeline(slot_s):
+        return NS(segments=[NS(name="scored eval", seconds=395.4, source="script", note="", excluded=False,
+                               phase="eval"),
+                            NS(name="eval final_slot", seconds=slot_s, source="script", note="excluded",
+                               excluded=True, phase="eval")])
+    monkeypatch.setattr(logrules, "_load_policy",
+                        lambda pid: _Policy([_verdict("train", "PASS", 599.0), _verdict("eval", "PASS", 395.4)], pid))
+    head = NS(name="final_slot_exact", val_loss=1.11, val_bpb=0.658, line_no=3, eval_time_s=405.2, reason="",
+              agrees_with_claim=True)
+    bad = _problems(get_rule("log.timing").check(_subject(tmp_path / "a", _summary(headline=head),
+                                                          timeline=timeline(405.2))))
+    assert len(bad) == 1 and bad[0].severity == "error" and "eval final_slot" in bad[0].message
+    assert abs(bad[0].data["claimed_eval_s"] - 800.6) < 0.01
+    ok = _problems(get_rule("log.timing").check(_subject(tmp_path / "b", _summary(headline=head),
+                                                         timeline=timeline(150.0))))
+    assert ok == []  # 395.4 + 150.0 is within 600 s

@@ -114,6 +114,16 @@ def check_timing(s: Subject) -> list[Finding]:
             if excluded:
                 msg += "; excluded: " + ", ".join(f"{n} {sec:.1f} s" for n, sec in excluded)
             ev = [_ev(lg, ln) for ln in _verdict_lines(tl, name)][:3]
+            claimed_out = _claimed_eval_excluded(s, lg, name, excluded)
+            if claimed_out and isinstance(val, (int, float)) and isinstance(cap, (int, float)) and s.is_record_log(lg):
+                seg, sec = claimed_out
+                total = val + sec
+                if total > cap + 0.5:
+                    out.append(r.finding(f"{lg.display}: the claimed val_bpb is the number of '{seg}' ({sec:.1f} s), "
+                                         f"which the eval verdict left out; counting the eval that produced the claim, "
+                                         f"eval is {total:.1f} s > {cap:.0f} s", evidence=ev, **data,
+                                         claimed_segment=seg, claimed_eval_s=total))
+                    continue
             if status == "FAIL" and not s.is_record_log(lg):
                 out.append(r.finding(msg + "; not a log of the claimed runs (an experiment or earlier run)",
                                      status="observation", severity="info", evidence=ev, **data))
@@ -168,6 +178,29 @@ def _over_only_by_calibration(verdict: Any, opened_on: str | None) -> bool:
     cap = _g(verdict, "cap_s")
     return isinstance(cap, (int, float)) and any(p.get("role") == "post_loop_train_data" for p in parts) \
         and loop <= cap + 0.5
+
+
+def _claimed_metrics(s: Subject, lg: LogInput) -> set[str]:
+    """The metrics (base names) the claim quotes: the headline when it agrees with the claim, else those whose
+    printed values come within 2 % of the claimed val_bpb (a claim that is one eval's mean over seeds)."""
+    head = _headline(lg.summary)
+    if head is not None and _g(head, "agrees_with_claim"):
+        return {str(_g(head, "name") or "").removesuffix("_exact")}
+    rec = s.legacy_record
+    claim = _g(rec, "val_bpb") if rec is not None else None
+    if not isinstance(claim, (int, float)) or claim <= 0:
+        return set()
+    return {str(e.fields.get("base") or e.fields["name"]).removesuffix("_exact") for e in lg.events or []
+            if e.kind == "metric" and e.fields.get("val_bpb") is not None
+            and abs(float(e.fields["val_bpb"]) - claim) <= 0.02 * claim}
+
+
+def _claimed_eval_excluded(s: Subject, lg: LogInput, verdict: str | None,
+                           excluded: list[tuple[str, float]]) -> tuple[str, float] | None:
+    """The excluded eval segment whose metric is the claimed one (a SLOT eval listed beside the timed one)."""
+    bases = _claimed_metrics(s, lg) if verdict == "eval" else set()
+    hits = [(n, sec) for n, sec in excluded if n.split()[-1].removesuffix("_exact") in bases]
+    return max(hits, key=lambda h: h[1]) if hits else None
 
 
 def _segments(tl: Any) -> list[Any]:
