@@ -351,6 +351,7 @@ def test_newer_grammar_is_a_note_not_an_error(tmp_path, monkeypatch):
 
     monkeypatch.delenv("PGOLF_NEWER_PYTHON", raising=False)
     monkeypatch.setattr(static.shutil, "which", lambda name: None)
+    monkeypatch.setattr(static, "_installed_newer_python", lambda: None)
     fs = _run("code.parse", _folder(tmp_path, PEP701))
     assert _problems(fs) == [] and fs and fs[0].severity == "info" and "cannot parse here" in fs[0].message
     (tmp_path / "b").mkdir()

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 MAX_DECODED_BYTES = 64 * 1024 * 1024  # refuse decompression bombs
@@ -512,16 +513,35 @@ def newer_grammar_hint(text: str, exc: SyntaxError) -> str | None:
     return None
 
 
+def _installed_newer_python() -> str | None:
+    """A Python >= 3.12 that pyenv or uv installed but did not put on PATH."""
+    home = Path.home()
+    pattern = "python3.1[2-9]"
+    for root in (Path(os.environ.get("PYENV_ROOT", home / ".pyenv")) / "versions", home / ".local/share/uv/python"):
+        found = sorted(root.glob(f"*/bin/{pattern}")) if root.is_dir() else []
+        if found:
+            return str(found[-1])
+    return None
+
+
 def _parse_with_newer_python(text: str) -> tuple[ast.Module | None, str | None]:
-    """Parse with a newer interpreter on PATH (``PGOLF_NEWER_PYTHON`` first) and bring its tree here.
+    """Parse with a newer interpreter (``PGOLF_NEWER_PYTHON``, else on PATH, else pyenv/uv's) and bring its tree here.
 
     The child only parses (``ast.parse``; the submission never runs) and pickles the tree; node classes
     this Python lacks make the unpickling fail, and then there is no tree.
     """
-    exe = os.environ.get("PGOLF_NEWER_PYTHON") or next(filter(None, map(shutil.which, NEWER_PYTHONS)), None)
-    if not exe:
-        return None, None
-    prog = ("import ast, pickle, sys; t = ast.parse(sys.stdin.buffer.read()); "
+    candidates = [os.environ.get("PGOLF_NEWER_PYTHON"), *map(shutil.which, NEWER_PYTHONS), _installed_newer_python()]
+    for exe in dict.fromkeys(filter(None, candidates)):  # a pyenv shim on PATH may not run: try the next one
+        tree, version = _parse_in(exe, text)
+        if tree is not None:
+            return tree, version
+    return None, None
+
+
+def _parse_in(exe: str, text: str) -> tuple[ast.Module | None, str | None]:
+    # type_params (3.12+) is dropped before pickling: this Python's node classes take one field fewer
+    prog = ("import ast, pickle, sys\nt = ast.parse(sys.stdin.buffer.read())\nfor n in ast.walk(t):\n"
+            "    if 'type_params' in n._fields and hasattr(n, 'type_params'):\n        del n.type_params\n"
             "sys.stdout.buffer.write(pickle.dumps((sys.version.split()[0], t), protocol=4))")
     try:
         proc = subprocess.run([exe, "-I", "-c", prog], input=text.encode("utf-8"), capture_output=True, timeout=60)

@@ -269,8 +269,8 @@ def check_artifact_cap(s: Subject) -> list[Finding]:
             record = s.is_record_log(lg)
             out.append(r.finding(f"{lg.display}: total submission size {total:,} bytes exceeds 16,000,000 by "
                                  f"{total - CAP_BYTES:,}" + ("" if record else "; not a log of the claimed runs"),
-                                 severity="error" if record and not _is_non_record(s) else
-                                 ("warning" if record else "info"), status="violation" if record else "observation",
+                                 severity="error" if record else "info",  # the 16 MB cap binds both tracks
+                                 status="violation" if record else "observation",
                                  evidence=[_ev(lg, line)], log=lg.display, artifact_bytes=total,
                                  margin=CAP_BYTES - total))
         else:
