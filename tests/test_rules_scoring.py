@@ -135,3 +135,32 @@ def test_headline_from_an_untimed_diagnostic_eval(tmp_path):
     good = _run("log.headline_timed", _folder(tmp_path / "b", {"train_seed42.log": log,
                                                                 "submission.json": json.dumps(sub)}))
     assert _problems(good) == []
+
+
+# ---------------------------------------------------------------- SLOT (#1240, #1376, #1430, #1722)
+SLOT = """import os, torch
+SLOT_ENABLED = int(os.environ.get("SLOT_ENABLED", "1"))
+def eval_val_sliding_slot(model, val_tokens, windows):
+    for ws in windows:
+        x, y = val_tokens[ws:ws + 8], val_tokens[ws + 1:ws + 9]
+        delta = torch.zeros(8, requires_grad=True)
+        opt = torch.optim.AdamW([delta])
+        loss = model(x, y, delta)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            loss_sum += model(x, y, delta)
+"""
+
+
+def test_slot(tmp_path):
+    bad = _problems(_run("code.slot", _folder(tmp_path / "a", {"train_gpt.py": SLOT})))
+    assert bad and bad[0].status == "needs_runtime_probe" and bad[0].evidence[0].line == 3
+    off = _run("code.slot", _folder(tmp_path / "b", {"train_gpt.py": SLOT.replace('"1"', '"0"')}))
+    assert _problems(off) == [] and "off by default" in off[0].message
+    # a log that scores with SLOT decides it (#1722 prints final_slot_exact)
+    log = "seed:42\nfinal_slot_exact val_loss:1.12793774 val_bpb:0.66803003\n"
+    ran = _problems(_run("code.slot", _folder(tmp_path / "c", {"train_seed42.log": log})))
+    assert ran and ran[0].severity == "error" and ran[0].evidence[0].line == 2
+    plain = "seed:42\nfinal_int6_sliding_window_exact val_loss:1.9 val_bpb:1.12\n"
+    assert _problems(_run("code.slot", _folder(tmp_path / "d", {"train_seed42.log": plain}))) == []

@@ -15,7 +15,7 @@ from verifier.rules import data as _data  # noqa: F401  (registers log.train_sha
 from verifier.rules import log as _log  # noqa: F401  (registers log.* rules)
 from verifier.rules import record as _record  # noqa: F401  (registers record.* rules)
 from verifier.rules import reproduction as _reproduction  # noqa: F401  (registers reproduction.* rules)
-from verifier.rules import scoring as _scoring  # noqa: F401  (registers code.two_pass_rescoring, log.headline_timed)
+from verifier.rules import scoring as _scoring  # noqa: F401  (registers code.two_pass_rescoring, code.slot, log.headline_timed)
 from verifier.rules._registry import HEURISTIC, RULES
 
 GROUP_ORDER = ("code", "log", "record", "reproduction")

@@ -129,3 +129,64 @@ def check_headline_timed(s: Subject) -> list[Finding]:
                                  "eval's number is not the claim", evidence=[_ev(lg, e.line_no)], log=lg.display,
                                  claimed=claim, metric=e.fields["name"]))
     return out
+
+
+# ---------------------------------------------------------------------------
+# SLOT: per-sample optimisation on the batch that is then scored
+
+_SLOT = re.compile(r"slot", re.I)
+_EVAL_FN = re.compile(r"eval|score|sliding|bpb", re.I)
+
+
+def _slot_functions(u: CodeUnit) -> list[tuple[str, int]]:
+    """Eval functions that optimise SLOT state (they call backward() and name a slot)."""
+    out = []
+    for name, f in u.functions.items():
+        short = name.rsplit(".", 1)[-1]
+        if f.node is None or not _EVAL_FN.search(short):
+            continue
+        if any(_SLOT.search(i) for i in f.idents | {short}) and any(f.line <= b <= f.end_line for b in u.backward_lines):
+            out.append((name, f.line))
+    return out
+
+
+def _slot_switch(u: CodeUnit) -> tuple[str, Any, bool] | None:
+    """(knob, default, on by default) of the environment switch of a SLOT path."""
+    for e in u.env:
+        if _SLOT.search(e.name) and re.search(r"ENABLED?$|^SLOT$", e.name):
+            return e.name, e.default, e.has_default and _defaults_on(e.default)
+    return None
+
+
+@rule("code.slot", "no per-sample optimisation on the scored batch before scoring it (SLOT)", since="2026-03-18",
+      severity="error", group="code", needs=("code",), heuristic=True,
+      source="challenge README: test-time training only on tokens already evaluated (README.md:223, 2026-03-20) and "
+      "val_bpb 'correctly calculated' (README.md:236-242); issue #1017 C1 (strict causal dependence); SLOT PRs "
+      "closed or held (#1240, #1376, #1430, #1722; COMMUNITY.md 'HOLD scored-region SLOT')")
+def check_slot(s: Subject) -> list[Finding]:
+    r = RULES["code.slot"]
+    out: list[Finding] = []
+    ran = []
+    for lg in s.logs:
+        hp = (_g(lg.summary, "hyperparams") or {}) if lg.summary is not None else {}
+        on = [k for k, v in hp.items() if _SLOT.search(k) and re.search(r"enabled?$", k) and _defaults_on(v)]
+        scored = [e for e in (lg.events or []) if e.kind == "metric" and _SLOT.search(str(e.fields.get("name")))]
+        if on or scored:
+            ran.append(lg.display)
+            where = scored[-1].line_no if scored else None
+            out.append(r.finding(f"{lg.display}: the run scored with SLOT ("
+                                 + (f"{on[0]}={hp[on[0]]}" if on else f"metric '{scored[-1].fields['name']}'") + ")",
+                                 evidence=[_ev(lg, where)], log=lg.display))
+    for u in s.entry_units() or s.all_units():
+        switch = _slot_switch(u)
+        for name, line in _slot_functions(u):
+            off = switch is not None and not switch[2] and not ran
+            out.append(r.finding(
+                f"{u.path}:{line}: {name}() optimises SLOT parameters on the batch it scores - needs runtime probe "
+                "(a token's loss must not depend on its own target through the optimisation)"
+                + (f"; off by default ({switch[0]}={switch[1]!r}) and on in no log" if off else ""),
+                status="needs_runtime_probe", severity="info" if off else "warning",
+                evidence=[Evidence(u.path, line, excerpt(u.line_text(line)))], function=name))
+    if not out and not s.code_paths:
+        return [r.finding("no code in the submission to analyse", status="not_available", severity="info")]
+    return out
