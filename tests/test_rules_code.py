@@ -448,3 +448,18 @@ def test_byte_table(tmp_path):
     (tmp_path / "c").mkdir()
     const = _problems(_run("code.byte_table", _folder(tmp_path / "c", "BYTES_PER_TOKEN = 3.71\n")))
     assert const and const[0].severity == "warning" and "hard-coded" in const[0].message
+
+
+def test_target_cache_short_ngram_names(tmp_path):
+    """#978 (closed 2026-03-27 wave): hashes of the validation stream kept under short names (_NG_ORDERS, ng_hashes)."""
+    bad = """
+_NG_ORDERS = (2, 3, 4)
+def eval_val_sliding(model, val_tokens):
+    ng_hashes = {}
+    for order in _NG_ORDERS:
+        ng_hashes[order] = val_tokens[order:]
+"""
+    fs = _problems(_run("code.target_cache", _folder(tmp_path, bad)))
+    assert fs and "_NG_ORDERS" in fs[0].message and fs[0].evidence[0].line == 3
+    (tmp_path / "b").mkdir()
+    assert _problems(_run("code.target_cache", _folder(tmp_path / "b", CLEAN))) == []

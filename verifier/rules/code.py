@@ -532,7 +532,8 @@ def check_ttt_order(s: Subject) -> list[Finding]:
 # ---------------------------------------------------------------------------
 # target-keyed caches
 
-_CACHE = re.compile(r"ngram|n_gram|kgram|hash_cache|token_cache|cache_count|ppm_|backoff|logit_bias|etlb", re.I)
+_CACHE = re.compile(r"ngram|n_gram|kgram|hash_cache|token_cache|cache_count|ppm_|backoff|logit_bias|etlb|"
+                    r"(^|_)ng_(hash|ctx|pair|count|table|order|cache|loss)|^_?NG_", re.I)
 _EVALFN = re.compile(r"eval|score|ttt|sliding|bpb", re.I)
 
 
