@@ -398,8 +398,8 @@ def _scored_targets(summ: Any) -> int | None:
 
 @rule("log.coverage", "the scored targets cover the canonical validation stream", since="2026-03-18", severity="error", group="log",
       needs=("logs",),
-      source="DESIGN.md 'Coverage and byte accounting' (short of the full stream: warning under organizer-tda-v1 "
-      "for records dated before it); PGOLF_FACTS §2.4")
+      source="DESIGN.md 'Coverage and byte accounting'; PGOLF_FACTS §2.4 (a tail shorter than one eval sequence is "
+      "dropped by the multiple-of-context truncation, accepted: #2146 checked val_tokens 47851520)")
 def check_coverage(s: Subject) -> list[Finding]:
     r = RULES["log.coverage"]
     pairs, missing = _logs_with_summary(s, r.id)
