@@ -20,10 +20,11 @@ import math
 import re
 from typing import Any
 
+from harness.core import registry
 from verifier.model import Evidence, Finding, excerpt
 from verifier.rules._registry import RULES, rule
-from verifier.rules.log import (_eval_window_tokens, _ev, _g, _headline, _logs_with_summary, _no_logs,
-                                _printed_decimals, _scored_targets, _variant_for, _full_targets, LONGEST_EVAL_CONTEXT)
+from verifier.rules.log import (LONGEST_EVAL_CONTEXT, _eval_window_tokens, _ev, _full_targets, _g, _headline,
+                                _logs_with_summary, _printed_decimals, _scored_targets, _variant_for)
 from verifier.static import CodeUnit
 from verifier.subject import Subject
 
@@ -86,10 +87,6 @@ def check_byte_denominator(s: Subject) -> list[Finding]:
     pairs, missing = _logs_with_summary(s, r.id)
     if missing:
         return missing
-    try:
-        from harness.core import registry
-    except ImportError:
-        return _no_logs(r.id, "harness.core.registry is not importable")
     out = []
     for lg, summ in pairs:
         head = _headline(summ)

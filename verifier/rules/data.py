@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from harness.core import registry
 from verifier.model import Evidence, Finding, excerpt
 from verifier.rules._registry import RULES, rule
 from verifier.rules.log import _ev, _find_line, _g, _logs_with_summary, _variant_for
@@ -71,10 +72,6 @@ def _log_findings(s: Subject) -> list[Finding]:
     out: list[Finding] = []
     pairs, missing = _logs_with_summary(s, r.id)
     if missing:
-        return []
-    try:
-        from harness.core import registry
-    except ImportError:
         return []
     for lg, summ in pairs:
         shards, variant = _g(summ, "train_shards"), _variant_for(summ)

@@ -49,6 +49,13 @@ def _code_sites(u: CodeUnit) -> tuple[list[tuple[int, str, bool]], list[tuple[in
     return knobs, fns
 
 
+def _nothing_to_read(s: Subject, rule_id: str) -> list[Finding]:
+    """Without code, a rule that found nothing in the logs says so instead of passing."""
+    if s.code_paths:
+        return []
+    return [RULES[rule_id].finding("no code in the submission to analyse", status="not_available", severity="info")]
+
+
 def _source_span(lg: Any) -> tuple[int, int]:
     """Lines of the source dump a log embeds (its code prints the very names a second pass logs)."""
     begin = next((e for e in (lg.events or []) if e.kind == "source_begin"), None)
@@ -94,9 +101,7 @@ def check_two_pass(s: Subject) -> list[Finding]:
             out.append(r.finding(f"{u.path}:{line}: {name}() is named for a second scoring pass - needs runtime "
                                  "probe (score each token once)", severity="warning", status="needs_runtime_probe",
                                  evidence=[Evidence(u.path, line, excerpt(u.line_text(line)))], function=name))
-    if not out and not s.code_paths:
-        return [r.finding("no code in the submission to analyse", status="not_available", severity="info")]
-    return out
+    return out or _nothing_to_read(s, r.id)
 
 
 @rule("log.headline_timed", "the claimed val_bpb comes from the timed, scored eval", since="2026-03-18",
@@ -187,6 +192,4 @@ def check_slot(s: Subject) -> list[Finding]:
                 + (f"; off by default ({switch[0]}={switch[1]!r}) and on in no log" if off else ""),
                 status="needs_runtime_probe", severity="info" if off else "warning",
                 evidence=[Evidence(u.path, line, excerpt(u.line_text(line)))], function=name))
-    if not out and not s.code_paths:
-        return [r.finding("no code in the submission to analyse", status="not_available", severity="info")]
-    return out
+    return out or _nothing_to_read(s, r.id)
