@@ -191,3 +191,18 @@ def test_one_seed_claim_is_not_judged_as_a_mean(tmp_path):
     sub["val_bpb"] = 1.19
     d2 = _real_logs(tmp_path / "b", sub, {"train.log": 1.20576485, "train_seed1338.log": 1.20617460})
     assert [f.severity for f in _problems(get_rule("record.claims").check(load_subject(d2)))] == ["error"]
+
+
+def test_a_side_run_in_an_experiment_folder_is_not_the_claim(tmp_path):
+    """2026-04-04_GDN_Hybrid_LongContext (merged): the only log of a claimed seed sits in logs_experiment/ and
+    printed another figure; it is a side run (info). The same log at the top level contradicts the claim."""
+    sub = {"author": "a", "github_id": "a", "name": "n", "date": "2026-04-04", "val_bpb": 1.4703,
+           "seed_results": {"1341": {"val_bpb": 1.4703}}}
+    line = "seed:1341\nfinal_int8_zlib_roundtrip_exact val_loss:2.10000000 val_bpb:1.39697242\n"
+    for where, severity in (("logs_experiment/run_seed1341.txt", "info"), ("train_seed1341.log", "error")):
+        d = tmp_path / where.split("/")[0] / "track_10min_16mb" / "2026-04-04_Side"
+        (d / where).parent.mkdir(parents=True, exist_ok=True)
+        (d / "submission.json").write_text(json.dumps(sub), encoding="utf-8")
+        (d / where).write_text(line, encoding="utf-8")
+        fs = [f for f in get_rule("record.claims").check(load_subject(d)) if f.data.get("field") == "val_bpb"]
+        assert fs and {f.severity for f in fs} == {severity}, where

@@ -10,6 +10,7 @@ that module is not importable the log rules report ``not_available``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +22,8 @@ LOG_SUFFIXES = (".log", ".txt")
 # Lines that mark a file as a training log (any generation) rather than a README or requirements.
 _LOG_MARKERS = ("val_bpb", "val_loss", "Hyperparameters", "train_loss")
 MAX_LOG_BYTES = 64 * 1024 * 1024
+# sub-folders that hold a submission's side runs (2026-04-04_GDN_Hybrid_LongContext's logs_experiment/)
+_EXPERIMENT_DIR = re.compile(r"(^|/)[^/]*(experiment|ablation|sweep|archive|old|supplement)[^/]*/", re.I)
 
 
 @dataclass
@@ -184,10 +187,14 @@ class Subject:
         hits = {lg.display for lg in self.logs
                 if any(e.kind == "metric" and e.fields.get("val_bpb") is not None
                        and any(abs(float(e.fields["val_bpb"]) - c) <= 5e-5 for c in claimed) for e in lg.events or [])}
-        return hits or {lg.display for lg in self.logs}
+        return hits or {lg.display for lg in self.logs if not _EXPERIMENT_DIR.search(lg.display)}
 
     def is_record_log(self, lg: LogInput) -> bool:
         return lg.display in self.record_logs
+
+    def is_side_run(self, lg: LogInput) -> bool:
+        """A log in an experiment sub-folder (logs_experiment/, ablations/ ...) that prints no claimed figure."""
+        return bool(_EXPERIMENT_DIR.search(lg.display)) and lg.display not in self.record_logs
 
     def file_text(self, name: str) -> str | None:
         for p in self.other_files:

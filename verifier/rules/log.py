@@ -8,7 +8,6 @@ here.
 
 from __future__ import annotations
 
-import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -524,9 +523,10 @@ def check_metric(s: Subject) -> list[Finding]:
         head = _headline(summ)
         if head is None:
             others = any(_headline(sm) is not None for other, sm in pairs if other is not lg)
+            lenient = others or _is_non_record(s)  # a non-record submission is not ranked on it
             out.append(r.finding(f"{lg.display}: no headline metric line (run incomplete or unknown format)"
                                  + ("; other logs of the folder carry the headline" if others else ""),
-                                 severity="info" if others else None, log=lg.display))
+                                 severity="info" if lenient else None, log=lg.display))
             continue
         loss, bpb = _g(head, "val_loss"), _g(head, "val_bpb")
         ln = _g(head, "line_no")
