@@ -162,3 +162,23 @@ def test_formats_outside_the_fixtures(tmp_path):
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
     cap = [f for f in verify_path(log, groups=["log"]).findings if f.rule_id == "log.artifact_cap"]
     assert cap and cap[0].severity == "error" and cap[0].data["artifact_bytes"] == 16_143_381
+
+
+def test_more_formats_from_the_pr_logs():
+    """Shapes bench/parser_coverage.py found unparsed in PR logs: sizes without a space before 'bytes', totals
+    without 'size', metric lines with key:value tokens before val_loss, compact 'vl:/bpb:/t:' lines, step lines
+    that print only the time."""
+    summ = summarize(parse_lines([
+        "step:200/20000 train_time:35123ms step_avg:175.62ms",
+        "step:400/20000 val_loss:2.4012 train_time:70250ms step_avg:175.62ms",
+        "Serialized model int8+zlib:15815847bytes (payload:17178912 raw_torch:17224025 payload_ratio:3.91x)",
+        "Total submission int6+zstd: 15534645 bytes",
+        "final_quant_roundtrip_exact mode:ternary val_loss:1.95000000 val_bpb:1.15500000",
+        "q_sw vl:1.9030 bpb:1.1271 s:64 t:69809ms",
+    ]))
+    assert summ.train_time_s == 70.25 and summ.steps == 400
+    assert summ.model_bytes == 15_815_847 and summ.artifact_bytes == 15_534_645
+    names = {e.fields["name"]: e.fields for e in parse_lines(["final_quant_roundtrip_exact mode:ternary "
+                                                              "val_loss:1.95000000 val_bpb:1.15500000",
+                                                              "q_sw vl:1.9030 bpb:1.1271 s:64 t:69809ms"])}
+    assert names["final_quant_roundtrip_exact"]["val_bpb"] == 1.155 and names["q_sw"]["eval_time_s"] == 69.809
