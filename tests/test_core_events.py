@@ -182,3 +182,15 @@ def test_more_formats_from_the_pr_logs():
                                                               "val_loss:1.95000000 val_bpb:1.15500000",
                                                               "q_sw vl:1.9030 bpb:1.1271 s:64 t:69809ms"])}
     assert names["final_quant_roundtrip_exact"]["val_bpb"] == 1.155 and names["q_sw"]["eval_time_s"] == 69.809
+
+
+def test_artifact_from_an_unsuffixed_compressed_total():
+    """PR logs print 'Total submission size: N' for the compressed artifact after a raw 'Serialized model: N' (the
+    DGAttention fixture: 16,638,468), or only the compressed model and the code."""
+    summ = summarize(parse_lines(["Serialized model: 106449565 bytes Code: 87629 bytes",
+                                  "Serialized model int6+lzma: 14781928 bytes", "Total submission size: 14869557 bytes"]))
+    assert summ.artifact_bytes == 14_869_557
+    parts = summarize(parse_lines(["Serialized model int8+zlib: 14781928 bytes", "Code size: 87629 bytes"]))
+    assert parts.artifact_bytes == 14_781_928 + 87_629
+    raw_only = summarize(parse_lines(["Serialized model: 67224983 bytes", "Total submission size: 67272625 bytes"]))
+    assert raw_only.artifact_bytes == 67_272_625  # no compressed model: the raw total is the artifact
