@@ -194,3 +194,9 @@ def test_artifact_from_an_unsuffixed_compressed_total():
     assert parts.artifact_bytes == 14_781_928 + 87_629
     raw_only = summarize(parse_lines(["Serialized model: 67224983 bytes", "Total submission size: 67272625 bytes"]))
     assert raw_only.artifact_bytes == 67_272_625  # no compressed model: the raw total is the artifact
+
+
+def test_bare_bpb_lines():
+    names = [e.fields["name"] for e in parse_lines(["Export BPB: 1.1532", "final_export_val_bpb: 1.1532",
+                                                    "val_bpb: 1.0987", "val_bpb:   1.0987"]) if e.kind == "metric"]
+    assert names == ["export", "final_export_val_bpb", "val_bpb"]  # two spaces: an external harness footer

@@ -204,8 +204,10 @@ PATTERNS: list[Pattern] = [
     P("metric", r"^Final BPB: " + _METRIC[1:],
       "Final BPB: final_int8_sliding_window_exact val_loss:1.93251109 val_bpb:1.14453112",
       name=str, stride=int, val_loss=_num, val_bpb=_num, rest=str),
-    P("metric", rf"^(?P<name>Quantized|Final) BPB(?: \((?P<variant>[^)]*)\))?: (?P<val_bpb>{_F})\s*$",
+    P("metric", rf"^(?P<name>[A-Z][A-Za-z]*(?: [A-Z][A-Za-z]*)?) BPB(?: \((?P<variant>[^)]*)\))?: (?P<val_bpb>{_F})\s*$",
       "Quantized BPB (no XSA): 1.007057", name=str, variant=str, val_bpb=_num),
+    P("metric", rf"^(?P<name>(?:[a-z0-9]+_)*val_bpb): (?P<val_bpb>{_F})\s*$", "final_export_val_bpb: 1.1532",
+      name=str, val_bpb=_num),
     # compact metric lines ("q_sw vl:1.9 bpb:1.12 s:64 t:70000ms"): short names, vl/bpb/t keys
     P("metric", rf"^(?P<name>[a-z][a-z0-9_]*) vl:(?P<val_loss>{_F}) bpb:(?P<val_bpb>{_F})(?P<rest>.*)$",
       "q_sw_x vl:1.90301335 bpb:1.12707468", name=str, val_loss=_num, val_bpb=_num, rest=str),
@@ -403,7 +405,7 @@ def _metric_fields(fields: dict[str, Any]) -> None:
     variant = fields.pop("variant", None)
     if variant:  # "Quantized BPB (XSA-all)" -> quantized_xsa_all
         fields["name"] = f"{fields['name']} {variant}"
-    if fields["name"] in ("Quantized", "Final") or variant:
+    if variant or ("val_loss" not in fields and re.search(r"[A-Z ]", fields["name"])):  # "Pure AR BPB: x"
         fields["name"] = re.sub(r"\W+", "_", fields["name"].lower()).strip("_")
     rest = fields.pop("rest", "") or ""
     m = _EVAL_TIME.search(rest)
