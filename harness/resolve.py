@@ -27,6 +27,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.core.records import MISSING_BLOBS_FILE
 from harness.errors import EnvironmentProblem, UsageError
 from harness.manifest import MANIFEST_NAME, Manifest, SeedClaim, load_manifest
 
@@ -110,8 +111,9 @@ def _records_folder(path: str) -> str | None:
     return None
 
 
-def find_pr_folder(git_dir: Path, head: str, base: str | None = None) -> tuple[str, list[str]]:
-    """The records folder a PR head adds, and notes on what else it added."""
+def pr_folders(git_dir: Path, head: str, base: str | None = None) -> tuple[list[str], list[str], str]:
+    """Every records folder a PR head adds that is not a verbatim copy of the base branch's, notes, and the
+    merge base they were compared with (``harness verify`` reports on each of them)."""
     base = base or _base_ref(git_dir)
     mb = str(_git(git_dir, "merge-base", base, head)).strip()
     head_sha = str(_git(git_dir, "rev-parse", f"{head}^{{commit}}")).strip()
@@ -125,7 +127,8 @@ def find_pr_folder(git_dir: Path, head: str, base: str | None = None) -> tuple[s
             base = f"{merges[0]}^1"
             mb = str(_git(git_dir, "merge-base", base, head_sha)).strip()
             notes.append(f"merged PR: compared with {merges[0][:9]}^1, the base branch before its merge")
-    added = str(_git(git_dir, "diff", "--name-only", "--diff-filter=A", mb, head)).split()
+    # -z: paths with spaces ("2026-03-19_int6_STE QAT_ MLP_bigram _U_Net", PR #65) stay whole
+    added = [p for p in str(_git(git_dir, "diff", "--name-only", "-z", "--diff-filter=A", mb, head)).split("\0") if p]
     folders = sorted({f for f in (_records_folder(p) for p in added) if f})
     if not folders:
         raise UsageError(f"the PR (head {head[:12]}) adds no folder under records/.",
@@ -141,9 +144,14 @@ def find_pr_folder(git_dir: Path, head: str, base: str | None = None) -> tuple[s
             notes.append(f"ignored {f}: identical to the base branch")
         else:
             distinct.append(f)
-    if len(distinct) == 1:
-        return distinct[0], notes
-    candidates = distinct or folders
+    return distinct or folders, notes, mb
+
+
+def find_pr_folder(git_dir: Path, head: str, base: str | None = None) -> tuple[str, list[str]]:
+    """The records folder a PR head adds, and notes on what else it added."""
+    candidates, notes, mb = pr_folders(git_dir, head, base)
+    if len(candidates) == 1:
+        return candidates[0], notes
     # The newest commit that touches any candidate names the PR's own folder.
     log = str(_git(git_dir, "log", "--format=%x00%H", "--name-only", f"{mb}..{head}"))
     for chunk in log.split("\x00")[1:]:
@@ -168,18 +176,49 @@ def find_pr_folder(git_dir: Path, head: str, base: str | None = None) -> tuple[s
 
 
 def export_folder(git_dir: Path, sha: str, folder: str, dest: Path) -> Path:
-    """`git archive` one folder of one commit into dest (idempotent: reused when complete)."""
+    """`git archive` one folder of one commit into dest (idempotent: reused when complete).
+
+    A mirror may lack some blobs (large model files): then the folder is exported file by file, the
+    missing paths are listed in ``MISSING_BLOBS_FILE`` inside it, and the caller reports them.
+    """
     done = dest / ".harness-export-complete"
     target = dest / folder
     if done.exists() and target.is_dir():
         return target
     dest.mkdir(parents=True, exist_ok=True)
-    tar = _git(git_dir, "archive", "--format=tar", sha, folder, binary=True)
-    proc = subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, capture_output=True)
-    if proc.returncode != 0:
-        raise EnvironmentProblem(f"could not unpack {folder}: {proc.stderr.decode(errors='replace')[:200]}")
+    archive = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "--format=tar", sha, folder],
+                             capture_output=True)
+    if archive.returncode == 0:
+        proc = subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, capture_output=True)
+        if proc.returncode != 0:
+            raise EnvironmentProblem(f"could not unpack {folder}: {proc.stderr.decode(errors='replace')[:200]}")
+    else:
+        _export_files(git_dir, sha, folder, dest)
     done.write_text(f"{sha} {folder}\n")
     return target
+
+
+def _export_files(git_dir: Path, sha: str, folder: str, dest: Path) -> None:
+    """Export the blobs of ``folder`` one by one; list those the mirror does not have."""
+    listing = str(_git(git_dir, "ls-tree", "-r", "-z", "--full-tree", sha, "--", folder)).split("\0")
+    missing = []
+    for entry in filter(None, listing):
+        meta, path = entry.split("\t", 1)
+        mode, kind, blob = meta.split()
+        if kind != "blob":
+            continue
+        proc = subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "blob", blob], capture_output=True)
+        if proc.returncode != 0:
+            missing.append({"path": path[len(folder):].lstrip("/"), "blob": blob})
+            continue
+        out = dest / path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(proc.stdout)
+        if mode == "100755":
+            out.chmod(0o755)
+    if not (dest / folder).is_dir():
+        raise EnvironmentProblem(f"{folder} at {sha[:12]}: no file of it could be read from {git_dir}")
+    (dest / folder / MISSING_BLOBS_FILE).write_text(json.dumps({"commit": sha, "missing": missing}, indent=1) + "\n")
 
 
 # ------------------------------------------------------------------ inference

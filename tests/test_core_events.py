@@ -140,3 +140,63 @@ def test_core_log_modules_import_without_torch() -> None:
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_formats_outside_the_fixtures(tmp_path):
+    """Logs of other scripts in the PRs (#1370's summary blocks, external harness footers): their headline and
+    artifact are found, and the artifact cap is then checked on them."""
+    from verifier.api import verify_path
+
+    lines = ["Artifact: 16,143,381 bytes (15.40 MB)", "", "=== Roundtrip Validation (quantized model) ===",
+             "Quantized BPB (no XSA): 1.007057", "Quantization degradation: +0.011370"]
+    summ = summarize(parse_lines(lines))
+    assert summ.artifact_bytes == 16_143_381 and summ.headline.val_bpb == 1.007057
+    assert summ.headline.name == "quantized_no_xsa"
+    labelled = summarize(parse_lines(
+        ["Final BPB: final_int8_sliding_window_exact val_loss:1.93251109 val_bpb:1.14453112",
+         "artifact_bytes:15812345 code_bytes:60123 total:15872468"]))
+    assert labelled.headline.val_loss == 1.93251109 and labelled.artifact_bytes == 15_872_468
+    footer = summarize(parse_lines(["final val_loss:2.0 val_bpb:1.2", "artifact_bytes:   15555017"]))
+    assert footer.artifact_bytes == 15_555_017
+    log = tmp_path / "train.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cap = [f for f in verify_path(log, groups=["log"]).findings if f.rule_id == "log.artifact_cap"]
+    assert cap and cap[0].severity == "error" and cap[0].data["artifact_bytes"] == 16_143_381
+
+
+def test_more_formats_from_the_pr_logs():
+    """Shapes bench/parser_coverage.py found unparsed in PR logs: sizes without a space before 'bytes', totals
+    without 'size', metric lines with key:value tokens before val_loss, compact 'vl:/bpb:/t:' lines, step lines
+    that print only the time."""
+    summ = summarize(parse_lines([
+        "step:200/20000 train_time:35123ms step_avg:175.62ms",
+        "step:400/20000 val_loss:2.4012 train_time:70250ms step_avg:175.62ms",
+        "Serialized model int8+zlib:15815847bytes (payload:17178912 raw_torch:17224025 payload_ratio:3.91x)",
+        "Total submission int6+zstd: 15534645 bytes",
+        "final_quant_roundtrip_exact mode:ternary val_loss:1.95000000 val_bpb:1.15500000",
+        "q_sw vl:1.9030 bpb:1.1271 s:64 t:69809ms",
+    ]))
+    assert summ.train_time_s == 70.25 and summ.steps == 400
+    assert summ.model_bytes == 15_815_847 and summ.artifact_bytes == 15_534_645
+    names = {e.fields["name"]: e.fields for e in parse_lines(["final_quant_roundtrip_exact mode:ternary "
+                                                              "val_loss:1.95000000 val_bpb:1.15500000",
+                                                              "q_sw vl:1.9030 bpb:1.1271 s:64 t:69809ms"])}
+    assert names["final_quant_roundtrip_exact"]["val_bpb"] == 1.155 and names["q_sw"]["eval_time_s"] == 69.809
+
+
+def test_artifact_from_an_unsuffixed_compressed_total():
+    """PR logs print 'Total submission size: N' for the compressed artifact after a raw 'Serialized model: N' (the
+    DGAttention fixture: 16,638,468), or only the compressed model and the code."""
+    summ = summarize(parse_lines(["Serialized model: 106449565 bytes Code: 87629 bytes",
+                                  "Serialized model int6+lzma: 14781928 bytes", "Total submission size: 14869557 bytes"]))
+    assert summ.artifact_bytes == 14_869_557
+    parts = summarize(parse_lines(["Serialized model int8+zlib: 14781928 bytes", "Code size: 87629 bytes"]))
+    assert parts.artifact_bytes == 14_781_928 + 87_629
+    raw_only = summarize(parse_lines(["Serialized model: 67224983 bytes", "Total submission size: 67272625 bytes"]))
+    assert raw_only.artifact_bytes == 67_272_625  # no compressed model: the raw total is the artifact
+
+
+def test_bare_bpb_lines():
+    names = [e.fields["name"] for e in parse_lines(["Export BPB: 1.1532", "final_export_val_bpb: 1.1532",
+                                                    "val_bpb: 1.0987", "val_bpb:   1.0987"]) if e.kind == "metric"]
+    assert names == ["export", "final_export_val_bpb", "val_bpb"]  # two spaces: an external harness footer

@@ -137,6 +137,39 @@ def test_ttt_score_order(tmp_path):
     assert _problems(good) == [] and any("score-first" in f.message for f in good)
 
 
+# the training loop of 2026-03-23_LeakyReLU_LegalTTT_ParallelMuon (merged): optimizer steps, then an EMA update
+# under no_grad; main() also holds TTT names because it calls the TTT eval afterwards
+TRAIN_LOOP_IN_MAIN = """
+import torch
+def main():
+    ttt_enabled = True
+    while True:
+        x, y = train_loader.next_batch(1024)
+        loss = model(x, y)
+        loss.backward()
+        optimizer_muon.step()
+        with torch.no_grad():
+            for name, t in base_model.state_dict().items():
+                ema_state[name].mul_(0.99).add_(t)
+        if step % 100 == 0:
+            val_loss, val_bpb = eval_val(args, model, val_tokens)
+    if ttt_enabled:
+        eval_val_sliding_ttt(model, val_tokens)
+"""
+
+
+def test_training_loop_in_main_is_not_ttt(tmp_path):
+    fs = _run("code.ttt_score_order", _folder(tmp_path, TRAIN_LOOP_IN_MAIN))
+    assert _problems(fs) == [] and not any("main()" in f.message for f in fs)
+    # a loop in main() that trains on validation batches and then scores them is adaptation on validation data
+    leaky = TRAIN_LOOP_IN_MAIN.replace("train_loader.next_batch(1024)", "val_tokens[0], val_tokens[1]").replace(
+        "ema_state[name].mul_(0.99).add_(t)", "loss_sum += model(val_tokens[0], val_tokens[1])")
+    assert leaky.count("val_tokens[0]") == 2
+    (tmp_path / "b").mkdir()
+    bad = _problems(_run("code.ttt_score_order", _folder(tmp_path / "b", leaky)))
+    assert bad and "main()" in bad[0].message
+
+
 def test_pre_eval_ttt_pattern(tmp_path):
     code = """
 def ttt_adapt(model, opt, val_tokens):
@@ -179,11 +212,15 @@ def test_budget_knobs(tmp_path):
 # ---------------------------------------------------------------- dependencies
 def test_dependencies(tmp_path):
     code = "import numpy, torch, zstandard\nimport subprocess\nsubprocess.run(['lrzip', '-z', 'x'])\n"
-    fs = _problems(_run("code.dependencies", _folder(tmp_path, code)))
-    text = " ".join(f.message for f in fs)
+    # undeclared imports and tools are reproduction notes (info): the organizers merged records importing FA3 and
+    # other packages without a requirements.txt
+    fs = _run("code.dependencies", _folder(tmp_path, code))
+    undeclared = [f for f in fs if f.status == "violation"]
+    text = " ".join(f.message for f in undeclared)
     assert "zstandard" in text and "lrzip" in text and "numpy" not in text
+    assert _problems(fs) == [] and all(f.severity == "info" for f in fs)
     ok = _folder(tmp_path, code, requirements__txt="zstandard==0.22\n", README__md="apt-get install lrzip\n")
-    assert _problems(_run("code.dependencies", ok)) == []
+    assert [f for f in _run("code.dependencies", ok) if f.status == "violation"] == []
 
 
 # ---------------------------------------------------------------- counted code + wrappers
@@ -212,16 +249,18 @@ def test_wrapper_is_decoded_and_analysed(tmp_path):
 def test_counted_code_sibling_import(tmp_path):
     d = _folder(tmp_path, "import helpers\nexec(open('train_gpt_decode.py').read())\n",
                 helpers__py="X = 1\n", train_gpt_decode__py="print(1)\n")
-    fs = _problems(_run("code.counted_code", d))
+    # an accounting note (info): the cap itself is judged on the artifact (log.artifact_cap)
+    fs = [f for f in _run("code.counted_code", d) if f.status == "violation"]
     assert any("helpers.py" in f.message for f in fs) and any("train_gpt_decode.py" in f.message for f in fs)
+    assert all(f.severity == "info" for f in fs)
     (tmp_path / "b").mkdir()
-    assert _problems(_run("code.counted_code", _folder(tmp_path / "b", CLEAN))) == []
+    assert [f for f in _run("code.counted_code", _folder(tmp_path / "b", CLEAN)) if f.status == "violation"] == []
 
 
 def test_corrupt_payload_is_a_finding(tmp_path):
     d = _folder(tmp_path, "import base64,lzma\nexec(lzma.decompress(base64.b85decode('not-a-payload!!')))\n")
-    fs = _problems(_run("code.counted_code", d))
-    assert fs and "could not be decoded" in fs[0].message
+    fs = [f for f in _run("code.counted_code", d) if f.status == "needs_runtime_probe"]
+    assert fs and "could not be decoded" in fs[0].message and fs[0].evidence[0].line == 2
 
 
 # ---------------------------------------------------------------- parse / odd files
@@ -266,10 +305,10 @@ def test_counted_size(tmp_path):
 
     code = CLEAN
     d = _folder(tmp_path, code, submission__json=json.dumps({"val_bpb": 1.2, "bytes_code": len(code.encode()) - 341}))
-    fs = _problems(_run("code.counted_size", d))
-    assert len(fs) == 1 and "matches neither" in fs[0].message
+    fs = [f for f in _run("code.counted_size", d) if f.status == "violation"]
+    assert len(fs) == 1 and "matches neither" in fs[0].message and fs[0].severity == "info"
     (d / "submission.json").write_text(json.dumps({"val_bpb": 1.2, "bytes_code": len(code.encode())}))
-    assert _problems(_run("code.counted_size", d)) == []
+    assert [f for f in _run("code.counted_size", d) if f.status == "violation"] == []
 
 
 def test_counted_size_lzma9_recipe_of_a_script(tmp_path):
@@ -293,3 +332,134 @@ def test_brotli_wrapper_as_records_count_it(tmp_path):
     obs = [f for f in _run("code.counted_code", d) if f.status == "observation"]
     assert obs and obs[0].data["chain"] == ["b85decode", "brotli.decompress"]
     assert any(f.data.get("knob") == "FORCE_STOP_STEP" for f in _problems(_run("code.budget_knobs", d)))
+
+
+# ---------------------------------------------------------------- parse: newer grammar
+PEP701 = '''names = {"a": 1}
+
+def main():
+    print(f"{names["a"]:>4} done")
+    for i in range(3):
+        pass
+'''
+
+
+def test_newer_grammar_is_a_note_not_an_error(tmp_path, monkeypatch):
+    """2026-04-08_SP8192_ParallelResid_ScoreFirstTTT (merged) decodes to a script with a PEP 701 f-string that
+    Python 3.11 rejects ("f-string: expecting '}'"): the code is fine on the 3.12 it ran on."""
+    import verifier.static as static
+
+    monkeypatch.delenv("PGOLF_NEWER_PYTHON", raising=False)
+    monkeypatch.setattr(static.shutil, "which", lambda name: None)
+    monkeypatch.setattr(static, "_installed_newer_python", lambda: None)
+    fs = _run("code.parse", _folder(tmp_path, PEP701))
+    assert _problems(fs) == [] and fs and fs[0].severity == "info" and "cannot parse here" in fs[0].message
+    (tmp_path / "b").mkdir()
+    broken = _run("code.parse", _folder(tmp_path / "b", "def main(:\n    pass\n"))
+    assert [f.severity for f in _problems(broken)] == ["error"]
+
+
+NEWER = sorted(Path("/root/.pyenv/versions").glob("3.1[2-9]*/bin/python3.1[2-9]")) if Path("/root/.pyenv").is_dir() else []
+
+
+@pytest.mark.skipif(not NEWER, reason="no Python >= 3.12 interpreter on this machine")
+def test_newer_grammar_parsed_with_the_newer_python(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_NEWER_PYTHON", str(NEWER[0]))
+    u = analyse(PEP701, "x.py")
+    assert u.parsed_with and u.parsed_with.startswith("3.1") and "main" in u.functions and u.loops
+    fs = _run("code.parse", _folder(tmp_path, PEP701))
+    assert _problems(fs) == [] and "parsed with Python 3.1" in fs[0].message
+
+
+def test_val_in_training_spares_off_by_default_branches_and_inline_score_first_ttt(tmp_path):
+    """2026-03-31_ParallelResiduals_MiniDepthRecurrence (merged): SLOT updates on the window inside the sliding
+    eval, behind SLOT_ENABLED='0'; 2026-04-15_Mamba3Hybrid (merged): score-first TTT written inline in main()."""
+    slot = """
+import os, torch
+slot_enabled = bool(int(os.environ.get('SLOT_ENABLED', '0')))
+def eval_val_sliding(model, val_tokens, windows):
+    use_slot = slot_enabled
+    for ws in windows:
+        x = val_tokens[ws:ws + 8]
+        if use_slot:
+            loss = model(x)
+            loss.backward()
+            slot_opt.step()
+        with torch.no_grad():
+            loss_sum += model(x)
+"""
+    fs = _run("code.val_in_training", _folder(tmp_path, slot))
+    assert _problems(fs) == [] and "off by default (SLOT_ENABLED='0')" in fs[0].message
+    (tmp_path / "on").mkdir()
+    on = _problems(_run("code.val_in_training", _folder(tmp_path / "on", slot.replace("'0'", "'1'"))))
+    assert on and on[0].severity == "warning"
+    inline = """
+import torch
+def main():
+    for i in range(10):
+        chunk = val_tokens[i:i + 9]
+        with torch.no_grad():
+            ttt_loss_sum += model.forward_logits(chunk).sum()
+        loss = model(chunk)
+        loss.backward()
+        opt.step()
+"""
+    (tmp_path / "inline").mkdir()
+    folder = _folder(tmp_path / "inline", inline)
+    assert _problems(_run("code.val_in_training", folder)) == []
+    assert any("scores (line" in f.message for f in _run("code.ttt_score_order", folder))
+
+
+# ---------------------------------------------------------------- bytes-per-token table
+CANONICAL_LUT = """
+def build_luts(sp, vocab_size):
+    base_bytes = [0] * vocab_size
+    has_leading_space = [False] * vocab_size
+    for i in range(vocab_size):
+        piece = sp.id_to_piece(i)
+        if piece.startswith("\\u2581"):
+            has_leading_space[i] = True
+            piece = piece[1:]
+        base_bytes[i] = len(piece.encode("utf-8"))
+    return base_bytes, has_leading_space
+"""
+# the shape closed in #1545/#1576: the space folded into the piece's bytes and flagged for the scorer as well
+DOUBLE_SPACE_LUT = """
+def build_luts(sp, vocab_size):
+    base_bytes = [0] * vocab_size
+    has_space = [False] * vocab_size
+    for i in range(vocab_size):
+        piece = sp.id_to_piece(i)
+        base_bytes[i] = len(piece.encode("utf-8"))
+        if piece.startswith("\\u2581"):
+            has_space[i] = True
+            base_bytes[i] = len(piece[1:].encode("utf-8")) + 1
+    return base_bytes, has_space
+"""
+
+
+def test_byte_table(tmp_path):
+    good = _run("code.byte_table", _folder(tmp_path, CANONICAL_LUT))
+    assert _problems(good) == []
+    (tmp_path / "b").mkdir()
+    bad = _problems(_run("code.byte_table", _folder(tmp_path / "b", DOUBLE_SPACE_LUT)))
+    assert len(bad) == 1 and bad[0].severity == "error" and "counted twice" in bad[0].message
+    assert bad[0].evidence[0].line == 10 and "build_luts()" in bad[0].message
+    (tmp_path / "c").mkdir()
+    const = _problems(_run("code.byte_table", _folder(tmp_path / "c", "BYTES_PER_TOKEN = 3.71\n")))
+    assert const and const[0].severity == "warning" and "hard-coded" in const[0].message
+
+
+def test_target_cache_short_ngram_names(tmp_path):
+    """#978 (closed 2026-03-27 wave): hashes of the validation stream kept under short names (_NG_ORDERS, ng_hashes)."""
+    bad = """
+_NG_ORDERS = (2, 3, 4)
+def eval_val_sliding(model, val_tokens):
+    ng_hashes = {}
+    for order in _NG_ORDERS:
+        ng_hashes[order] = val_tokens[order:]
+"""
+    fs = _problems(_run("code.target_cache", _folder(tmp_path, bad)))
+    assert fs and "_NG_ORDERS" in fs[0].message and fs[0].evidence[0].line == 3
+    (tmp_path / "b").mkdir()
+    assert _problems(_run("code.target_cache", _folder(tmp_path / "b", CLEAN))) == []

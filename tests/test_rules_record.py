@@ -57,9 +57,14 @@ def test_claims_match_and_mismatch(tmp_path):
     assert _problems(get_rule("record.claims").check(_record(tmp_path / "ok", SUB, LOGS))) == []
     logs = dict(LOGS)
     logs["2"] = (1.10153456, 15_000_999, 90)  # bpb, bytes and steps all disagree with the claim for seed 2
-    fs = _problems(get_rule("record.claims").check(_record(tmp_path / "bad", SUB, logs)))
-    fields = sorted(f.data["field"] for f in fs if f.data.get("seed") == "2")
-    assert fields == ["artifact_bytes", "steps", "val_bpb"] and all(f.severity == "error" for f in fs)
+    fs = [f for f in get_rule("record.claims").check(_record(tmp_path / "bad", SUB, logs)) if f.status == "violation"]
+    sev = {f.data["field"]: f.severity for f in fs if f.data.get("seed") == "2"}
+    # the score is what is judged; byte and step counts typed into submission.json are bookkeeping (merged records
+    # differ by a few steps or bytes), unless the claim hides an artifact over the cap
+    assert sev == {"artifact_bytes": "info", "steps": "info", "val_bpb": "error"}
+    logs["2"] = (1.10123456, 16_000_001, 101)
+    over = _problems(get_rule("record.claims").check(_record(tmp_path / "over", SUB, logs)))
+    assert [(f.data["field"], f.severity) for f in over] == [("artifact_bytes", "warning")]
 
 
 def test_claims_within_printed_precision(tmp_path):
@@ -71,17 +76,19 @@ def test_claims_within_printed_precision(tmp_path):
 
 def test_claimed_seed_without_log(tmp_path):
     logs = {k: v for k, v in LOGS.items() if k != "3"}
-    fs = _problems(get_rule("record.claims").check(_record(tmp_path, SUB, logs)))
-    assert any("seed 3 is claimed but no log" in f.message for f in fs)
+    fs = get_rule("record.claims").check(_record(tmp_path, SUB, logs))
+    assert any("seed 3 is claimed but no log" in f.message and f.severity == "info" for f in fs)
 
 
 def test_seeds(tmp_path):
     one = json.loads(json.dumps(SUB))
     one["seeds"] = [1]
     one["seed_results"] = {"1": SUB["seed_results"]["1"]}
-    fs = _problems(get_rule("record.seeds").check(_record(tmp_path / "a", one, {"1": LOGS["1"]})))
-    assert fs and "1 seed(s)" in fs[0].message
-    assert _problems(get_rule("record.seeds").check(_record(tmp_path / "b", SUB, LOGS))) == []
+    # the organizers merged single-run records: said, as info
+    fs = [f for f in get_rule("record.seeds").check(_record(tmp_path / "a", one, {"1": LOGS["1"]}))
+          if f.status == "violation"]
+    assert fs and "1 seed(s)" in fs[0].message and fs[0].severity == "info"
+    assert [f for f in get_rule("record.seeds").check(_record(tmp_path / "b", SUB, LOGS)) if f.status == "violation"] == []
     nr = json.loads(json.dumps(one))
     nr["track"] = "non_record_16mb"
     assert _problems(get_rule("record.seeds").check(_record(tmp_path / "c", nr, {"1": LOGS["1"]},
@@ -156,3 +163,46 @@ def test_claimed_mean_of_rounded_seed_claims_is_consistent(tmp_path):
     sub["val_bpb"] = round(seed_mean + 3e-5, 5)
     fs = _problems(get_rule("record.claims").check(_record(tmp_path / "bad", sub, logs)))
     assert [f.data["field"] for f in fs] == ["val_bpb"] and fs[0].severity == "error"
+
+
+def _real_logs(tmp_path: Path, sub: dict, bpbs: dict[str, float]) -> Path:
+    """A folder whose logs go through the real parser (seed line + exact metric line)."""
+    d = tmp_path / "track_10min_16mb" / "2026-03-19_OneRun"
+    d.mkdir(parents=True)
+    (d / "submission.json").write_text(json.dumps(sub), encoding="utf-8")
+    for name, bpb in bpbs.items():
+        seed = name.replace("train_seed", "").replace(".log", "") if "seed" in name else "1337"
+        (d / name).write_text(f"seed:{seed}\nstep:100/20000 train_loss:2.1 train_time:599000ms step_avg:1ms\n"
+                              f"final_int8_zlib_roundtrip_exact val_loss:2.03588345 val_bpb:{bpb:.8f}\n",
+                              encoding="utf-8")
+    return d
+
+
+def test_one_seed_claim_is_not_judged_as_a_mean(tmp_path):
+    """2026-03-18_LongContextSeq2048 on main: the claim 1.20576485 is train.log's run; two more seeds beside it
+    average higher. A single-run claim is that run's figure (info), not a mean over every log (was an error)."""
+    sub = {"name": "t", "author": "a", "github_id": "a", "val_loss": 2.03588345, "val_bpb": 1.20576485}
+    d = _real_logs(tmp_path, sub, {"train.log": 1.20576485, "train_seed1338.log": 1.20617460,
+                                   "train_seed1339.log": 1.20715923})
+    fs = get_rule("record.claims").check(load_subject(d))
+    assert _problems(fs) == []
+    assert any(f.severity == "info" and "one run (train.log:3)" in f.message for f in fs)
+    # a claim no run printed is still an error
+    sub["val_bpb"] = 1.19
+    d2 = _real_logs(tmp_path / "b", sub, {"train.log": 1.20576485, "train_seed1338.log": 1.20617460})
+    assert [f.severity for f in _problems(get_rule("record.claims").check(load_subject(d2)))] == ["error"]
+
+
+def test_a_side_run_in_an_experiment_folder_is_not_the_claim(tmp_path):
+    """2026-04-04_GDN_Hybrid_LongContext (merged): the only log of a claimed seed sits in logs_experiment/ and
+    printed another figure; it is a side run (info). The same log at the top level contradicts the claim."""
+    sub = {"author": "a", "github_id": "a", "name": "n", "date": "2026-04-04", "val_bpb": 1.4703,
+           "seed_results": {"1341": {"val_bpb": 1.4703}}}
+    line = "seed:1341\nfinal_int8_zlib_roundtrip_exact val_loss:2.10000000 val_bpb:1.39697242\n"
+    for where, severity in (("logs_experiment/run_seed1341.txt", "info"), ("train_seed1341.log", "error")):
+        d = tmp_path / where.split("/")[0] / "track_10min_16mb" / "2026-04-04_Side"
+        (d / where).parent.mkdir(parents=True, exist_ok=True)
+        (d / "submission.json").write_text(json.dumps(sub), encoding="utf-8")
+        (d / where).write_text(line, encoding="utf-8")
+        fs = [f for f in get_rule("record.claims").check(load_subject(d)) if f.data.get("field") == "val_bpb"]
+        assert fs and {f.severity for f in fs} == {severity}, where

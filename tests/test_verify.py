@@ -116,7 +116,23 @@ def test_every_fixture_folder_verifies(records_dir):
         assert validate_report_json(json.loads(rep.to_json())) == [], folder.name
         # code is not in the fixtures: code rules say so rather than guessing
         code = [o for o in rep.outcomes if o.rule.group == "code"]
-        assert all(o.outcome == "not_available" for o in code), folder.name
+        assert all(o.outcome in ("not_available", "not_in_force") for o in code), folder.name
+
+
+def test_rules_are_dated_and_a_pr_is_judged_by_the_rules_of_its_day(tmp_path):
+    """Every rule carries the day it took effect; requirements.txt became a rule on 2026-03-20 (README
+    commit 9a60d1676), so a folder of a PR opened on 2026-03-19 importing FA3 without one is not judged by it."""
+    assert all(len(r.since) == 10 and r.since >= "2026-03-18" for r in catalogue())
+    d = tmp_path / "track_10min_16mb" / "2026-03-19_FA3_Early"
+    d.mkdir(parents=True)
+    (d / "train_gpt.py").write_text("from flash_attn_interface import flash_attn_func\n", encoding="utf-8")
+    early = verify_path(d)
+    assert early.ruleset["opened_on"] == "2026-03-19" and "code.dependencies" in early.ruleset["not_in_force"]
+    assert not [f for f in early.findings if f.rule_id == "code.dependencies" and f.status == "violation"]
+    assert validate_report_json(json.loads(early.to_json())) == []
+    late = verify_path(d, opened_on="2026-03-21")
+    assert [f for f in late.findings if f.rule_id == "code.dependencies" and f.status == "violation"]
+    assert late.ruleset["version"] == early.ruleset["version"] and "code.dependencies" not in late.ruleset["not_in_force"]
 
 
 def test_fixture_over_cap_record_is_flagged(records_dir):
@@ -138,3 +154,52 @@ def test_auto_baseline_in_pr_order(records_dir):
                       groups=["record"])
     sig = [f for f in rep.findings if f.rule_id == "record.significance"][0]
     assert sig.status == "violation" and sig.severity == "warning" and sig.data["p"] > 0.5
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _pr_repo(tmp_path: Path) -> tuple[Path, str]:
+    """A repo with main and refs/pull/7/head adding two records folders (one with a space in its name, as in
+    PR #65) and a model file; returns (repo, the model blob's path in .git/objects)."""
+    repo = tmp_path / "pg"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.email", "t@t")
+    _git(repo, "config", "user.name", "t")
+    (repo / "README.md").write_text("x\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+    for name in ("2026-04-01_A", "2026-04-01_B two"):
+        d = repo / "records" / "track_10min_16mb" / name
+        d.mkdir(parents=True)
+        (d / "train_gpt.py").write_text("import os\n")
+        (d / "submission.json").write_text(json.dumps({"author": "a", "github_id": "a", "name": name,
+                                                       "date": "2026-04-01", "val_bpb": 1.1}))
+    model = repo / "records" / "track_10min_16mb" / "2026-04-01_A" / "final_model.ptz"
+    model.write_bytes(b"weights only the PR head has")
+    blob = _git(repo, "hash-object", str(model))
+    _git(repo, "checkout", "-q", "-b", "pr")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "two records")
+    _git(repo, "update-ref", "refs/pull/7/head", "pr")
+    _git(repo, "checkout", "-q", "main")
+    return repo, str(repo / ".git" / "objects" / blob[:2] / blob[2:])
+
+
+def test_pr_with_several_folders_and_a_missing_blob(tmp_path):
+    """Issue 22: a PR adding several records folders yields one report per folder (was exit 2); a model blob the
+    mirror lacks is a finding (record.files), not an abort (was exit 3)."""
+    repo, blob_path = _pr_repo(tmp_path)
+    Path(blob_path).unlink()  # the mirror lacks the model blob
+    env_cache = {"PGOLF_HARNESS_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-m", "harness", "verify", "github:openai/parameter-golf#7",
+                          "--source-repo", str(repo), "--format", "json"], capture_output=True, text=True, cwd=ROOT,
+                         env={**__import__("os").environ, **env_cache})
+    assert out.returncode in (0, 1), out.stderr
+    reports = json.loads(out.stdout)
+    assert [r["inputs"]["resolved_from"].rsplit("/", 1)[-1] for r in reports] == ["2026-04-01_A", "2026-04-01_B two"]
+    missing = [f for f in reports[0]["findings"] if f["rule_id"] == "record.files"]
+    assert missing and missing[0]["data"]["path"] == "final_model.ptz" and missing[0]["severity"] == "info"
+    assert all(validate_report_json(r) == [] for r in reports)

@@ -13,8 +13,8 @@ from typing import Any, Iterable
 
 from verifier.model import SEVERITIES, Finding
 from verifier.report import Report, RuleOutcome
-from verifier.rules import catalogue, is_heuristic
-from verifier.subject import Subject, load_subject
+from verifier.rules import catalogue, is_heuristic, ruleset_version
+from verifier.subject import Subject, date_subject, load_subject
 
 DEFAULT_POLICY = "organizer-tda-v1"
 
@@ -80,6 +80,13 @@ def run_rules(subject: Subject, *, groups: Iterable[str] | None = None, only: It
             continue
         if (wanted and rule.id not in wanted) or rule.id in skipped:
             continue
+        if not rule.in_force(subject.opened_on):
+            fs = [rule.finding(f"took effect {rule.since}; the PR was opened {subject.opened_on} "
+                               f"({subject.opened_source}): not judged by it", status="not_available",
+                               severity="info", since=rule.since, opened_on=subject.opened_on)]
+            outcomes.append(RuleOutcome(rule, "not_in_force", {s: 0 for s in SEVERITIES} | {"info": 1}))
+            findings.extend(fs)
+            continue
         try:
             fs = rule.check(subject)
         except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
@@ -117,15 +124,17 @@ def verify_subject(subject: Subject, *, target: str | None = None, resolved_from
         "reproduced": [lg.display for lg in subject.reproduction],
         "resolved_from": resolved_from,
     }
+    ruleset = {"version": ruleset_version(), "opened_on": subject.opened_on, "opened_source": subject.opened_source,
+               "not_in_force": [o.rule.id for o in outcomes if o.outcome == "not_in_force"]}
     return Report(target=target or str(subject.root), kind=subject.kind,
                   policy=subject.policy_id or DEFAULT_POLICY, inputs=inputs, outcomes=outcomes,
-                  findings=findings, harness_version=_version())
+                  findings=findings, harness_version=_version(), ruleset=ruleset)
 
 
 def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, Any] | None = None, *,
                 baseline: str | Path | None = None, resolved_from: str | None = None,
                 groups: Iterable[str] | None = None, reproduced: str | Path | None = None,
-                exclude: Iterable[str] = ()) -> Report:
+                exclude: Iterable[str] = (), pr: int | None = None, opened_on: str | None = None) -> Report:
     """Verify a records folder, a log, a script or a submission.json.
 
     ``policy``: timing policy id (default organizer-tda-v1; strict is always shown beside).
@@ -134,11 +143,17 @@ def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, A
     or "auto": the best earlier record beside it in PR order (see :func:`auto_baseline`).
     ``reproduced``: a folder of logs from a re-run (``runs/<id>/``) for the reproduction rules.
     ``groups`` / ``exclude``: run only these rule groups / skip these rule ids.
+    ``pr`` / ``opened_on``: the PR behind the folder, or the ISO day it was opened: rules that took
+    effect later do not judge it (by default the day comes from the PR index or the folder name).
     """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
     subject = load_subject(p, claims=claims, policy=policy)
+    if pr is not None:
+        date_subject(subject, pr)
+    if opened_on is not None:
+        subject.opened_on, subject.opened_source = opened_on, "given"
     subject.baseline_record = _load_baseline(baseline, p)
     if reproduced is not None:
         subject.reproduction = load_subject(Path(reproduced)).logs

@@ -69,6 +69,7 @@ class Rule:
     source: str  # README line, organizer ruling (with date) or DESIGN.md section
     check: CheckFn
     needs: tuple[str, ...] = ()  # inputs: "code", "logs", "claims"
+    since: str = ""  # ISO day the rule took effect (README commit or ruling); a PR opened before it is not judged by it
 
     def finding(self, message: str, *, status: Status = "violation", severity: Severity | None = None,
                 evidence: list[Evidence] | None = None, **data: Any) -> Finding:
@@ -77,7 +78,11 @@ class Rule:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "severity": self.severity, "group": self.group,
-                "source": self.source, "needs": list(self.needs)}
+                "source": self.source, "needs": list(self.needs), "since": self.since}
+
+    def in_force(self, opened_on: str | None) -> bool:
+        """Whether this rule applied to a PR opened on ``opened_on`` (ISO day; None: judged by every rule)."""
+        return opened_on is None or not self.since or self.since <= opened_on
 
 
 def excerpt(text: str, limit: int = 160) -> str:

@@ -39,6 +39,7 @@ class Report:
     outcomes: list[RuleOutcome] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     harness_version: str = ""
+    ruleset: dict[str, Any] = field(default_factory=dict)  # version, the PR's opening day, rules not yet in force
 
     # ------------------------------------------------------------------ facts
     @property
@@ -72,6 +73,7 @@ class Report:
             "target": self.target,
             "kind": self.kind,
             "policy": self.policy,
+            "ruleset": self.ruleset,
             "inputs": self.inputs,
             "verdict": self.verdict,
             "counts": self.counts,
@@ -93,7 +95,8 @@ class Report:
                 console = Console(width=200)
         c = self.counts
         colour = "red" if c["error"] else ("yellow" if c["warning"] else "green")
-        console.print(f"[bold]harness verify[/bold] {self.target} ({self.kind}, policy {self.policy})")
+        console.print(f"[bold]harness verify[/bold] {self.target} ({self.kind}, policy {self.policy}, "
+                      f"{self._ruleset_line()})")
         console.print(f"inputs: {self._inputs_line()}")
         table = Table(show_lines=False)
         for col in ("rule", "outcome", "severity", "finding"):
@@ -117,6 +120,13 @@ class Report:
         console.print(f"[{colour}]{self.verdict}[/{colour}]: {c['error']} error, {c['warning']} warning, "
                       f"{c['info']} info finding(s)")
 
+    def _ruleset_line(self) -> str:
+        r = self.ruleset
+        line = f"ruleset {r.get('version', '?')}"
+        if r.get("opened_on"):
+            line += f" as of {r['opened_on']} ({r.get('opened_source')})"
+        return line
+
     def _inputs_line(self) -> str:
         i = self.inputs
         parts = [f"code: {', '.join(i.get('code') or []) or 'none'}", f"logs: {len(i.get('logs') or [])}",
@@ -130,7 +140,7 @@ class Report:
         lines = [f"### {head} `harness verify`: {self.verdict}", "",
                  f"**Target:** `{self.target}` ({self.kind}) · **policy:** `{self.policy}` · "
                  f"{c['error']} error, {c['warning']} warning, {c['info']} info",
-                 f"**Inputs:** {self._inputs_line()}", ""]
+                 f"**Inputs:** {self._inputs_line()} · **{self._ruleset_line()}**", ""]
         by_rule = self.by_rule()
         problems = [f for f in self.findings if f.severity in ("error", "warning") and f.status != "observation"]
         if problems:

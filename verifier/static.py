@@ -21,9 +21,15 @@ import binascii
 import bz2
 import gzip
 import lzma
+import os
+import pickle
 import re
+import shutil
+import subprocess
+import sys
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 MAX_DECODED_BYTES = 64 * 1024 * 1024  # refuse decompression bombs
@@ -102,6 +108,9 @@ class CodeUnit:
     score_lines: list[int] = field(default_factory=list)  # no_grad/inference_mode blocks, loss-sum accumulation
     loops: list[ast.AST] = field(default_factory=list)
     exec_nodes: list[ast.Call] = field(default_factory=list)
+    # a syntax error that newer Python grammar accepts (PEP 701 f-strings, PEP 695 type parameters)
+    newer_grammar: str | None = None
+    parsed_with: str | None = None  # the newer interpreter whose parser gave the tree, when one was found
 
     _lines: list[str] | None = None
 
@@ -315,7 +324,7 @@ class _Collector:
             if type(ctx) is ast.Call:
                 f = ctx.func
                 n = f.attr if type(f) is ast.Attribute else (f.id if type(f) is ast.Name else "")
-                if n in ("no_grad", "inference_mode"):
+                if n in ("no_grad", "inference_mode") and _evaluates(node):
                     self.u.score_lines.append(node.lineno)
 
     def _augassign(self, node) -> None:
@@ -336,6 +345,21 @@ class _Collector:
                 self.func_stack[-1].idents |= done.idents
         elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             self.try_depth -= 1
+
+
+# A no_grad block scores when it runs the model or a loss; one that only updates an EMA or orthogonalises
+# gradients (no_grad around optimizer arithmetic) is not scoring.
+_FORWARD = re.compile(r"forward|logits|model|cross_entropy|nll|loss|eval|score|log_softmax|bpb|accumul", re.I)
+
+
+def _evaluates(block: ast.AST) -> bool:
+    for node in ast.walk(block):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else "")
+            if _FORWARD.search(name):
+                return True
+    return False
 
 
 def _safe_unparse(node: ast.AST, limit: int = 200) -> str:
@@ -467,6 +491,68 @@ def _decode_execs(u: CodeUnit, depth: int) -> None:
         u.decoded.append(Decoded(node.lineno, tuple(chain), payload_chars, child))
 
 
+# --- newer grammar -------------------------------------------------------------
+
+# SyntaxError messages of Python 3.11 on code that 3.12+ accepts: PEP 701 lets an f-string reuse its own
+# quotes, nest them and hold backslashes and comments; PEP 695 adds `type X = ...` and `def f[T](...)`.
+_NEWER_FSTRING = re.compile(r"f-string: (expecting '}'|unmatched|single '}'|expressions nested too deeply|"
+                            r"invalid syntax|unterminated string)|f-string expression part cannot include")
+_NEWER_TYPE_PARAMS = re.compile(r"^\s*(type\s+\w+(\[[^\]]*\])?\s*=|(async\s+)?def\s+\w+\[|class\s+\w+\[)")
+NEWER_PYTHONS = ("python3.13", "python3.12")
+
+
+def newer_grammar_hint(text: str, exc: SyntaxError) -> str | None:
+    """Why a syntax error may be the local interpreter's grammar, not the code's: None when it is not."""
+    if sys.version_info >= (3, 12):
+        return None
+    if _NEWER_FSTRING.search(exc.msg or ""):
+        return "PEP 701 f-string (Python 3.12+)"
+    line = text.split("\n")[exc.lineno - 1] if exc.lineno and 0 < exc.lineno <= text.count("\n") + 1 else ""
+    if _NEWER_TYPE_PARAMS.match(line):
+        return "PEP 695 type parameters (Python 3.12+)"
+    return None
+
+
+def _installed_newer_python() -> str | None:
+    """A Python >= 3.12 that pyenv or uv installed but did not put on PATH."""
+    home = Path.home()
+    pattern = "python3.1[2-9]"
+    for root in (Path(os.environ.get("PYENV_ROOT", home / ".pyenv")) / "versions", home / ".local/share/uv/python"):
+        found = sorted(root.glob(f"*/bin/{pattern}")) if root.is_dir() else []
+        if found:
+            return str(found[-1])
+    return None
+
+
+def _parse_with_newer_python(text: str) -> tuple[ast.Module | None, str | None]:
+    """Parse with a newer interpreter (``PGOLF_NEWER_PYTHON``, else on PATH, else pyenv/uv's) and bring its tree here.
+
+    The child only parses (``ast.parse``; the submission never runs) and pickles the tree; node classes
+    this Python lacks make the unpickling fail, and then there is no tree.
+    """
+    candidates = [os.environ.get("PGOLF_NEWER_PYTHON"), *map(shutil.which, NEWER_PYTHONS), _installed_newer_python()]
+    for exe in dict.fromkeys(filter(None, candidates)):  # a pyenv shim on PATH may not run: try the next one
+        tree, version = _parse_in(exe, text)
+        if tree is not None:
+            return tree, version
+    return None, None
+
+
+def _parse_in(exe: str, text: str) -> tuple[ast.Module | None, str | None]:
+    # type_params (3.12+) is dropped before pickling: this Python's node classes take one field fewer
+    prog = ("import ast, pickle, sys\nt = ast.parse(sys.stdin.buffer.read())\nfor n in ast.walk(t):\n"
+            "    if 'type_params' in n._fields and hasattr(n, 'type_params'):\n        del n.type_params\n"
+            "sys.stdout.buffer.write(pickle.dumps((sys.version.split()[0], t), protocol=4))")
+    try:
+        proc = subprocess.run([exe, "-I", "-c", prog], input=text.encode("utf-8"), capture_output=True, timeout=60)
+        if proc.returncode != 0:
+            return None, None
+        version, tree = pickle.loads(proc.stdout)  # produced by our own program above, from a parse only
+    except Exception:  # noqa: BLE001 - no usable newer parser: the caller keeps the regex facts
+        return None, None
+    return (tree, str(version)) if isinstance(tree, ast.Module) else (None, None)
+
+
 # --- regex fallback --------------------------------------------------------
 
 _RE_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w., \t]+))", re.M)
@@ -532,6 +618,9 @@ def analyse(text: str | bytes, path: str = "<memory>", *, origin: str = "file", 
         u.tree = ast.parse(text, filename=path)
     except SyntaxError as exc:
         u.syntax_error, u.syntax_error_line = f"SyntaxError: {exc.msg}", exc.lineno
+        u.newer_grammar = newer_grammar_hint(text, exc)
+        if u.newer_grammar:
+            u.tree, u.parsed_with = _parse_with_newer_python(text)
     except (ValueError, RecursionError, MemoryError) as exc:
         u.syntax_error = f"{type(exc).__name__}: {exc}"[:200]
     if u.tree is None:

@@ -10,6 +10,7 @@ that module is not importable the log rules report ``not_available``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,8 @@ LOG_SUFFIXES = (".log", ".txt")
 # Lines that mark a file as a training log (any generation) rather than a README or requirements.
 _LOG_MARKERS = ("val_bpb", "val_loss", "Hyperparameters", "train_loss")
 MAX_LOG_BYTES = 64 * 1024 * 1024
+# sub-folders that hold a submission's side runs (2026-04-04_GDN_Hybrid_LongContext's logs_experiment/)
+_EXPERIMENT_DIR = re.compile(r"(^|/)[^/]*(experiment|ablation|sweep|archive|old|supplement)[^/]*/", re.I)
 
 
 @dataclass
@@ -87,6 +90,11 @@ class Subject:
     other_files: list[Path] = field(default_factory=list)  # README, requirements.txt, ...
     baseline_record: Any = None  # LegacyRecord this submission claims to beat (significance)
     reproduction: list[LogInput] = field(default_factory=list)  # logs of a re-run (reproduction rules)
+    # files of the folder whose blobs the mirror it was exported from lacks (never read)
+    missing_files: list[str] = field(default_factory=list)
+    # the day the PR was opened: rules that took effect later do not judge it (None: every rule judges)
+    opened_on: str | None = None
+    opened_source: str = "unknown"
 
     # ---- code -----------------------------------------------------------------
     @cached_property
@@ -166,6 +174,29 @@ class Subject:
             return t.replace("-", "_")
         return None
 
+    @cached_property
+    def record_logs(self) -> set[str]:
+        """Logs of the claimed runs: those printing a claimed val_bpb (per seed, or the top-level figure). Other
+        logs in the folder are experiments, ablations or earlier runs; when no log prints a claimed figure (or
+        there are no claims) every log counts."""
+        rec = self.legacy_record
+        claimed: list[float] = []
+        if rec is not None:
+            claimed = [float(r.val_bpb) for r in rec.seed_results.values() if isinstance(r.val_bpb, (int, float))]
+            if isinstance(rec.val_bpb, (int, float)):
+                claimed.append(float(rec.val_bpb))
+        hits = {lg.display for lg in self.logs
+                if any(e.kind == "metric" and e.fields.get("val_bpb") is not None
+                       and any(abs(float(e.fields["val_bpb"]) - c) <= 5e-5 for c in claimed) for e in lg.events or [])}
+        return hits or {lg.display for lg in self.logs if not _EXPERIMENT_DIR.search(lg.display)}
+
+    def is_record_log(self, lg: LogInput) -> bool:
+        return lg.display in self.record_logs
+
+    def is_side_run(self, lg: LogInput) -> bool:
+        """A log in an experiment sub-folder (logs_experiment/, ablations/ ...) that prints no claimed figure."""
+        return bool(_EXPERIMENT_DIR.search(lg.display)) and lg.display not in self.record_logs
+
     def file_text(self, name: str) -> str | None:
         for p in self.other_files:
             if p.name.lower() == name.lower():
@@ -227,7 +258,26 @@ def load_subject(path: str | Path, *, claims: dict[str, Any] | None = None, poli
                       submission_path=sub if sub.is_file() else None, claims_override=claims,
                       policy_id=policy, other_files=others)
     _attach_claims(subject)
+    date_subject(subject)
+    subject.missing_files = _missing_files(root)
     return subject
+
+
+def _missing_files(root: Path) -> list[str]:
+    from harness.core.records import MISSING_BLOBS_FILE
+
+    try:
+        doc = json.loads((root / MISSING_BLOBS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(m.get("path")) for m in doc.get("missing", []) if isinstance(m, dict)]
+
+
+def date_subject(subject: Subject, pr: int | None = None) -> None:
+    """The opening day of the PR behind the folder (``harness.core.prindex``)."""
+    from harness.core import prindex
+
+    subject.opened_on, subject.opened_source = prindex.opened_on(subject.root.name, pr)
 
 
 def _attach_claims(subject: Subject) -> None:

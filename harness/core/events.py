@@ -92,7 +92,7 @@ _F = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"  # a printed float
 
 # Metric lines: "<name> val_loss:<x> val_bpb:<y> ... eval_time:<ms>ms". Names may contain
 # spaces ("diagnostic pre-quantization post-ema"); some lines put stride first.
-_METRIC = (r"^(?P<name>[A-Za-z][\w+\-]*(?: [A-Za-z][\w+\-]*)*?)(?: stride:(?P<stride>\d+))?"
+_METRIC = (r"^(?P<name>[A-Za-z][\w+\-]*(?: [A-Za-z][\w+\-]*)*?)(?: stride:(?P<stride>\d+))?(?: [a-z_]+:[^\s:]+)*?"
            rf" val_loss[:=] ?(?P<val_loss>{_F}) val_bpb[:=] ?(?P<val_bpb>{_F})(?P<rest>.*)$")
 
 PATTERNS: list[Pattern] = [
@@ -111,6 +111,8 @@ PATTERNS: list[Pattern] = [
       r"(?: tok/s: (?P<tok_per_s>\d+))?",
       "4500/20000 train_loss: 2.2771 train_time: 9.0m tok/s: 6589668",
       step=int, total=int, train_loss=_num, train_time_s=_minutes, tok_per_s=_num),
+    P("step", r"^step:(?P<step>\d+)/(?P<total>\d+) (?:val_loss:\S+ )?train_time:(?P<train_time_s>\d+(?:\.\d+)?)ms",
+      "step:200/20000 train_time:35123ms step_avg:175.62ms", step=int, total=int, train_time_s=_ms),
     P("warmup", r"^(?P<what>[a-z_0-9]*warmup[a-z_0-9]*):? ?(?P<step>\d+)/(?P<total>\d+)",
       "loop_warmup_step: 20/20", what=str, step=int, total=int),
     P("stop", r"^stopping_early: (?P<reason>\w+) train_time: ?(?P<train_time_s>\d+(?:\.\d+)?)ms"
@@ -160,19 +162,33 @@ PATTERNS: list[Pattern] = [
     P("deserialize", r"^Deserialize: decompression done in (?P<seconds>[\d.]+)s",
       "Deserialize: decompression done in 20.4s", seconds=_num, const_phase="end"),
     # --- sizes ----------------------------------------------------------------------------
-    P("size", r"^Serialized model: (?P<bytes>\d+) bytes", "Serialized model: 67224983 bytes",
+    P("size", r"^Serialized model: ?(?P<bytes>\d+) ?bytes", "Serialized model: 67224983 bytes",
       bytes=int, const_what="model_raw"),
-    P("size", r"^Serialized model (?P<suffix>[^:]+): (?P<bytes>\d+) bytes",
+    P("size", r"^Serialized model (?P<suffix>[^:]+): ?(?P<bytes>\d+) ?bytes",
       "Serialized model quantized+pergroup: 15865260 bytes", bytes=int, suffix=str, const_what="model"),
     P("size", r"^Code size: (?P<bytes>\d+) bytes", "Code size: 47642 bytes", bytes=int, const_what="code"),
     P("size", r"^Code size \(uncompressed\): (?P<bytes>\d+) bytes", "Code size (uncompressed): 157868 bytes",
       bytes=int, const_what="code_raw"),
     P("size", r"^Code size \(compressed\): (?P<bytes>\d+) bytes", "Code size (compressed): 31999 bytes",
       bytes=int, const_what="code_compressed"),
-    P("size", r"^Total submission size: (?P<bytes>\d+) bytes", "Total submission size: 67272625 bytes",
+    P("size", r"^Total submission size: ?(?P<bytes>\d+) ?bytes", "Total submission size: 67272625 bytes",
       bytes=int, const_what="total_raw"),
-    P("size", r"^Total submission size (?P<suffix>[^:]+): (?P<bytes>\d+) bytes",
+    P("size", r"^Total submission (?:size )?(?P<suffix>[^:]+): ?(?P<bytes>\d+) ?bytes",
       "Total submission size quantized+pergroup: 15897259 bytes", bytes=int, suffix=str, const_what="total"),
+    # other scripts' artifact lines (thousands separators allowed): the artifact the log reports, code included
+    P("size", r"^Artifact: [\d,]+ bytes, code: (?P<code>[\d,]+) bytes, total: (?P<bytes>[\d,]+) bytes",
+      "Artifact: 15843210 bytes, code: 61234 bytes, total: 15904444 bytes", bytes=_int, code=_int,
+      const_what="total"),
+    P("size", r"^serialized_model_(?P<suffix>[a-z0-9_]+):(?P<bytes>\d+) bytes",
+      "serialized_model_int8_zlib:15815847 bytes (payload:17178912 raw_pickle:17224025 payload_ratio:3.91x)",
+      bytes=int, suffix=str, const_what="model"),
+    P("size", r"^(?:total_submission_bytes|artifact_size_bytes):\s*(?P<bytes>\d+)$", "total_submission_bytes:15863489",
+      bytes=int, const_what="total"),
+    P("size", r"^(?:Artifact|Artifact size|Total artifact): +(?P<bytes>\d[\d,]*) bytes",
+      "Artifact: 15,143,381 bytes (14.44 MB)", bytes=_int, const_what="total"),
+    P("size", r"^artifact_bytes: ?(?P<bytes>\d+)(?: code_bytes: ?(?P<code>\d+) total: ?(?P<total>\d+))?$",
+      "artifact_bytes:15812345 code_bytes:60123 total:15872468", bytes=int, code=int, total=int,
+      const_what="total"),
     # --- eval --------------------------------------------------------------------------
     P("marker", r"^ttt_lora:warming up compile|^\S*warming up compile", "ttt_lora:warming up compile (random tokens, no val data)",
       const_id="eval_compile_begin"),
@@ -188,6 +204,17 @@ PATTERNS: list[Pattern] = [
       "tttg: c1/131 lr:0.001000 t:0.3s"),
     P("metric", _METRIC, "quantized_ttt_phased val_loss:2.31944212 val_bpb:1.05989454 eval_time:508785ms",
       name=str, stride=int, val_loss=_num, val_bpb=_num, rest=str),
+    # a metric line behind a "Final BPB: " label, and bare BPB figures of scripts that print no val_loss
+    P("metric", r"^Final BPB: " + _METRIC[1:],
+      "Final BPB: final_int8_sliding_window_exact val_loss:1.93251109 val_bpb:1.14453112",
+      name=str, stride=int, val_loss=_num, val_bpb=_num, rest=str),
+    P("metric", rf"^(?P<name>[A-Z][A-Za-z]*(?: [A-Z][A-Za-z]*)?) BPB(?: \((?P<variant>[^)]*)\))?: (?P<val_bpb>{_F})\s*$",
+      "Quantized BPB (no XSA): 1.007057", name=str, variant=str, val_bpb=_num),
+    P("metric", rf"^(?P<name>(?:[a-z0-9]+_)*val_bpb): (?P<val_bpb>{_F})\s*$", "final_export_val_bpb: 1.1532",
+      name=str, val_bpb=_num),
+    # compact metric lines ("q_sw vl:1.9 bpb:1.12 s:64 t:70000ms"): short names, vl/bpb/t keys
+    P("metric", rf"^(?P<name>[a-z][a-z0-9_]*) vl:(?P<val_loss>{_F}) bpb:(?P<val_bpb>{_F})(?P<rest>.*)$",
+      "q_sw_x vl:1.90301335 bpb:1.12707468", name=str, val_loss=_num, val_bpb=_num, rest=str),
     # --- run facts -----------------------------------------------------------------------
     P("seed", r"^seed:(?P<seed>\d+)$", "seed:1337", seed=int),
     P("world", r"^world_size:(?P<world_size>\d+)(?: grad_accum_steps:(?P<grad_accum_steps>\d+))?",
@@ -198,6 +225,7 @@ PATTERNS: list[Pattern] = [
     P("val_tokens", r"^val_loader:shards pattern=(?P<pattern>\S+) tokens:(?P<val_tokens>\d+)",
       "val_loader:shards pattern=./data/datasets/fineweb10B_sp1024/fineweb_val_*.bin tokens:62021632",
       pattern=str, val_tokens=int),
+    P("val_tokens", r"^val_loader:tokens:(?P<val_tokens>\d+)$", "val_loader:tokens:99328", val_tokens=int),
     P("val_tokens", r"^val_tokens: ?(?P<val_tokens>\d+)(?: val_sequences:(?P<val_sequences>\d+))?",
       "val_tokens: 47851520", val_tokens=int, val_sequences=int),
     P("caseops", r"^val_bpb:byte_sidecar:(?P<enabled>enabled|disabled)", "val_bpb:byte_sidecar:enabled",
@@ -355,6 +383,8 @@ class EventStream:
                 if not _metric_ok(fields):
                     continue
                 _metric_fields(fields)
+            if pat.kind == "size" and "total" in fields:  # "artifact_bytes:N code_bytes:N total:N": the total counts
+                fields["model"], fields["bytes"] = fields["bytes"], fields.pop("total")
             out.append(Event(pat.kind, n, text, t, fields))
             if pat.final:
                 return out
@@ -370,7 +400,7 @@ class EventStream:
             self._close_source()
 
 
-_EVAL_TIME = re.compile(r"eval_time:(?P<ms>\d+(?:\.\d+)?)ms|elapsed=(?P<s>[\d.]+)s")
+_EVAL_TIME = re.compile(r"eval_time:(?P<ms>\d+(?:\.\d+)?)ms|elapsed=(?P<s>[\d.]+)s|(?:^|\s)t:(?P<tms>\d+(?:\.\d+)?)ms")
 _NOT_METRIC_NAME = re.compile(r"^(?:step|\d)")
 DIAGNOSTIC_NAME = re.compile(r"(?i)diagnostic|pre-quantization|post_ema|post-ema|pre_quant")
 
@@ -380,10 +410,16 @@ def _metric_ok(fields: dict[str, Any]) -> bool:
 
 
 def _metric_fields(fields: dict[str, Any]) -> None:
+    variant = fields.pop("variant", None)
+    if variant:  # "Quantized BPB (XSA-all)" -> quantized_xsa_all
+        fields["name"] = f"{fields['name']} {variant}"
+    if variant or ("val_loss" not in fields and re.search(r"[A-Z ]", fields["name"])):  # "Pure AR BPB: x"
+        fields["name"] = re.sub(r"\W+", "_", fields["name"].lower()).strip("_")
     rest = fields.pop("rest", "") or ""
     m = _EVAL_TIME.search(rest)
     if m:
-        fields["eval_time_s"] = float(m.group("ms")) / 1000.0 if m.group("ms") else float(m.group("s"))
+        ms = m.group("ms") or m.group("tms")
+        fields["eval_time_s"] = float(ms) / 1000.0 if ms else float(m.group("s"))
     ms = re.search(r"stride[:=](\d+)", rest)
     if ms and "stride" not in fields:
         fields["stride"] = int(ms.group(1))

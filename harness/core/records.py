@@ -38,6 +38,8 @@ RECORD_SCHEMA_V1 = SCHEMA_DIR / "submission-v1.schema.json"
 RECORD_SCHEMA_LEGACY = SCHEMA_DIR / "submission-legacy.schema.json"
 
 ARTIFACT_CAP_BYTES = 16_000_000  # decimal, code + compressed model
+# Written into a records folder exported from a mirror that lacks some of its blobs: {"commit", "missing": [{path}]}
+MISSING_BLOBS_FILE = ".harness-missing-blobs.json"
 TRACK_RECORD = "10min_16mb"
 TRACK_NON_RECORD = "non_record_16mb"
 

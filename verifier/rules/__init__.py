@@ -6,11 +6,16 @@ they live in one module per group and register themselves on import.
 
 from __future__ import annotations
 
+import hashlib
+
 from verifier.model import Rule
+from verifier.rules import bytes as _bytes  # noqa: F401  (registers log.byte_denominator, code.byte_table)
 from verifier.rules import code as _code  # noqa: F401  (registers code.* rules)
+from verifier.rules import data as _data  # noqa: F401  (registers log.train_shards)
 from verifier.rules import log as _log  # noqa: F401  (registers log.* rules)
 from verifier.rules import record as _record  # noqa: F401  (registers record.* rules)
 from verifier.rules import reproduction as _reproduction  # noqa: F401  (registers reproduction.* rules)
+from verifier.rules import scoring as _scoring  # noqa: F401  (registers code.two_pass_rescoring, code.slot, log.headline_timed)
 from verifier.rules._registry import HEURISTIC, RULES
 
 GROUP_ORDER = ("code", "log", "record", "reproduction")
@@ -32,4 +37,12 @@ def is_heuristic(rule_id: str) -> bool:
     return rule_id in HEURISTIC
 
 
-__all__ = ["catalogue", "get_rule", "is_heuristic", "RULES"]
+def ruleset_version() -> str:
+    """Names the rules a report was judged by: the newest rule's day plus a digest of every rule's id,
+    day and severity (adding, re-dating or re-grading a rule changes it)."""
+    rules = catalogue()
+    digest = hashlib.sha256("\n".join(f"{r.id} {r.since} {r.severity}" for r in rules).encode()).hexdigest()[:8]
+    return f"{max(r.since for r in rules)}+{digest}"
+
+
+__all__ = ["catalogue", "get_rule", "is_heuristic", "ruleset_version", "RULES"]

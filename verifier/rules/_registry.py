@@ -11,12 +11,14 @@ RULES: dict[str, Rule] = {}
 HEURISTIC: set[str] = set()
 
 
-def rule(id: str, title: str, *, severity: Severity, group: Group, source: str,
+def rule(id: str, title: str, *, severity: Severity, group: Group, source: str, since: str,
          needs: tuple[str, ...] = (), heuristic: bool = False) -> Callable[[CheckFn], CheckFn]:
+    """Register a rule; ``since`` is the ISO day it took effect (the README commit or the ruling that made it)."""
     def register(fn: CheckFn) -> CheckFn:
         if id in RULES:
             raise ValueError(f"duplicate rule id {id}")
-        RULES[id] = Rule(id=id, title=title, severity=severity, group=group, source=source, check=fn, needs=needs)
+        RULES[id] = Rule(id=id, title=title, severity=severity, group=group, source=source, check=fn, needs=needs,
+                         since=since)
         if heuristic:
             HEURISTIC.add(id)
         return fn

@@ -72,7 +72,7 @@ def _argv0(call_args: tuple[str, ...]) -> list[str]:
     return out
 
 
-@rule("code.network", "no network or download calls reachable at run time", severity="error", group="code",
+@rule("code.network", "no network or download calls reachable at run time", since="2026-03-18", severity="error", group="code",
       source=README_RULES + "'No external downloads, training dataset access, or network calls are allowed "
       "during evaluation' (README.md:209)", needs=("code",))
 def check_network(s: Subject) -> list[Finding]:
@@ -81,7 +81,9 @@ def check_network(s: Subject) -> list[Finding]:
     if not units:
         return _no_code(r.id)
     out: list[Finding] = []
+    runs = {id(x) for x in _running_units(s)}
     for u in units:
+        helper = id(u) not in runs
         for c in u.calls:
             tail = c.name.rsplit(".", 1)[-1]
             is_net = tail in _NET_CALL_TAILS or (c.name.startswith(_NET_PREFIXES) and not c.name.endswith(
@@ -96,6 +98,12 @@ def check_network(s: Subject) -> list[Finding]:
             if is_net or tools:
                 what = f"subprocess runs {', '.join(sorted(set(tools)))}" if tools else f"calls {c.name}()"
                 where = f" in {c.function}()" if c.function else " at module level"
+                if helper:  # a data-download helper shipped beside the entry, which neither imports nor runs it
+                    out.append(r.finding(f"{u.path}: {what}{where}: a helper the entry does not import (data "
+                                         "preparation), not part of the run", status="observation",
+                                         severity="info", evidence=[_ev(u, c.line)], call=c.name,
+                                         function=c.function))
+                    continue
                 out.append(r.finding(f"{what}{where}; a run must not reach the network "
                                      "(confirm with a network-off run)", evidence=[_ev(u, c.line)],
                                      call=c.name, function=c.function))
@@ -108,6 +116,24 @@ def check_network(s: Subject) -> list[Finding]:
                                          severity="info", evidence=[_ev(u, imp.line)], module=imp.module))
         _ = called
     return out
+
+
+def _running_units(s: Subject) -> list[CodeUnit]:
+    """The entry, what it decodes, and the shipped modules it imports (transitively): the code a run executes."""
+    units = s.entry_units()
+    by_stem = {Path(p).stem: u for p, u in s.code_units.items()}
+    todo, seen = list(units), {id(u) for u in units}
+    while todo:
+        u = todo.pop()
+        for imp in u.imports:
+            dep = by_stem.get(imp.module.lstrip(".").split(".")[0])
+            if dep is not None:
+                for d in dep.all_units():
+                    if id(d) not in seen:
+                        seen.add(id(d))
+                        units.append(d)
+                        todo.append(d)
+    return units or s.all_units()
 
 
 # ---------------------------------------------------------------------------
@@ -182,8 +208,152 @@ def _val_uses_outside_eval(loop: ast.AST, names: set[str]) -> list[tuple[str, in
     return hits
 
 
+_FALSY = ("0", "false", "False", "", "no", "off")
+
+
+def _enclosing_ifs(fn: ast.AST, target: ast.AST) -> list[ast.If]:
+    """The if statements of ``fn`` whose body (not else branch) holds ``target``."""
+    out: list[ast.If] = []
+
+    def walk(node: ast.AST, chain: list[ast.If]) -> bool:
+        if node is target:
+            out.extend(chain)
+            return True
+        for child in ast.iter_child_nodes(node):
+            inner = chain + [node] if isinstance(node, ast.If) and child in node.body else chain
+            if walk(child, inner):
+                return True
+        return False
+
+    walk(fn, [])
+    return out
+
+
+def _off_by_default(s: Subject, u: CodeUnit, fn: ast.AST, loop: ast.AST) -> str | None:
+    """The environment knob, off by default and not switched on in any log, whose if-branch holds every
+    backward() of ``loop`` (SLOT inside eval_val_sliding of 2026-03-31_ParallelResiduals_MiniDepthRecurrence:
+    SLOT_ENABLED='0')."""
+    backwards = [n for n in ast.walk(loop) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr == "backward"]
+    if not backwards:
+        return None
+    tests: set[str] = set()
+    for bw in backwards:
+        names = {n.id if isinstance(n, ast.Name) else n.attr for branch in _enclosing_ifs(fn, bw)
+                 for n in ast.walk(branch.test) if isinstance(n, (ast.Name, ast.Attribute))}
+        if not names:
+            return None  # an ungated backward()
+        tests |= names
+    # a flag read into a local (use_slot = getattr(args, 'slot_enabled', False)) is tested under its local name
+    tests = {t.lower() for t in tests}
+    for e in u.env:
+        stem = re.sub(r"_?(ENABLED|ENABLE|ON)$", "", e.name).lower()
+        if not stem or not any(stem in t for t in tests):
+            continue
+        if not e.has_default or str(e.default) not in _FALSY:
+            return None
+        on_in_logs = [lg.display for lg in s.logs if lg.summary is not None and
+                      str((lg.summary.hyperparams or {}).get(e.name.lower(), "")).lower() in ("true", "1")]
+        return None if on_in_logs else f"{e.name}={e.default!r}"
+    return None
+
+
+_EPOCH = re.compile(r"^_?ep(och)?s?$|epoch", re.I)
+
+
+def _epoch_loop(fn: ast.AST, loop: ast.AST) -> ast.AST | None:
+    """The loop over epochs that holds ``loop`` (or is it): its target or its range names epochs."""
+    a, b = _span(loop)
+    for node in ast.walk(fn):
+        if not isinstance(node, (ast.For, ast.AsyncFor)) or not (_span(node)[0] <= a and b <= _span(node)[1]):
+            continue
+        names = {n.id if isinstance(n, ast.Name) else n.attr for part in (node.target, node.iter)
+                 for n in ast.walk(part) if isinstance(n, (ast.Name, ast.Attribute))}
+        if any(_EPOCH.search(x) for x in names):
+            return node
+    return None
+
+
+def _scored_before_call(u: CodeUnit, name: str) -> list[str]:
+    """Functions that call ``name`` after scoring something themselves (phased TTT: score a block of documents,
+    then train on it for epochs): adaptation on tokens already scored."""
+    short = name.rsplit(".", 1)[-1]
+    out = []
+    for caller, f in u.functions.items():
+        if f.node is None or caller == name:
+            continue
+        calls = [c.line for c in f.calls if c.name.rsplit(".", 1)[-1] == short]
+        scores = _score_lines(u, f.node)
+        if calls and scores and min(scores) < max(calls):
+            out.append(caller)
+    return out
+
+
+def _scored_earlier_in_enclosing_loop(u: CodeUnit, fn: ast.AST, epochs: ast.AST) -> bool:
+    """Score-first TTT: a loop around the epoch loop (over chunks) scores each chunk before training on it."""
+    a, b = _span(epochs)
+    for lp in _loops_in(u, fn):
+        la, lb = _span(lp)
+        if lp is not epochs and la <= a and b <= lb and any(x < a for x in _score_lines(u, lp)):
+            return True
+    return False
+
+
+def _pre_eval_training(s: Subject, u: CodeUnit, name: str, fn: ast.AST) -> list[tuple[ast.AST, str, int]]:
+    """(epoch loop, identifier, line) where ``fn`` trains for epochs on validation data without scoring it first:
+    the loop scores nothing, no caller scored before calling ``fn``, and no off-by-default switch guards it."""
+    out: list[tuple[ast.AST, str, int]] = []
+    seen: set[int] = set()
+    for loop in _training_loops(u, fn):
+        if _score_lines(u, loop):
+            continue
+        vals = set(_data_val_idents(u, _loop_idents(loop)))
+        hits = _val_uses_outside_eval(loop, vals) if vals else []
+        epochs = _epoch_loop(fn, loop) if hits else None
+        if epochs is None or id(epochs) in seen or _off_by_default(s, u, fn, loop):
+            continue
+        seen.add(id(epochs))
+        if _scored_before_call(u, name) or _scored_earlier_in_enclosing_loop(u, fn, epochs):
+            continue
+        ident, line = min(hits, key=lambda h: h[1])
+        out.append((epochs, ident, line))
+    return out
+
+
+_CALIB_LOG = re.compile(r"(?i)(calibrat|hessian)\w*\b.*\b(val(idation)?( data| tokens| set)|val_\w+)\b")
+
+
+def _val_into_calibration(u: CodeUnit, fn: ast.AST) -> list[tuple[int, str, str]]:
+    """(line, callee, value) where a calibration call in ``fn`` receives validation data, directly or through a
+    local bound to it (``calib_loader = Loader(args.val_files, ...)``; ``collect_hessians(model, calib_loader)``)."""
+    derived: dict[str, str] = {}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign):
+            vals = _data_val_idents(u, _loop_idents(node.value))
+            if vals:
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        derived[t.id] = vals[0]
+    out = []
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        callee = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else "")
+        if not _CALIB.search(callee) or _TTT.search(callee):
+            continue
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            names = _loop_idents(arg)
+            direct = _data_val_idents(u, names)
+            via = [derived[n] for n in names if n in derived]
+            if direct or via:
+                out.append((node.lineno, callee, (direct or via)[0]))
+                break
+    return out
+
+
 @rule("code.val_in_training", "validation data is not used for training or calibration before it is scored",
-      severity="warning", group="code", heuristic=True, needs=("code",),
+      since="2026-03-20", severity="warning", group="code", heuristic=True, needs=("code",),
       source=README_RULES + "'you can't access validation data during training' (README.md:221); organizer "
       "ruling on GPTQ calibration with validation data (issue #140, quoting #728, 2026-03-27)")
 def check_val_in_training(s: Subject) -> list[Finding]:
@@ -192,8 +362,22 @@ def check_val_in_training(s: Subject) -> list[Finding]:
     if not units:
         return _no_code(r.id)
     out = []
+    for lg in s.logs:
+        line = next((i for i, text in enumerate(lg.lines, start=1) if _CALIB_LOG.search(text)
+                     and "log0(" not in text and "print(" not in text), None)
+        if line is not None:
+            out.append(r.finding(f"{lg.display}:{line}: the run says its quantization calibration used validation "
+                                 "data", severity="error", evidence=[Evidence(lg.display, line,
+                                                                              excerpt(lg.line(line)))],
+                                 log=lg.display))
     for u in units:
         for name, fn in u.functions.items():
+            if fn.node is not None:
+                for line, callee, value in _val_into_calibration(u, fn.node):
+                    out.append(r.finding(f"{name}(): validation data {value!r} reaches the calibration call "
+                                         f"{callee}() at line {line}: GPTQ/Hessian calibration must use training or "
+                                         "self-generated data", severity="error", evidence=[_ev(u, line)],
+                                         function=name, callee=callee, identifier=value))
             if fn.node is None or "." in name and _TTT.search(name):
                 continue
             vals = _data_val_idents(u, fn.idents)
@@ -208,14 +392,30 @@ def check_val_in_training(s: Subject) -> list[Finding]:
             if _TTT.search(name):
                 continue  # test-time adaptation: judged by code.ttt_score_order
             for loop in _training_loops(u, fn.node):
+                scores, steps = _score_lines(u, loop), _opt_step_lines(u, loop)
+                if scores and steps and min(scores) < min(steps):
+                    continue  # scores, then updates: test-time training inline, judged by code.ttt_score_order
                 hits = _val_uses_outside_eval(loop, set(vals))
                 if hits:
                     ident, line = min(hits, key=lambda h: h[1])
+                    off = _off_by_default(s, u, fn.node, loop)
+                    pre = _pre_eval_training(s, u, name, fn.node)
+                    if pre:
+                        epochs, ident, line = pre[0]
+                        out.append(r.finding(
+                            f"{name}(): the loop at line {epochs.lineno} trains for epochs on validation data "
+                            f"{ident!r} (line {line}) and scores nothing: validation tokens reach the weights before "
+                            "they are scored (pre-eval / pre-quant TTT)", severity="error",
+                            evidence=[_ev(u, epochs.lineno), _ev(u, line)], function=name, identifier=ident))
+                        break
                     out.append(r.finding(
                         f"{name}(): the training loop at line {loop.lineno} (it calls backward) uses validation "
                         f"data {ident!r} at line {line} outside an eval call; validation tokens must not reach a "
-                        "gradient before they are scored - needs runtime probe", status="needs_runtime_probe",
-                        evidence=[_ev(u, loop.lineno), _ev(u, line)], function=name, identifier=ident))
+                        "gradient before they are scored - needs runtime probe"
+                        + (f"; the branch is off by default ({off}) and no log switches it on" if off else ""),
+                        status="needs_runtime_probe", severity="info" if off else None,
+                        evidence=[_ev(u, loop.lineno), _ev(u, line)], function=name, identifier=ident,
+                        off_by_default=off))
                     break
     return out
 
@@ -239,7 +439,36 @@ def _ttt_function(name: str, fn) -> bool:
                                                               if i.lower().startswith(("ttt", "lora")))
 
 
-@rule("code.ttt_score_order", "test-time training scores each token before updating on it", severity="error",
+# names of the training stream: a loop that draws its batches from it is the training loop
+_TRAIN_DATA = re.compile(r"^(train_(loader|tokens|stream|batch(es)?|data|iter|ds|dataset|files|shards)|next_batch)$", re.I)
+
+
+def _loop_idents(loop: ast.AST) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            out.add(node.attr)
+    return out
+
+
+def _adapts_on_eval_data(u: CodeUnit, name: str, loop: ast.AST) -> bool:
+    """Whether a loop that both updates and scores is test-time adaptation rather than the training loop:
+    it draws no training batches, and outside a TTT-named function it touches validation data or TTT state
+    (the training loop in main() steps the optimizer and then updates an EMA under no_grad, which is no
+    scoring of validation tokens)."""
+    idents = _loop_idents(loop)
+    # validation data handed to an eval call (periodic validation inside the training loop) is no adaptation
+    val = _val_uses_outside_eval(loop, set(_data_val_idents(u, idents)))
+    if any(_TRAIN_DATA.match(i) for i in idents) and not val:
+        return False
+    if _TTT.search(name.rsplit(".", 1)[-1]):
+        return True
+    return bool(val) or any(i.lower().startswith(("ttt", "lora")) for i in idents)
+
+
+@rule("code.ttt_score_order", "test-time training scores each token before updating on it", since="2026-03-20", severity="error",
       group="code", heuristic=True, needs=("code",),
       source=README_RULES + "'only allowed to test-time train on validation set tokens you've already evaluated "
       "your model on' (README.md:223, added 2026-03-20); issue #1017 condition C3")
@@ -253,9 +482,16 @@ def check_ttt_order(s: Subject) -> list[Finding]:
         score_first_fns: set[str] = set()
         pre_eval: list[tuple[str, object]] = []
         for name, fn in u.functions.items():
-            if fn.node is None or not _opt_step_lines(u, fn.node) or not _ttt_function(name, fn):
+            if fn.node is None or not _opt_step_lines(u, fn.node):
                 continue
-            loops = _innermost_loops(u, fn.node)
+            for epochs, ident, line in _pre_eval_training(s, u, name, fn.node):
+                out.append(r.finding(
+                    f"in {name}(), the loop at line {epochs.lineno} trains for epochs on validation data {ident!r} "
+                    f"(line {line}) and scores nothing: every token is trained on before it is scored "
+                    "(pre-eval TTT)", evidence=[_ev(u, epochs.lineno), _ev(u, line)], function=name))
+            if not _ttt_function(name, fn):
+                continue
+            loops = [lp for lp in _innermost_loops(u, fn.node) if _adapts_on_eval_data(u, name, lp)]
             for lp in loops:
                 steps, scores = _opt_step_lines(u, lp), _score_lines(u, lp)
                 first_step, first_score = min(steps), min(scores)
@@ -296,14 +532,16 @@ def check_ttt_order(s: Subject) -> list[Finding]:
 # ---------------------------------------------------------------------------
 # target-keyed caches
 
-_CACHE = re.compile(r"ngram|n_gram|kgram|hash_cache|token_cache|cache_count|ppm_|backoff|logit_bias|etlb", re.I)
+_CACHE = re.compile(r"ngram|n_gram|kgram|hash_cache|token_cache|cache_count|ppm_|backoff|logit_bias|etlb|"
+                    r"(^|_)ng_(hash|ctx|pair|count|table|order|cache|loss)|^_?NG_", re.I)
 _EVALFN = re.compile(r"eval|score|ttt|sliding|bpb", re.I)
 
 
-@rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)", severity="error",
+@rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)", since="2026-03-18", severity="error",
       group="code", heuristic=True, needs=("code",),
-      source="organizer ruling 2026-03-27 (valerio-oai on #677, summarised in issue #140): hashed n-gram caches "
-      "disallowed, they are not normalised over the vocabulary; issue #1017 C2")
+      source="challenge README record criterion 2, val_bpb 'correctly calculated' (README.md:236-242, 2026-03-18); "
+      "applied by the organizer ruling of 2026-03-27 to PRs then open (valerio-oai on #677, summarised in issue "
+      "#140): hashed n-gram caches are not normalised over the vocabulary; issue #1017 C2")
 def check_target_cache(s: Subject) -> list[Finding]:
     r = RULES["code.target_cache"]
     units = _units(s)
@@ -341,7 +579,7 @@ def _num(v) -> float | None:
         return None
 
 
-@rule("code.budget_knobs", "time-budget knobs do not extend the 600 s budget", severity="error", group="code",
+@rule("code.budget_knobs", "time-budget knobs do not extend the 600 s budget", since="2026-03-18", severity="error", group="code",
       needs=("code",),
       source=README_RULES + "'must run in under 10 minutes on 8xH100s' (README.md:165); DESIGN.md 'Verifier' "
       "(MAX_WALLCLOCK_SECONDS > 600, FORCE_STOP_STEP); #1956 on FORCE_STOP_STEP=4945 (601,153 ms)")
@@ -358,8 +596,11 @@ def check_budget_knobs(s: Subject) -> list[Finding]:
                 v = _num(e.default)
                 cap = 600.0 if n.endswith("SECONDS") else 600000.0
                 if v is not None and v > cap:
+                    lenient = "non_record" in (s.track or "")
                     out.append(r.finding(f"{e.name} defaults to {e.default} (> {cap:g}): the shipped defaults "
-                                         "train past the 10-minute budget", evidence=[_ev(u, e.line)],
+                                         "train past the 10-minute budget"
+                                         + ("; the non-record track allows it" if lenient else ""),
+                                         severity="info" if lenient else None, evidence=[_ev(u, e.line)],
                                          knob=e.name, default=e.default))
                 elif v is not None and v <= 0:
                     out.append(r.finding(f"{e.name} defaults to {e.default}: no wall-clock cap by default",
@@ -423,9 +664,10 @@ def _local_modules(s: Subject) -> set[str]:
     return mods
 
 
-@rule("code.dependencies", "imports and system tools are declared", severity="warning", group="code",
+@rule("code.dependencies", "imports and system tools are declared", since="2026-03-20", severity="info", group="code",
       needs=("code",),
-      source=README_RULES + "'include a requirements.txt in the records folder' (README.md:231, added 2026-03-20)")
+      source=README_RULES + "'include a requirements.txt in the records folder' (README.md:231, added 2026-03-20); "
+      "a reproduction note, not a rejection: the organizers merged records importing FA3 and others undeclared")
 def check_dependencies(s: Subject) -> list[Finding]:
     r = RULES["code.dependencies"]
     units = _units(s)
@@ -462,7 +704,7 @@ def check_dependencies(s: Subject) -> list[Finding]:
             continue
         kind = "optional import (in try/function)" if optional else "imports"
         out.append(r.finding(f"{kind} {top} ({dist}), not in the official environment: {where}",
-                             severity="info" if optional else "warning", evidence=[_ev(u, line)], module=top,
+                             severity="info", evidence=[_ev(u, line)], module=top,
                              optional=optional))
     tools_seen: dict[str, tuple[CodeUnit, int]] = {}
     for u in units:
@@ -478,7 +720,7 @@ def check_dependencies(s: Subject) -> list[Finding]:
         out.append(r.finding(
             f"runs the system tool `{tool}` via subprocess ({SYSTEM_TOOLS[tool]})"
             + ("; the README/requirements mention it" if declared else "; not declared in README or requirements"),
-            severity="info" if declared else "warning", status="observation" if declared else "violation",
+            severity="info", status="observation" if declared else "violation",
             evidence=[_ev(u, line)], tool=tool, declared=declared))
     return out
 
@@ -488,7 +730,7 @@ def check_dependencies(s: Subject) -> list[Finding]:
 
 
 @rule("code.counted_code", "all code the run executes is counted (files beside the entry, exec'd payloads)",
-      severity="warning", group="code", needs=("code",),
+      since="2026-03-18", severity="warning", group="code", needs=("code",),
       source=README_RULES + "'All counted code should live in the train_gpt.py script' (README.md:205-208); "
       "DESIGN.md 'Artifact accounting'")
 def check_counted_code(s: Subject) -> list[Finding]:
@@ -504,7 +746,7 @@ def check_counted_code(s: Subject) -> list[Finding]:
             if top in local:
                 p = local[top]
                 out.append(r.finding(f"the entry imports {p.name} ({p.stat().st_size:,} bytes) from beside itself: "
-                                     "its bytes run and must be counted", evidence=[_ev(u, imp.line)],
+                                     "its bytes run and must be counted", severity="info", evidence=[_ev(u, imp.line)],
                                      file=s.rel(p), bytes=p.stat().st_size))
         for c in u.calls:
             tail = c.name.rsplit(".", 1)[-1]
@@ -512,11 +754,11 @@ def check_counted_code(s: Subject) -> list[Finding]:
                     (c.name in ("exec", "compile") and any(a.endswith(".py") for a in c.str_args)):
                 names = [a for a in c.str_args if a.endswith(".py") or a in local]
                 out.append(r.finding(f"{c.name}({', '.join(names) or '...'}) loads code at run time; "
-                                     "count what it loads", evidence=[_ev(u, c.line)], call=c.name))
+                                     "count what it loads", severity="info", evidence=[_ev(u, c.line)], call=c.name))
         for line, text in u.strings:
             if text.endswith(".py") and Path(text).stem in local and "open" in u.line_text(line):
                 out.append(r.finding(f"opens {text} beside the entry (exec'd sibling file?); count it",
-                                     evidence=[_ev(u, line)], file=text))
+                                     severity="info", evidence=[_ev(u, line)], file=text))
         for d in u.decoded:
             out.append(r.finding(
                 f"self-extracting wrapper: line {d.line} decodes ({' -> '.join(d.chain)}) {d.unit.size_bytes:,} "
@@ -526,11 +768,11 @@ def check_counted_code(s: Subject) -> list[Finding]:
         for line, why in u.decode_failures:
             out.append(r.finding(f"exec'd payload at line {line} could not be decoded statically ({why}): "
                                  "the real code was not analysed - needs runtime probe",
-                                 status="needs_runtime_probe", evidence=[_ev(u, line)]))
+                                 status="needs_runtime_probe", severity="info", evidence=[_ev(u, line)]))
     return out
 
 
-@rule("code.parse", "every shipped Python file parses", severity="error", group="code", needs=("code",),
+@rule("code.parse", "every shipped Python file parses", since="2026-03-18", severity="error", group="code", needs=("code",),
       source=README_RULES + "train_gpt.py 'must successfully compile and run within the records folder' "
       "(README.md:244-252)")
 def check_parse(s: Subject) -> list[Finding]:
@@ -539,7 +781,17 @@ def check_parse(s: Subject) -> list[Finding]:
         return _no_code(r.id)
     out = []
     for u in s.all_units():
-        if u.syntax_error:
+        if u.parsed_with:
+            out.append(r.finding(f"{u.path}: {u.newer_grammar}; parsed with Python {u.parsed_with} (the local "
+                                 f"{sys.version.split()[0]} lacks that grammar)", status="observation",
+                                 severity="info", evidence=[_ev(u, u.syntax_error_line)], error=u.syntax_error,
+                                 parsed_with=u.parsed_with))
+        elif u.syntax_error and u.newer_grammar:
+            out.append(r.finding(f"{u.path}: cannot parse here: line {u.syntax_error_line} uses {u.newer_grammar}, "
+                                 f"newer than the local {sys.version.split()[0]} (no newer interpreter found; set "
+                                 "PGOLF_NEWER_PYTHON); facts for it come from a regex fallback", status="not_available",
+                                 severity="info", evidence=[_ev(u, u.syntax_error_line)], error=u.syntax_error))
+        elif u.syntax_error:
             is_entry = s.entry_unit is not None and u.path.startswith(s.entry_unit.path)
             out.append(r.finding(f"{u.path} does not parse under {sys.version.split()[0]} ({u.syntax_error}); "
                                  "facts for it come from a regex fallback", severity="error" if is_entry else "warning",
@@ -559,7 +811,7 @@ def _env_defaults(u: CodeUnit) -> dict[str, object]:
     return out
 
 
-@rule("code.log_identity", "the logs were produced by the shipped code", severity="warning", group="code",
+@rule("code.log_identity", "the logs were produced by the shipped code", since="2026-03-18", severity="warning", group="code",
       needs=("code", "logs"),
       source="issue 11 item 3; PGOLF_FACTS §5.5 (several merged records ship code that differs from the source "
       "their logs embed); README: the log must be 'automatically produced by your script' (README.md:244-252)")
@@ -599,7 +851,10 @@ def check_log_identity(s: Subject) -> list[Finding]:
         if diffs:
             msg += f"; env defaults differ (shipped->run): {diff_txt}: the claim cannot be reproduced from the " \
                    "shipped code without these settings"
-        out.append(r.finding(msg, evidence=[Evidence(lg.display, emb.first_line, "Source code:")],
+        if not s.is_record_log(lg):
+            msg += "; not a log of the claimed runs (an experiment or earlier run)"
+        out.append(r.finding(msg, severity=None if s.is_record_log(lg) else "info",
+                             evidence=[Evidence(lg.display, emb.first_line, "Source code:")],
                              log=lg.display, changed_lines=changed,
                              default_diffs={k: [repr(v[0]), repr(v[1])] for k, v in diffs.items()}))
     return out
@@ -610,7 +865,7 @@ def check_log_identity(s: Subject) -> list[Finding]:
 
 
 @rule("code.counted_size", "claimed and logged code bytes match the shipped code under its counting recipe",
-      severity="warning", group="code", needs=("code",),
+      since="2026-03-18", severity="warning", group="code", needs=("code",),
       source="DESIGN.md 'Artifact accounting' (raw, minified, wrapper and logged sizes; compressed-code convention "
       "accepted by the organizers); PGOLF_FACTS §5.5; README: artifact = code bytes + compressed model bytes")
 def check_counted_size(s: Subject) -> list[Finding]:
@@ -656,8 +911,9 @@ def check_counted_size(s: Subject) -> list[Finding]:
         else:
             out.append(r.finding(f"claimed bytes_code {claimed:,} matches neither the shipped file ({raw:,} bytes)"
                                  + (f", nor recipe {recipe} ({counted:,})" if measured else "")
-                                 + (f", nor the logs ({sorted(set(logged.values()))})" if logged else ""),
-                                 evidence=[_ev(entry, 1)], claimed=claimed, raw=raw, counted=counted))
+                                 + (f", nor the logs ({sorted(set(logged.values()))})" if logged else "")
+                                 + ": a bookkeeping difference (the cap is judged on the artifact, log.artifact_cap)",
+                                 severity="info", evidence=[_ev(entry, 1)], claimed=claimed, raw=raw, counted=counted))
     if rec is not None and measured is not None:
         worst = rec.max_artifact_bytes()
         code_in_total = claimed if claimed is not None else (max(logged.values()) if logged else counted)

@@ -8,7 +8,6 @@ here.
 
 from __future__ import annotations
 
-import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -78,7 +77,7 @@ def _load_policy(policy_id: str):
     return pol.load_policy(policy_id)
 
 
-@rule("log.timing", "train and eval times pass the timing policy", severity="error", group="log", needs=("logs",),
+@rule("log.timing", "train and eval times pass the timing policy", since="2026-03-18", severity="error", group="log", needs=("logs",),
       source="challenge README 'under 10 minutes on 8xH100s' (README.md:165) and eval '10 minutes ... in addition' "
       "(README.md:221); DESIGN.md 'Timing policy' (organizer-tda-v1: training-data-access reading, as merged)")
 def check_timing(s: Subject) -> list[Finding]:
@@ -114,16 +113,37 @@ def check_timing(s: Subject) -> list[Finding]:
             if excluded:
                 msg += "; excluded: " + ", ".join(f"{n} {sec:.1f} s" for n, sec in excluded)
             ev = [_ev(lg, ln) for ln in _verdict_lines(tl, name)][:3]
-            if status == "FAIL":
+            claimed_out = _claimed_eval_excluded(s, lg, name, excluded)
+            if claimed_out and isinstance(val, (int, float)) and isinstance(cap, (int, float)) and s.is_record_log(lg):
+                seg, sec = claimed_out
+                total = val + sec
+                if total > cap + 0.5:
+                    out.append(r.finding(f"{lg.display}: the claimed val_bpb is the number of '{seg}' ({sec:.1f} s), "
+                                         f"which the eval verdict left out; counting the eval that produced the claim, "
+                                         f"eval is {total:.1f} s > {cap:.0f} s", evidence=ev, **data,
+                                         claimed_segment=seg, claimed_eval_s=total))
+                    continue
+            if status == "FAIL" and not s.is_record_log(lg):
+                out.append(r.finding(msg + "; not a log of the claimed runs (an experiment or earlier run)",
+                                     status="observation", severity="info", evidence=ev, **data))
+            elif status == "FAIL" and _over_only_by_calibration(v, s.opened_on):
+                out.append(r.finding(msg + f"; the loop alone is within the cap: post-loop calibration on training "
+                                     f"data was merged outside the 600 s before {CALIBRATION_COUNTS_SINCE} (#1855; "
+                                     "the #1868 compliance re-run, bbad71f)", status="observation", severity="info",
+                                     evidence=ev, **data))
+            elif status == "FAIL":
                 out.append(r.finding(msg, severity="info" if lenient else "error", evidence=ev, **data))
             elif status == "PASS_GRACE":
-                out.append(r.finding(msg, severity="warning", evidence=ev, **data))
+                # within the policy's grace is a pass: the organizers merged records 0.1-0.5 s over
+                out.append(r.finding(msg, status="observation", severity="info", evidence=ev, **data))
             elif status == "UNDETERMINED":
                 out.append(r.finding(msg, status="not_available", severity="info", evidence=ev, **data))
             else:
                 out.append(r.finding(msg, status="observation", severity="info", evidence=ev, **data))
             for w in _g(v, "warnings", []) or []:
-                out.append(r.finding(f"{lg.display}: {name}: {w}", severity="warning" if not lenient else "info",
+                # the policy's notes on a verdict (grace used, a lower bound, a long artifact production) explain
+                # it; a FAIL is the problem, its notes are not further problems
+                out.append(r.finding(f"{lg.display}: {name}: {w}", status="observation", severity="info",
                                      log=lg.display, verdict=name))
         if strict is not None:
             try:
@@ -139,6 +159,47 @@ def check_timing(s: Subject) -> list[Finding]:
                 out.append(r.finding(f"{lg.display}: strict policy could not be evaluated ({exc})",
                                      status="not_available", severity="info"))
     return out
+
+
+# The organizers merged records whose GPTQ Hessian calibration on training data ran after a loop that used the
+# whole 600 s (#1493 ... #1855, 0.7-4.9 s over); the #1868 compliance re-run of 2026-04-29 (bbad71f) moved it
+# inside the budget (GPTQ_RESERVE_SECONDS 8.0). From then on calibration counts as the policy says.
+CALIBRATION_COUNTS_SINCE = "2026-04-29"
+
+
+def _over_only_by_calibration(verdict: Any, opened_on: str | None) -> bool:
+    if _g(verdict, "name") != "train" or (opened_on is not None and opened_on >= CALIBRATION_COUNTS_SINCE):
+        return False
+    if opened_on is None:
+        return False
+    parts = _g(verdict, "parts", []) or []
+    loop = sum(p.get("seconds", 0.0) for p in parts if p.get("role") != "post_loop_train_data")
+    cap = _g(verdict, "cap_s")
+    return isinstance(cap, (int, float)) and any(p.get("role") == "post_loop_train_data" for p in parts) \
+        and loop <= cap + 0.5
+
+
+def _claimed_metrics(s: Subject, lg: LogInput) -> set[str]:
+    """The metrics (base names) the claim quotes: the headline when it agrees with the claim, else those whose
+    printed values come within 2 % of the claimed val_bpb (a claim that is one eval's mean over seeds)."""
+    head = _headline(lg.summary)
+    if head is not None and _g(head, "agrees_with_claim"):
+        return {str(_g(head, "name") or "").removesuffix("_exact")}
+    rec = s.legacy_record
+    claim = _g(rec, "val_bpb") if rec is not None else None
+    if not isinstance(claim, (int, float)) or claim <= 0:
+        return set()
+    return {str(e.fields.get("base") or e.fields["name"]).removesuffix("_exact") for e in lg.events or []
+            if e.kind == "metric" and e.fields.get("val_bpb") is not None
+            and abs(float(e.fields["val_bpb"]) - claim) <= 0.02 * claim}
+
+
+def _claimed_eval_excluded(s: Subject, lg: LogInput, verdict: str | None,
+                           excluded: list[tuple[str, float]]) -> tuple[str, float] | None:
+    """The excluded eval segment whose metric is the claimed one (a SLOT eval listed beside the timed one)."""
+    bases = _claimed_metrics(s, lg) if verdict == "eval" else set()
+    hits = [(n, sec) for n, sec in excluded if n.split()[-1].removesuffix("_exact") in bases]
+    return max(hits, key=lambda h: h[1]) if hits else None
 
 
 def _segments(tl: Any) -> list[Any]:
@@ -175,7 +236,7 @@ def _verdict_lines(tl: Any, verdict_name: str | None) -> list[int]:
 # artifact size
 
 
-@rule("log.artifact_cap", "artifact bytes (code + compressed model) <= 16,000,000 for every seed", severity="error",
+@rule("log.artifact_cap", "artifact bytes (code + compressed model) <= 16,000,000 for every seed", since="2026-03-18", severity="error",
       group="log", needs=("logs",),
       source="challenge README: cap is decimal 16,000,000 bytes, code bytes + compressed model bytes (README.md:205-208)")
 def check_artifact_cap(s: Subject) -> list[Finding]:
@@ -195,10 +256,22 @@ def check_artifact_cap(s: Subject) -> list[Finding]:
             out.append(r.finding(f"{lg.display}: no total submission size printed", status="not_available",
                                  severity="info", log=lg.display))
             continue
-        if total > CAP_BYTES:
+        shipped = _shipped_total(s, summ)
+        if total > CAP_BYTES and shipped is not None and shipped <= CAP_BYTES:
+            out.append(r.finding(f"{lg.display}: the log counts {total:,} bytes with the raw source; the model's "
+                                 f"{_g(summ, 'model_bytes'):,} bytes plus the shipped {s.entry_unit.size_bytes:,}-byte "
+                                 f"(self-extracting) code make {shipped:,}, under the cap (compressed-code convention "
+                                 "accepted by the organizers)", status="observation", severity="info",
+                                 evidence=[_ev(lg, line)], log=lg.display, artifact_bytes=shipped, logged_total=total,
+                                 margin=CAP_BYTES - shipped))
+        elif total > CAP_BYTES:
+            record = s.is_record_log(lg)
             out.append(r.finding(f"{lg.display}: total submission size {total:,} bytes exceeds 16,000,000 by "
-                                 f"{total - CAP_BYTES:,}", evidence=[_ev(lg, line)], log=lg.display,
-                                 artifact_bytes=total, margin=CAP_BYTES - total))
+                                 f"{total - CAP_BYTES:,}" + ("" if record else "; not a log of the claimed runs"),
+                                 severity="error" if record else "info",  # the 16 MB cap binds both tracks
+                                 status="violation" if record else "observation",
+                                 evidence=[_ev(lg, line)], log=lg.display, artifact_bytes=total,
+                                 margin=CAP_BYTES - total))
         else:
             raw_code = _g(summ, "code_bytes_raw")
             model = _g(summ, "model_bytes")
@@ -212,11 +285,20 @@ def check_artifact_cap(s: Subject) -> list[Finding]:
     return out
 
 
+def _shipped_total(s: Subject, summ: Any) -> int | None:
+    """Model bytes plus the shipped entry's bytes, when the entry is a self-extracting wrapper (the log then
+    counts the raw source it decodes to)."""
+    entry, model = s.entry_unit, _g(summ, "model_bytes")
+    if entry is None or model is None or not entry.decoded:
+        return None
+    return int(model) + entry.size_bytes
+
+
 # ---------------------------------------------------------------------------
 # hardware
 
 
-@rule("log.hardware", "run on 8x H100 SXM (from the log's nvidia-smi block)", severity="warning", group="log",
+@rule("log.hardware", "run on 8x H100 SXM (from the log's nvidia-smi block)", since="2026-03-18", severity="warning", group="log",
       needs=("logs",),
       source="challenge README 'must run in under 10 minutes on 8xH100s (specifically the SXM variant)' "
       "(README.md:165, SXM clause 2026-03-18); DESIGN.md: two merged records ran on H200")
@@ -247,8 +329,13 @@ def check_hardware(s: Subject) -> list[Finding]:
                                  log=lg.display, gpu=name, count=count, torch=torch_v))
         else:
             why = "not an H100" if "H100" not in name else ("not 8 GPUs" if count not in (None, 8) else "not SXM")
-            out.append(r.finding(f"{lg.display}: ran on {desc} ({why}); the 10-minute track is defined on 8x H100 SXM",
-                                 severity="info" if lenient else "warning", evidence=[_ev(lg, line)],
+            # merged records ran on 8x H200 (DESIGN.md); other logs in a folder are experiments
+            accepted = lenient or not s.is_record_log(lg) or ("H200" in name and count in (None, 8))
+            out.append(r.finding(f"{lg.display}: ran on {desc} ({why}); the 10-minute track is defined on 8x H100 SXM"
+                                 + ("" if not accepted else " (accepted: " + ("an experiment log" if not
+                                    s.is_record_log(lg) else "non-record track" if lenient else
+                                    "merged records ran on 8x H200") + ")"),
+                                 severity="info" if accepted else "warning", evidence=[_ev(lg, line)],
                                  log=lg.display, gpu=name, count=count, torch=torch_v))
     return out
 
@@ -308,10 +395,10 @@ def _scored_targets(summ: Any) -> int | None:
     return t if t else _g(summ, "val_tokens")
 
 
-@rule("log.coverage", "the scored targets cover the canonical validation stream", severity="warning", group="log",
+@rule("log.coverage", "the scored targets cover the canonical validation stream", since="2026-03-18", severity="error", group="log",
       needs=("logs",),
-      source="DESIGN.md 'Coverage and byte accounting' (short of the full stream: warning under organizer-tda-v1 "
-      "for records dated before it); PGOLF_FACTS §2.4")
+      source="DESIGN.md 'Coverage and byte accounting'; PGOLF_FACTS §2.4 (a tail shorter than one eval sequence is "
+      "dropped by the multiple-of-context truncation, accepted: #2146 checked val_tokens 47851520)")
 def check_coverage(s: Subject) -> list[Finding]:
     r = RULES["log.coverage"]
     pairs, missing = _logs_with_summary(s, r.id)
@@ -325,6 +412,14 @@ def check_coverage(s: Subject) -> list[Finding]:
     for lg, summ in pairs:
         scored = _scored_targets(summ)
         variant = _variant_for(summ)
+        if scored is not None and variant is None and scored * MAX_BYTES_PER_TOKEN < _smallest_text(registry):
+            # whatever the tokenizer, so few targets cannot span the validation text
+            line = _find_line(lg, r"val_tokens|val_loader|target_tokens")
+            out.append(r.finding(f"{lg.display}: scores {scored:,} targets: even at {MAX_BYTES_PER_TOKEN} bytes a token "
+                                 f"that is under {scored * MAX_BYTES_PER_TOKEN:,} of the validation text's "
+                                 f"{_smallest_text(registry):,} bytes, whatever the tokenizer", evidence=[_ev(lg, line)],
+                                 log=lg.display, scored=scored))
+            continue
         if scored is None or variant is None:
             out.append(r.finding(f"{lg.display}: scored target count or data variant not printed "
                                  f"(targets={scored}, variant={variant})", status="not_available", severity="info",
@@ -348,11 +443,40 @@ def check_coverage(s: Subject) -> list[Finding]:
                                  variant=variant, scored=scored, canonical=full))
         else:
             missing_n = full - scored
-            out.append(r.finding(f"{lg.display}: scores {scored:,} of {full:,} {variant} targets ({missing_n:,} "
-                                 f"unscored, {missing_n / full:.4%}); accepted for records before organizer-tda-v1",
-                                 evidence=[_ev(lg, line)], log=lg.display, variant=variant, scored=scored,
-                                 canonical=full))
+            window = _longest_context(summ)
+            data = dict(log=lg.display, variant=variant, scored=scored, canonical=full, unscored=missing_n,
+                        window_tokens=window)
+            if missing_n < window:
+                # the multiple-of-context truncation: the organizers accepted it (#2146 checked val_tokens 47851520)
+                out.append(r.finding(f"{lg.display}: scores {scored:,} of {full:,} {variant} targets: the {missing_n:,}-"
+                                     f"target tail, shorter than one {window:,}-token eval sequence, is dropped "
+                                     "(multiple-of-context truncation, accepted)", status="observation",
+                                     severity="info", evidence=[_ev(lg, line)], **data))
+            else:
+                out.append(r.finding(f"{lg.display}: scores {scored:,} of {full:,} {variant} targets ({missing_n:,} "
+                                     f"unscored, {missing_n / full:.4%}): more than one {window:,}-token eval sequence "
+                                     "short of the validation set", evidence=[_ev(lg, line)], **data))
     return out
+
+
+MAX_BYTES_PER_TOKEN = 32  # far above any tokenizer of the challenge (sp8192 averages 3.7)
+
+
+def _smallest_text(registry: Any) -> int:
+    """The smallest validation text total any export carries (bytes)."""
+    totals = [int(v.figures["val_bytes"].value) for v in registry.load_registry().values() if "val_bytes" in v.figures]
+    return min(totals) if totals else 0
+
+
+_SEQ_KEYS = ("eval_seq_len", "ttt_eval_seq_len", "train_seq_len", "seq_len", "max_seq_len")
+LONGEST_EVAL_CONTEXT = 32_768  # the longest eval sequence in the records' logs (sp1024 at seq 32768: 61,997,056)
+
+
+def _longest_context(summ: Any) -> int:
+    """The longest sequence length the log's hyperparameters name (the truncation unit), else the longest seen."""
+    hp = _g(summ, "hyperparams") or {}
+    lens = [v for k in _SEQ_KEYS if isinstance(v := hp.get(k), int) and v > 0]
+    return max(lens) if lens else LONGEST_EVAL_CONTEXT
 
 
 def _eval_window_tokens(summ: Any, head: Any) -> int | None:
@@ -363,7 +487,7 @@ def _eval_window_tokens(summ: Any, head: Any) -> int | None:
     mode = str(hp.get("final_eval_mode", "")).lower()
     if "sliding" not in name and "ttt" not in name and "sliding" not in mode:
         return None
-    for key in ("eval_seq_len", "ttt_eval_seq_len", "train_seq_len", "seq_len", "max_seq_len"):
+    for key in _SEQ_KEYS:
         v = hp.get(key)
         if isinstance(v, int) and v > 0:
             return v
@@ -383,76 +507,11 @@ def _full_targets(registry: Any, variant: str) -> int | None:
     return max(cands) if cands else None
 
 
-@rule("log.byte_denominator", "the byte denominator implied by the headline equals the bytes of the scored range",
-      severity="error", group="log", needs=("logs",),
-      source="challenge README record criterion 2 'prove with certainty that the val_bpb is correctly calculated' "
-      "(README.md:236-242); Scylla record removed 2026-04-26 (commit 7427de232) for a +4 % byte count; "
-      "DESIGN.md 'Coverage and byte accounting'")
-def check_byte_denominator(s: Subject) -> list[Finding]:
-    r = RULES["log.byte_denominator"]
-    pairs, missing = _logs_with_summary(s, r.id)
-    if missing:
-        return missing
-    try:
-        from harness.core import registry
-    except ImportError:
-        return _no_logs(r.id, "harness.core.registry is not importable")
-    out = []
-    for lg, summ in pairs:
-        head = _headline(summ)
-        loss, bpb = _g(head, "val_loss"), _g(head, "val_bpb")
-        scored = _scored_targets(summ)
-        variant = _variant_for(summ)
-        if not (loss and bpb and scored):
-            out.append(r.finding(f"{lg.display}: headline loss/bpb or scored token count missing",
-                                 status="not_available", severity="info", log=lg.display))
-            continue
-        implied = scored * loss / (bpb * math.log(2))
-        dl = _printed_decimals(lg, head, "val_loss")
-        db = _printed_decimals(lg, head, "val_bpb")
-        rel = (0.5 * 10 ** -(dl if dl is not None else 4)) / loss + (0.5 * 10 ** -(db if db is not None else 4)) / bpb
-        tol = implied * rel
-        expected = registry.expected_scored_bytes(variant, scored) if variant else None
-        hl = _g(head, "line_no")
-        data = {"log": lg.display, "variant": variant, "scored_targets": scored, "implied_bytes": round(implied),
-                "tolerance_bytes": round(tol, 1), "loss_decimals": dl, "bpb_decimals": db}
-        if expected is None:
-            out.append(r.finding(f"{lg.display}: implied denominator {implied:,.0f} bytes (±{tol:,.0f}) for {scored:,} "
-                                 f"targets; no byte figure for this exact range of {variant or 'an unknown variant'}",
-                                 status="not_available", severity="info", evidence=[_ev(lg, hl)], **data))
-            continue
-        exp_val = float(expected.value)
-        exp_tol = 0.0 if getattr(expected, "exact", False) else exp_val * (0.5e-8 / 1.5 * 2)  # 8-decimal source logs
-        diff = implied - exp_val
-        data.update(expected_bytes=int(exp_val), expected_provenance=getattr(expected, "provenance", None),
-                    difference=round(diff), relative=diff / exp_val)
-        window = _eval_window_tokens(summ, head)
-        window_bytes = window * implied / scored if window else 0.0
-        if abs(diff) <= tol + exp_tol + 1:
-            out.append(r.finding(f"{lg.display}: implied {implied:,.0f} bytes matches the {variant} range "
-                                 f"({exp_val:,.0f}; diff {diff:+,.0f} within ±{tol + exp_tol:,.0f})",
-                                 status="observation", severity="info", evidence=[_ev(lg, hl)], **data))
-        elif abs(diff) <= tol + exp_tol + window_bytes:
-            # A windowed eval (sliding / TTT) scores a target range that can differ from the loader's count by
-            # up to one window at the ends; the log does not print the exact range. A byte-accounting bug
-            # (Scylla: +4 %) is orders of magnitude larger.
-            out.append(r.finding(f"{lg.display}: implied {implied:,.0f} bytes vs {exp_val:,.0f} for {scored:,} {variant} "
-                                 f"targets: {diff:+,.0f} bytes ({diff / exp_val:+.4%}), within one {window:,}-token eval "
-                                 f"window (±{window_bytes:,.0f} bytes) of the loader's range: the windowed eval's exact "
-                                 "range is not printed", status="observation", severity="info", evidence=[_ev(lg, hl)],
-                                 window_tokens=window, **data))
-        else:
-            out.append(r.finding(f"{lg.display}: implied {implied:,.0f} bytes vs {exp_val:,.0f} expected for "
-                                 f"{scored:,} {variant} targets: {diff:+,.0f} bytes ({diff / exp_val:+.4%}), beyond "
-                                 f"printing precision ±{tol + exp_tol:,.0f}", evidence=[_ev(lg, hl)], **data))
-    return out
-
-
 # ---------------------------------------------------------------------------
 # metric consistency and code identity
 
 
-@rule("log.metric", "a headline metric is found and consistent", severity="warning", group="log", needs=("logs",),
+@rule("log.metric", "a headline metric is found and consistent", since="2026-03-18", severity="warning", group="log", needs=("logs",),
       source="DESIGN.md 'One parser...': the headline is picked by a documented precedence, never the last line")
 def check_metric(s: Subject) -> list[Finding]:
     r = RULES["log.metric"]
@@ -463,8 +522,11 @@ def check_metric(s: Subject) -> list[Finding]:
     for lg, summ in pairs:
         head = _headline(summ)
         if head is None:
-            out.append(r.finding(f"{lg.display}: no headline metric line (run incomplete or unknown format)",
-                                 log=lg.display))
+            others = any(_headline(sm) is not None for other, sm in pairs if other is not lg)
+            lenient = others or _is_non_record(s)  # a non-record submission is not ranked on it
+            out.append(r.finding(f"{lg.display}: no headline metric line (run incomplete or unknown format)"
+                                 + ("; other logs of the folder carry the headline" if others else ""),
+                                 severity="info" if lenient else None, log=lg.display))
             continue
         loss, bpb = _g(head, "val_loss"), _g(head, "val_bpb")
         ln = _g(head, "line_no")
@@ -478,7 +540,7 @@ def check_metric(s: Subject) -> list[Finding]:
     return out
 
 
-@rule("log.code_measured", "the source a log embeds is the code it measured", severity="warning", group="log",
+@rule("log.code_measured", "the source a log embeds is the code it measured", since="2026-03-18", severity="warning", group="log",
       needs=("logs",),
       source="issue 11 item 3/5 (VarLenAttn train0/train1: identical embedded sources, different logged sizes); "
       "PGOLF_FACTS §5.5")

@@ -27,7 +27,7 @@ def _figures(lg: Any) -> Any:
 
 
 @rule("reproduction.claimed_vs_reproduced", "a re-run reproduces the claim (per seed, mean, bytes, steps)",
-      severity="error", group="reproduction", needs=("claims",),
+      since="2026-03-18", severity="error", group="reproduction", needs=("claims",),
       source="issue 11 item 1 (claimed vs reproduced); challenge README 'Any non-reproducible results can be "
       "disqualified' (README.md:213)")
 def check_reproduction(s: Subject) -> list[Finding]:
