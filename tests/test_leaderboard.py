@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness import leaderboard as lbm
+from harness.core.policy import PolicyError
 from harness.core.records import write_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +26,7 @@ CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/
 # docstring): the README rule, and a permissive "as practised" reading.
 README_TOML = """id = "t-readme"
 version = "1"
+kind = "acceptance"
 effective_from = "2026-03-19"
 [acceptance]
 margin_nats = 0.005
@@ -32,6 +34,7 @@ alpha = 0.01
 """
 PRACTISED_TOML = """id = "t-practised"
 version = "1"
+kind = "acceptance"
 [acceptance]
 margin_nats = 0.0
 alpha = 0.25
@@ -66,10 +69,12 @@ def test_policy_file_keys(policies):
     assert (p.id, p.version, p.margin_nats, p.alpha, p.allow_single_run, p.use_support_packages) == (
         "t-practised", "1", 0.0, 0.25, True, True)
     assert len(p.sha256) == 64
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(PolicyError, match="no policy 'no-such-policy'"):
         lbm.load_acceptance_policy("no-such-policy")
+    with pytest.raises(PolicyError, match="'smoke' is a timing policy, not an acceptance policy"):
+        lbm.load_acceptance_policy("smoke")
     bad = Path(policies[0]).with_name("bad.toml")
-    bad.write_text('id = "bad"\nversion = "1"\n[acceptance]\nthreshold = 0.5\n')
+    bad.write_text('id = "bad"\nversion = "1"\nkind = "acceptance"\n[acceptance]\nthreshold = 0.5\n')
     with pytest.raises(ValueError, match="no \\[acceptance\\] keys"):
         lbm.load_acceptance_policy(str(bad))
 
@@ -214,9 +219,18 @@ def test_cli(records_dir, policies, tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=180)
     assert p.returncode == 0, p.stderr
     assert "Frontier under t-readme" in p.stdout and (out / "index.html").is_file()
-    p = subprocess.run([sys.executable, "-m", "harness", "leaderboard", str(records_dir), "--out", str(out),
-                        "--policy", str(tmp_path / "missing.toml")], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert p.returncode == 3 and "not found" in p.stderr
+
+
+@pytest.mark.parametrize("policy, says", [
+    ("missing.toml", "no policy"),
+    ("no-such-policy", "no policy 'no-such-policy'"),
+    ("organizer-tda-v1", "'organizer-tda-v1' is a timing policy, not an acceptance policy"),
+    ("reference-2026-04", "'reference-2026-04' is an env policy, not an acceptance policy"),
+])
+def test_cli_policy_that_is_no_acceptance_policy_is_a_usage_error(harness_cli, records_dir, tmp_path, policy, says):
+    """README: exit 2 for an unknown policy (it was 3, as if the machine lacked something)."""
+    res = harness_cli("leaderboard", records_dir, "--out", tmp_path / "site", "--policy", policy)
+    assert res.exit_code == 2 and says in res.stderr, res.stderr
 
 
 def test_repo_policies(records_dir, tmp_path):
