@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 
 from harness.core.compare import (
-    ARTIFACT_CAP,
     STD_FLOOR_BPB,
     SeedFigures,
     claim_from_record,
@@ -15,6 +14,7 @@ from harness.core.compare import (
     compare,
     mean_tolerance,
 )
+from harness.core.constants import ARTIFACT_CAP_BYTES
 from harness.core.records import LegacyRecord
 
 LQER = "track_10min_16mb/2026-04-27_SP8192_LQER_SparseGate_BOSSmearFix_9HpStack_1.0611"
@@ -61,7 +61,7 @@ def test_shifted_seed_is_flagged(lqer_claim):
 
 def test_seed_over_the_cap_is_an_error(lqer_claim):
     run = [dataclasses.replace(s) for s in lqer_claim]
-    run[1].artifact_bytes = ARTIFACT_CAP + 4_000  # bf16 nondeterminism moved it a few kB
+    run[1].artifact_bytes = ARTIFACT_CAP_BYTES + 4_000  # bf16 nondeterminism moved it a few kB
     result = compare(run, lqer_claim)
     assert _status(result.seeds[run[1].seed], "bytes") == "error"
     assert _status(result.mean, "all_seeds_under_cap") == "error"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from harness.core.policy import PolicyError, load_policy
 from harness.errors import EnvironmentProblem, UsageError
 
 
@@ -15,24 +16,14 @@ def _resolve(ref: str, source_repo: Path | None) -> tuple[Path, str | None]:
     p = Path(ref)
     if p.exists():
         return p, None
-    try:
-        from harness import resolve as res
-    except ImportError as exc:  # resolve is REPRO's module; without it only local paths work
-        raise UsageError(f"{ref} is not a local path and PR references need harness.resolve ({exc}).",
-                         hint="Give a records folder, a log or a submission.json.") from None
-    try:
-        resolved = res.resolve(ref, source_repo=source_repo) if source_repo else res.resolve(ref)
-    except Exception as exc:  # noqa: BLE001 - resolve raises HarnessError subclasses; re-raise them as they are
-        from harness.errors import HarnessError
+    from harness import resolve as res  # imported here: it pulls in git and manifest helpers verify rarely needs
 
-        if isinstance(exc, HarnessError):
-            raise
+    try:
+        resolved = res.resolve(ref, source_repo=str(source_repo) if source_repo else None)
+    except OSError as exc:  # git missing, a mirror unreadable: resolve's own failures are HarnessErrors already
         raise EnvironmentProblem(f"could not resolve {ref}: {exc}",
                                  hint="Pass --source-repo PATH to a local openai/parameter-golf mirror.") from None
-    folder = getattr(resolved, "folder", None) or getattr(resolved, "path", None) or getattr(resolved, "root", None)
-    if folder is None:
-        raise EnvironmentProblem(f"{ref} resolved to nothing verifiable.", hint="Check the reference.")
-    return Path(folder), ref
+    return Path(resolved.folder), ref
 
 
 @click.command("verify")
@@ -64,13 +55,9 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
     path, resolved_from = _resolve(target, source_repo)
     if policy is not None:
         try:
-            from harness.core.policy import load_policy
-
-            load_policy(policy)
-        except ImportError:
-            pass
-        except Exception as exc:  # noqa: BLE001
-            raise UsageError(f"unknown policy {policy!r} ({exc}).", hint="See `harness log policies` or policies/*.toml.") from None
+            load_policy(policy, kind="timing")
+        except PolicyError as exc:
+            raise UsageError(f"{exc}.", hint="See `harness log policies`.") from None
     if baseline is not None and baseline != "auto" and not Path(baseline).exists():
         raise UsageError(f"baseline {baseline} does not exist.", hint="Give a records folder, a submission.json or 'auto'.")
     claims_obj = None

@@ -29,7 +29,8 @@ from typing import Any
 
 from scipy import stats as _st
 
-ARTIFACT_CAP = 16_000_000
+from harness.core.constants import ARTIFACT_CAP_BYTES
+
 STD_FLOOR_BPB = 0.0005
 Z_SEED = 3.0
 SLOW_RATIO = 0.97
@@ -99,7 +100,7 @@ def mean_tolerance(s: float, n_claim: int, n_run: int) -> float:
 def _bytes_check(run: SeedFigures, claim: SeedFigures | None) -> Check:
     if run.artifact_bytes is None:
         return Check("bytes", "n/a", "the reproduction measured no artifact")
-    margin = ARTIFACT_CAP - run.artifact_bytes
+    margin = ARTIFACT_CAP_BYTES - run.artifact_bytes
     nums = {"reproduced": run.artifact_bytes, "margin_to_cap": margin}
     if claim and claim.artifact_bytes is not None:
         nums["claimed"] = claim.artifact_bytes
@@ -175,7 +176,7 @@ def compare(
         )
     else:
         mean_checks.append(Check("mean_val_bpb", "n/a", "no val_bpb on one side"))
-    over = [r.seed for r in run if r.artifact_bytes is not None and r.artifact_bytes > ARTIFACT_CAP]
+    over = [r.seed for r in run if r.artifact_bytes is not None and r.artifact_bytes > ARTIFACT_CAP_BYTES]
     mean_checks.append(
         Check(
             "all_seeds_under_cap",
