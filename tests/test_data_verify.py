@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.core import shards
+from harness.core import digest, shards
 from harness.data import manifest as mf
 from harness.data.verify import lock_dataset, verify_dataset
 from harness.errors import EnvironmentProblem, UsageError
@@ -187,7 +187,7 @@ def test_parallel_hashing_matches_hashlib(tmp_path):
     paths = []
     for i in range(9):
         p = tmp_path / f"f{i}"
-        p.write_bytes(rng.bytes(int(rng.integers(0, 3 * mf.CHUNK))))
+        p.write_bytes(rng.bytes(int(rng.integers(0, 3 * digest.CHUNK))))
         paths.append(p)
     want = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
     seen = []
