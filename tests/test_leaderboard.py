@@ -69,7 +69,7 @@ def test_policy_file_keys(policies):
     assert (p.id, p.version, p.margin_nats, p.alpha, p.allow_single_run, p.use_support_packages) == (
         "t-practised", "1", 0.0, 0.25, True, True)
     assert len(p.sha256) == 64
-    with pytest.raises(PolicyError, match="no policy 'no-such-policy'"):
+    with pytest.raises(PolicyError, match="no acceptance policy 'no-such-policy'"):
         lbm.load_acceptance_policy("no-such-policy")
     with pytest.raises(PolicyError, match="'smoke' is a timing policy, not an acceptance policy"):
         lbm.load_acceptance_policy("smoke")
@@ -222,8 +222,8 @@ def test_cli(records_dir, policies, tmp_path):
 
 
 @pytest.mark.parametrize("policy, says", [
-    ("missing.toml", "no policy"),
-    ("no-such-policy", "no policy 'no-such-policy'"),
+    ("missing.toml", "no acceptance policy"),
+    ("no-such-policy", "no acceptance policy 'no-such-policy'"),
     ("organizer-tda-v1", "'organizer-tda-v1' is a timing policy, not an acceptance policy"),
     ("reference-2026-04", "'reference-2026-04' is an env policy, not an acceptance policy"),
 ])

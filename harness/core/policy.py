@@ -258,7 +258,7 @@ def load_policy(id_or_path: str | Path, *, kind: str | None = None, **params: fl
     path = policy_source(id_or_path)
     if not path.is_file():
         known = ", ".join(list_policies(kind)) or "none"
-        raise PolicyError(f"no policy {str(id_or_path)!r} (looked for {path}; known: {known})")
+        raise PolicyError(f"no {kind + ' ' if kind else ''}policy {str(id_or_path)!r} (looked for {path}; known: {known})")
     raw = path.read_bytes()
     try:
         data = tomllib.loads(raw.decode("utf-8"))
