@@ -19,6 +19,10 @@ from verifier.subject import Subject, load_subject
 DEFAULT_POLICY = "organizer-tda-v1"
 
 
+class NothingToVerify(ValueError):
+    """The path holds none of the inputs any rule reads: a report would say "ok" about nothing."""
+
+
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -139,6 +143,8 @@ def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, A
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
     subject = load_subject(p, claims=claims, policy=policy)
+    if not (subject.code_paths or subject.logs or subject.submission_path or subject.claims_override):
+        raise NothingToVerify(f"{p} holds no Python code, no training log and no submission.json")
     subject.baseline_record = _load_baseline(baseline, p)
     if reproduced is not None:
         subject.reproduction = load_subject(Path(reproduced)).logs

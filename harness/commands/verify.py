@@ -50,7 +50,7 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
     """
     import json
 
-    from verifier.api import verify_path
+    from verifier.api import NothingToVerify, verify_path
 
     path, resolved_from = _resolve(target, source_repo)
     if policy is not None:
@@ -66,8 +66,12 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
             claims_obj = json.loads(claims.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise UsageError(f"{claims} is not JSON ({exc}).", hint="Give a submission.json.") from None
-    report = verify_path(path, policy=policy, claims=claims_obj, baseline=baseline, resolved_from=resolved_from,
-                         reproduced=reproduced)
+    try:
+        report = verify_path(path, policy=policy, claims=claims_obj, baseline=baseline, resolved_from=resolved_from,
+                             reproduced=reproduced)
+    except NothingToVerify as exc:
+        raise UsageError(f"nothing to verify: {exc}.",
+                         hint="Give a records folder, a training log, a script or a submission.json.") from None
     if fmt == "json":
         click.echo(report.to_json())
     elif fmt == "markdown":
