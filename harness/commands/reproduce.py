@@ -28,20 +28,28 @@ is FAIL or an error finding (artifact over the cap, wrong byte denominator);
 """
 
 
-def _seeds(value: str) -> list[int]:
-    try:
-        seeds = [int(x) for x in value.split(",") if x.strip()]
-    except ValueError:
-        raise UsageError(f"--seeds must be comma-separated integers (got {value!r}).") from None
-    if len(set(seeds)) != len(seeds):
-        raise UsageError("--seeds has duplicates.")
-    return seeds
+class SeedList(click.ParamType):
+    """Comma-separated, distinct integers: "42,314,0". An empty item ("1,,2", "1,") is a typo, not a skip."""
+
+    name = "SEEDS"
+
+    def convert(self, value, param, ctx) -> list[int]:
+        if isinstance(value, list):
+            return value
+        items = [x.strip() for x in str(value).split(",")]
+        try:
+            seeds = [int(x) for x in items]
+        except ValueError:
+            self.fail(f"comma-separated integers without empty items, e.g. 42,314,0 (got {value!r})", param, ctx)
+        if len(set(seeds)) != len(seeds):
+            self.fail(f"{value!r} repeats a seed", param, ctx)
+        return seeds
 
 
 @click.command("reproduce", help=HELP)
 @click.argument("submission")
-@click.option("--seeds", default="42,314,0", show_default=True, help="Comma-separated seeds.")
-@click.option("--nproc", type=int, default=None, help="Ranks per seed (default: 8 official, the manifest's nproc in smoke).")
+@click.option("--seeds", type=SeedList(), default="42,314,0", show_default=True, help="Comma-separated seeds.")
+@click.option("--nproc", type=click.IntRange(min=1), default=None, help="Ranks per seed (default: 8 official, the manifest's nproc in smoke).")
 @click.option("--mode", type=click.Choice(["official", "smoke"]), default="smoke", show_default=True)
 @click.option("--policy", "policy_id", default=None, help="Timing policy id (default organizer-tda-v1; smoke in smoke mode).")
 @click.option("--train-seconds", type=float, default=None, help="Smoke training budget (default: the manifest's, else 60).")
@@ -76,7 +84,7 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
         if not sep or not key:
             raise UsageError(f"--env takes KEY=VALUE (got {pair!r}).")
         user_env[key] = value
-    opts = ReproduceOptions(seeds=_seeds(seeds), nproc=nproc, mode=mode, policy=policy_id,
+    opts = ReproduceOptions(seeds=seeds, nproc=nproc, mode=mode, policy=policy_id,
                             train_seconds=train_seconds, eval_seconds=eval_seconds, data=data, out=out,
                             source_repo=source_repo, fa3_shim=fa3_shim, isolate_network=not no_network_isolation,
                             run_id=run_id, progress=not no_progress, env=user_env,
