@@ -667,8 +667,8 @@ class CompareReport:
             for n in side.notes:
                 console.print(f"[dim]note ({side.role}): {n}[/dim]", highlight=False)
         tol = self.comparison.tolerance
-        console.print(f"[dim]tolerance: s = {tol['claimed_std_bpb']:.5f} (claimed sample std, floor "
-                      f"{tol['std_floor_bpb']}); per seed {tol['per_seed']}; mean {tol['mean']}[/dim]", highlight=False)
+        console.print(f"[dim]tolerance: s = {tol['claimed_std_bpb']:.5f} ({_spread_words(tol)}); per seed "
+                      f"{tol['per_seed']}; mean {tol['mean']}, df {tol['df']}[/dim]", highlight=False)
         console.print(f"[{colour}]{self.verdict}[/{colour}]")
 
     # -------------------------------------------------------------- markdown
@@ -695,9 +695,8 @@ class CompareReport:
             lines += ["", "**Per-seed problems**", ""]
             lines += [f"- {icon[c.status]} {w}: `{c.name}`: {md.cell(c.detail)}" for w, c in problems]
         lines += ["", "<details><summary>Tolerances, timing verdicts and sources</summary>", "",
-                  f"- s = {tol['claimed_std_bpb']:.5f}: sample std of the claimed per-seed val_bpb, floored at "
-                  f"{tol['std_floor_bpb']}",
-                  f"- per seed: `{tol['per_seed']}`; mean: `{tol['mean']}`",
+                  f"- s = {tol['claimed_std_bpb']:.5f}: {_spread_words(tol)}",
+                  f"- per seed: `{tol['per_seed']}`; mean: `{tol['mean']}`, df = {tol['df']}",
                   "- bytes: every reproduced seed must be <= 16,000,000; steps and tok/s below 97 % of the claim warn",
                   ""]
         for side in (self.run, self.claim):
@@ -879,6 +878,12 @@ _REPORT_VALIDATOR = schema.validator(REPORT_SCHEMA)
 def validate_report_json(obj: Any) -> list[str]:
     """Errors of a compare report (``CompareReport.to_dict()`` or compare.json) against :data:`REPORT_SCHEMA`."""
     return schema.errors(_REPORT_VALIDATOR, obj)
+
+
+def _spread_words(tol: dict[str, Any]) -> str:
+    how = ("the claim's few seeds pooled with the records' seed spread" if tol.get("pooled_with_records")
+           else "sample std of the claimed per-seed val_bpb")
+    return f"{how}, floored at {tol['std_floor_bpb']}"
 
 
 def write_outputs(report: CompareReport, run_dir: Path) -> dict[str, str]:

@@ -243,7 +243,7 @@ def test_renderers_agree_with_the_report(records_dir, tmp_path):
     md = rep.to_markdown()
     assert md.startswith("### ❌ `harness compare`: does not reproduce")
     assert "| 42 | 1.077438 | 1.097440 | -0.02000 |" in md
-    assert "t(0.995, n_claim-1)" in md
+    assert "t(0.995, df)" in md and "df = 2" in md
     text = rep.render("text")
     assert "does not reproduce" in text and "8x H100" in text and "-0.02000" in text
     assert rep.summary()["seeds"]["42"]["val_bpb"] == "error"

@@ -9,11 +9,15 @@ Tolerances (stated once, used everywhere):
 
 * ``s`` is the sample standard deviation (ddof=1) of the claimed per-seed
   val_bpb, floored at ``STD_FLOOR_BPB`` (bf16 nondeterminism alone moves a
-  seed by a few 1e-4, and one claimed seed gives no spread at all).
+  seed by a few 1e-4). A claim of one or two seeds says almost nothing about
+  its spread (t with one degree of freedom is 63.7: any smoke run would
+  "reproduce"), so its variance is pooled with the seed variance of the
+  records (``POOLED_SEED_STD_BPB`` over ``POOLED_SEED_DOF`` degrees of
+  freedom): s^2 = ((n_c - 1) s_c^2 + dof_p s_p^2) / (n_c - 1 + dof_p).
 * per seed (same seed re-run):   |bpb_rep - bpb_claim| <= Z_SEED * s
-* mean:  |mean_rep - mean_claim| <= t_{0.995, n_c - 1} * s * sqrt(1/n_c + 1/n_r)
-  (a two-sided 99 % interval for a difference of means with the claim's
-  spread; with one claimed seed the normal quantile 2.576 stands in for t).
+* mean:  |mean_rep - mean_claim| <= t_{0.995, df} * s * sqrt(1/n_c + 1/n_r)
+  (a two-sided 99 % interval for a difference of means; df = n_c - 1, or
+  n_c - 1 + dof_p when the spread was pooled).
 * bytes: every reproduced seed must be <= 16,000,000 (error); the margin to
   the cap and the delta to the claim are reported.
 * steps and tok/s: a reproduction below ``SLOW_RATIO`` of the claim is a
@@ -32,6 +36,11 @@ from scipy import stats as _st
 from harness.core.constants import ARTIFACT_CAP_BYTES
 
 STD_FLOOR_BPB = 0.0005
+# Pooled sample std of the per-seed val_bpb of the 22 record-track fixture records with >= 2 seeds
+# (48 degrees of freedom; tests/test_compare.py recomputes it from ../shared/fixtures/records).
+POOLED_SEED_STD_BPB = 0.00072
+POOLED_SEED_DOF = 48
+MIN_OWN_DOF = 2  # a claim with fewer seeds than MIN_OWN_DOF + 1 borrows the pooled spread
 Z_SEED = 3.0
 SLOW_RATIO = 0.97
 
@@ -86,14 +95,27 @@ class Comparison:
         }
 
 
+def _pooled(n_claim: int) -> bool:
+    return n_claim - 1 < MIN_OWN_DOF
+
+
+def spread_dof(n_claim: int) -> int:
+    """Degrees of freedom behind the spread of a claim of ``n_claim`` seeds (see the module docstring)."""
+    own = max(n_claim - 1, 0)
+    return own + POOLED_SEED_DOF if _pooled(n_claim) else own
+
+
 def claimed_spread(claim: list[SeedFigures]) -> float:
     values = [s.val_bpb for s in claim if s.val_bpb is not None]
-    s = stdev(values) if len(values) >= 2 else 0.0
+    own_dof = max(len(values) - 1, 0)
+    s = stdev(values) if own_dof else 0.0
+    if _pooled(len(values)):
+        s = math.sqrt((own_dof * s * s + POOLED_SEED_DOF * POOLED_SEED_STD_BPB ** 2) / (own_dof + POOLED_SEED_DOF))
     return max(s, STD_FLOOR_BPB)
 
 
 def mean_tolerance(s: float, n_claim: int, n_run: int) -> float:
-    q = _st.t.ppf(0.995, n_claim - 1) if n_claim >= 2 else _st.norm.ppf(0.995)
+    q = _st.t.ppf(0.995, spread_dof(n_claim))
     return float(q * s * math.sqrt(1 / max(n_claim, 1) + 1 / max(n_run, 1)))
 
 
@@ -193,7 +215,9 @@ def compare(
         "claimed_std_bpb": s,
         "std_floor_bpb": STD_FLOOR_BPB,
         "per_seed": f"|delta| <= {Z_SEED} * s",
-        "mean": "|delta| <= t(0.995, n_claim-1) * s * sqrt(1/n_claim + 1/n_run)",
+        "mean": "|delta| <= t(0.995, df) * s * sqrt(1/n_claim + 1/n_run)",
+        "df": spread_dof(len([c for c in claim if c.val_bpb is not None])),
+        "pooled_with_records": _pooled(len([c for c in claim if c.val_bpb is not None])),
     }
     return Comparison(per_seed, mean_checks, tolerance, claim_node, run_node)
 
