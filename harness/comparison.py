@@ -51,6 +51,9 @@ OFFICIAL_NODE = (OFFICIAL_GPU_COUNT, OFFICIAL_GPU)
 LOG_SUFFIXES = (".log", ".txt")
 
 _ICON = {"reproduces": "✅", "reproduces with warnings": "⚠️", "does not reproduce": "❌", "not comparable": "❔"}
+_COMPLIANCE_ICON = {"complies": "✅", "complies with warnings": "⚠️", "does not comply": "❌", "compliance unknown": "❔"}
+_COMPLIANCE_COLOUR = {"complies": "green", "complies with warnings": "yellow", "does not comply": "red",
+                      "compliance unknown": "yellow"}
 _COLOUR = {"reproduces": "green", "reproduces with warnings": "yellow", "does not reproduce": "red",
            "not comparable": "yellow"}
 _PR_REF = re.compile(r"^(?:github:)?[\w.-]+/[\w.-]+#\d+(?:@[0-9a-fA-F]{7,40})?$")
@@ -562,13 +565,19 @@ class CompareReport:
         return self.comparison.verdict
 
     @property
+    def compliance(self) -> str:
+        """Whether the reproduced run kept the rules (cap, timing policy): a verdict apart from reproduction."""
+        return self.comparison.compliance
+
+    @property
     def exit_code(self) -> int:
-        """0 reproduces (warnings included), 1 does not reproduce or nothing could be compared."""
-        return 0 if self.verdict in ("reproduces", "reproduces with warnings") else 1
+        """0 reproduces (warnings included) and does not break a rule; 1 otherwise or nothing could be compared."""
+        reproduces = self.verdict in ("reproduces", "reproduces with warnings")
+        return 0 if reproduces and self.compliance != "does not comply" else 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"report_version": REPORT_VERSION, "kind": "compare", "harness_version": self.harness_version,
-                "verdict": self.verdict, "exit_code": self.exit_code, "policy": self.policy,
+                "verdict": self.verdict, "compliance": self.compliance, "exit_code": self.exit_code, "policy": self.policy,
                 "run": self.run.to_dict(), "claim": self.claim.to_dict(), "comparison": self.comparison.to_dict()}
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -579,6 +588,7 @@ class CompareReport:
         mean = _check(self.comparison.mean, "mean_val_bpb")
         return {
             "verdict": self.verdict,
+            "compliance": self.compliance,
             "claim": self.claim.target,
             "claim_kind": self.claim.kind,
             "policy": self.policy,
@@ -669,12 +679,15 @@ class CompareReport:
         tol = self.comparison.tolerance
         console.print(f"[dim]tolerance: s = {tol['claimed_std_bpb']:.5f} ({_spread_words(tol)}); per seed "
                       f"{tol['per_seed']}; mean {tol['mean']}, df {tol['df']}[/dim]", highlight=False)
-        console.print(f"[{colour}]{self.verdict}[/{colour}]")
+        cc = _COMPLIANCE_COLOUR[self.compliance]
+        console.print(f"reproduction: [{colour}]{self.verdict}[/{colour}]; compliance of the reproduced run: "
+                      f"[{cc}]{self.compliance}[/{cc}]", highlight=False)
 
     # -------------------------------------------------------------- markdown
     def to_markdown(self) -> str:
         tol = self.comparison.tolerance
-        lines = [f"### {_ICON[self.verdict]} `harness compare`: {self.verdict}", "",
+        lines = [f"### {_ICON[self.verdict]} `harness compare`: {self.verdict} · "
+                 f"{_COMPLIANCE_ICON[self.compliance]} {self.compliance}", "",
                  f"**Reproduction:** `{self.run.target}` ({self.run.kind}"
                  + (f", {self.run.mode}" if self.run.mode else "") + ") · "
                  f"**Claim:** `{self.claim.target}` ({self.claim.kind}) · **{self._policy_words(md=True)}**",
@@ -853,20 +866,23 @@ REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "harness compare report (--format json, compare.json)",
     "type": "object",
-    "required": ["report_version", "kind", "harness_version", "verdict", "exit_code", "policy", "run", "claim",
+    "required": ["report_version", "kind", "harness_version", "verdict", "compliance", "exit_code", "policy", "run",
+                 "claim",
                  "comparison"],
     "properties": {
         "report_version": {"const": REPORT_VERSION},
         "kind": {"const": "compare"},
         "harness_version": {"type": "string"},
         "verdict": {"enum": list(_ICON)},
+        "compliance": {"enum": list(_COMPLIANCE_ICON)},
         "exit_code": {"enum": [0, 1]},
         "policy": {"type": "string"},
         "run": _SIDE,
         "claim": _SIDE,
         "comparison": {
-            "type": "object", "required": ["verdict", "tolerance", "seeds", "mean"],
-            "properties": {"verdict": {"enum": list(_ICON)}, "tolerance": {"type": "object"},
+            "type": "object", "required": ["verdict", "compliance", "tolerance", "seeds", "mean"],
+            "properties": {"verdict": {"enum": list(_ICON)}, "compliance": {"enum": list(_COMPLIANCE_ICON)},
+                           "tolerance": {"type": "object"},
                            "claim_node": {"type": ["string", "null"]}, "run_node": {"type": ["string", "null"]},
                            "seeds": {"type": "object", "additionalProperties": {"type": "array", "items": _CHECK}},
                            "mean": {"type": "array", "items": _CHECK}}},

@@ -22,6 +22,12 @@ Tolerances (stated once, used everywhere):
   the cap and the delta to the claim are reported.
 * steps and tok/s: a reproduction below ``SLOW_RATIO`` of the claim is a
   warning that names both nodes: steps in 600 s depend on the hardware.
+
+Two verdicts, because they answer two questions: *reproduction* (do the
+reproduced numbers match the claim: val_bpb, mean, steps, tok/s, node) and
+*compliance* (did the reproduced run keep the rules: the artifact cap and the
+timing policy). A record's own logs reproduce its claim even when they show
+it over a timing budget; saying "does not reproduce" there would be wrong.
 """
 
 from __future__ import annotations
@@ -65,6 +71,30 @@ class Check:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
+# Checks about the rules rather than about matching the claim (see the module docstring).
+COMPLIANCE_CHECKS = ("timing", "bytes", "all_seeds_under_cap")
+
+
+def _reproduction_verdict(statuses: list[str]) -> str:
+    if "error" in statuses:
+        return "does not reproduce"
+    if "warning" in statuses:
+        return "reproduces with warnings"
+    if all(s == "n/a" for s in statuses):
+        return "not comparable"
+    return "reproduces"
+
+
+def _compliance_verdict(statuses: list[str]) -> str:
+    if "error" in statuses:
+        return "does not comply"
+    if "warning" in statuses:
+        return "complies with warnings"
+    if all(s == "n/a" for s in statuses):
+        return "compliance unknown"
+    return "complies"
+
+
 @dataclass
 class Comparison:
     seeds: dict[str, list[Check]]
@@ -73,20 +103,23 @@ class Comparison:
     claim_node: str | None = None
     run_node: str | None = None
 
+    def _checks(self) -> list[Check]:
+        return [c for cs in self.seeds.values() for c in cs] + list(self.mean)
+
     @property
     def verdict(self) -> str:
-        statuses = [c.status for cs in self.seeds.values() for c in cs] + [c.status for c in self.mean]
-        if "error" in statuses:
-            return "does not reproduce"
-        if "warning" in statuses:
-            return "reproduces with warnings"
-        if all(s == "n/a" for s in statuses):
-            return "not comparable"
-        return "reproduces"
+        """Reproduction: do the numbers match the claim (compliance checks left out)."""
+        return _reproduction_verdict([c.status for c in self._checks() if c.name not in COMPLIANCE_CHECKS])
+
+    @property
+    def compliance(self) -> str:
+        """Compliance of the reproduced run: artifact cap and timing policy."""
+        return _compliance_verdict([c.status for c in self._checks() if c.name in COMPLIANCE_CHECKS])
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "compliance": self.compliance,
             "tolerance": self.tolerance,
             "claim_node": self.claim_node,
             "run_node": self.run_node,
