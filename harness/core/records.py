@@ -510,6 +510,12 @@ def is_v1(obj: Any) -> bool:
     return isinstance(obj, dict) and "verification" in obj
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set back at once
+    os.umask(mask)
+    return mask
+
+
 def write_record(path: str | os.PathLike, obj: dict[str, Any]) -> Path:
     """Validate against v1, then write atomically (temp file in the same dir + rename)."""
     errors = validate_record(obj)
@@ -519,6 +525,8 @@ def write_record(path: str | os.PathLike, obj: dict[str, Any]) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
+        # mkstemp makes the file 0600; a record is for reviewers, so it gets the mode open() would give it
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=2, sort_keys=False)
             fh.write("\n")
