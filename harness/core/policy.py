@@ -179,7 +179,7 @@ class Policy:
         if unknown_end:
             warnings.append("end not seen (lower bound) for: " + ", ".join(unknown_end))
             lower = True
-        detail = " + ".join(f"{p.get('segment')} {p['seconds']:.1f}" for p in parts if "segment" in p)
+        detail = _sum_words(parts)
         if uncertainty:
             detail += f" (+/- {uncertainty:.1f} s printing precision)"
         return self._judge(name, value, cap, grace, lower, bool(unknown), parts, warnings, detail, uncertainty)
@@ -233,6 +233,17 @@ class Policy:
             else:
                 out[k] = _resolve_param(v, self.params)
         return out
+
+
+def _sum_words(parts: list[dict[str, Any]]) -> str:
+    """'training loop 630.0 + GPTQ Hessian calibration 12.1 - validation pauses 0.7': subtracted parts
+    read as a subtraction, never as '+ validation pauses -0.7'."""
+    out = ""
+    for p in (p for p in parts if "segment" in p):
+        sign = "-" if p["seconds"] < 0 else "+"
+        term = f"{p['segment']} {abs(p['seconds']):.1f}"
+        out = (f"{out} {sign} {term}" if out else (f"-{term}" if sign == "-" else term))
+    return out
 
 
 def shipped_policies() -> Any:
