@@ -473,7 +473,7 @@ def to_markdown(lb: Leaderboard) -> str:
     lines = ["# Leaderboard", "",
              "Ordered by the PR that added each record; each policy walks that order and keeps its own state of the art.", ""]
     for p in lb.policies:
-        lines.append(f"- `{p.id}` v{p.version} (sha256 {p.sha256[:12]}): {p.label()}" + (f" — {p.description}" if p.description else ""))
+        lines.append(f"- `{p.id}` v{p.version} (sha256 {p.sha256[:12]}): {p.terms()}" + (f" — {p.description}" if p.description else ""))
     lines.append("")
     verified = any(e.verifier_errors is not None for e in lb.entries)
     head = ["#", "PR", "Record", "Author", "Date", "val_bpb", "Seeds", "Bytes"] + [p.id for p in lb.policies] \
@@ -542,7 +542,8 @@ def plot_progress(lb: Leaderboard, path: Path) -> None:
 
 def to_html(lb: Leaderboard, png: bytes) -> str:
     esc = html.escape
-    pol_items = "".join(f"<li><code>{esc(p.id)}</code> v{esc(p.version)}: {esc(p.label())}</li>" for p in lb.policies)
+    pol_items = "".join(f"<li><code>{esc(p.id)}</code> v{esc(p.version)}: {esc(p.terms())}"
+                        + (f" — {esc(p.description)}" if p.description else "") + "</li>" for p in lb.policies)
     head = ["#", "PR", "Record", "Author", "Date", "Track", "val_bpb", "Seeds", "Bytes"] + [p.id for p in lb.policies]
     rows = []
     for e in lb.entries:

@@ -189,6 +189,9 @@ def test_outputs(board, tmp_path):
     assert blue > 500
     page = paths["html"].read_text()
     assert page.count("<tr data-record=") == 55 and "data:image/png;base64," in page
+    # each policy is named once in its list item (it used to read "t-readme v1: t-readme v1: margin ...")
+    assert "<li><code>t-readme</code> v1: margin 0.005 nats, p &lt; 0.01</li>" in page
+    assert "- `t-readme` v1 (sha256 " in md and "t-readme v1:" not in md.split("| #", 1)[0]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium); .ci/run must install it")

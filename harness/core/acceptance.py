@@ -45,9 +45,13 @@ class AcceptancePolicy:
     use_support_packages: bool = False
     description: str = ""
 
-    def label(self) -> str:
+    def terms(self) -> str:
+        """What the policy asks, without its name: "margin 0.005 nats, p < 0.01"."""
         sig = f"p < {self.alpha:g}" if self.alpha is not None else "no significance test"
-        return f"{self.id} v{self.version}: margin {self.margin_nats:g} nats, {sig}"
+        return f"margin {self.margin_nats:g} nats, {sig}"
+
+    def label(self) -> str:
+        return f"{self.id} v{self.version}: {self.terms()}"
 
 
 def load_acceptance_policy(id_or_path: str) -> AcceptancePolicy:
