@@ -22,3 +22,17 @@ def test_bad_seeds_and_nproc_are_usage_errors(harness_cli, tmp_path, args, says)
     assert res.exit_code == 2, res.output
     assert says in res.stderr
     assert not any(tmp_path.iterdir())  # refused before a run directory was made
+
+
+@pytest.mark.slow
+def test_piped_output_keeps_lines_apart(harness_cli, tmp_path):
+    """Not a terminal (CI, `| tee`): the live table's last border ends its line before the results table's
+    title, and the run directory stays on the line that announces it (it wrapped at 140 columns)."""
+    res = harness_cli("reproduce", REFERENCE, "--mode", "smoke", "--seeds", "1", "--train-seconds", "2",
+                      "--out", tmp_path / "a-long-folder-name-so-the-announcement-is-longer-than-140-columns",
+                      "--run-id", "piped")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert not [ln for ln in lines if "┘" in ln and "smoke" in ln], res.output
+    (announce,) = [ln for ln in lines if ln.startswith("reproduce reference")]
+    assert announce.endswith("piped"), announce

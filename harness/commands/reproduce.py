@@ -77,7 +77,9 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
         raise UsageError("--fa3-shim is for smoke runs; official runs need FlashAttention 3 itself.")
     import sys
 
-    console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI: the summary table unwrapped
+    piped = not sys.stdout.isatty()
+    # Logs and CI: tables get 140 columns instead of 80; lines (paths, findings) are never wrapped at all.
+    console = Console(width=140 if piped else None, soft_wrap=piped)
     user_env = {}
     for pair in env_pairs:
         key, sep, value = pair.partition("=")
@@ -90,6 +92,8 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
                             run_id=run_id, progress=not no_progress, env=user_env,
                             compile_cache=compile_cache)
     result = reproduce(submission, opts, console_print=lambda s: console.print(s, highlight=False))
+    if not no_progress and not sys.stderr.isatty():
+        click.echo(err=True)  # the live table's last frame ends without a newline when it is not a terminal
     table = Table(title=f"{result.record['name']} — {mode}")
     for col in ("seed", "status", "val_loss", "val_bpb", "bytes (disk)", "bytes (log)", "steps", "wall", "verdicts"):
         table.add_column(col)
@@ -98,7 +102,7 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
         table.add_row(str(r["seed"]), r["status"], fmt(r["val_loss"], ".6f"), fmt(r["val_bpb"], ".8f"),
                       fmt(r["bytes"], ","), fmt(r["bytes_logged"], ","), fmt(r["steps"], "d"),
                       fmt(r["wall_s"], ".1f"), r["verdicts"])
-    console.print(table)
+    console.print(table, soft_wrap=False)
     stats = result.record["verification"]["stats"]  # val_bpb statistics (val_loss nested)
     if stats and stats.get("mean") is not None:
         std = stats["std_sample"]
