@@ -421,7 +421,7 @@ def side_from_manifest(m: Any, code_folder: Path | None, role: str, target: str,
     """The [[claim.seeds]] of a manifest, with steps/tok/s/node/timing from the logs in ``code_folder``."""
     side = Side(role=role, target=target, kind="manifest", timing_policy=policy.id if policy else None,
                 notes=list(notes or []))
-    where = str(m.path) if getattr(m, "path", None) else "manifest"
+    where = str(m.path) if m.path else "manifest"
     for c in m.claims:
         side.seeds.append(SeedFigures(seed=str(c.seed), val_bpb=c.val_bpb, val_loss=c.val_loss,
                                       artifact_bytes=c.bytes_total, steps=c.steps,

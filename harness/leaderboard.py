@@ -208,11 +208,10 @@ def seeds_from_logs(folder: Path) -> dict[str, tuple[float, float | None]]:
             summ = summarize(parse_file(log))
         except Exception:  # noqa: BLE001 - one unreadable log must not sink the board
             continue
-        head = getattr(summ, "headline", None)
-        seed = getattr(summ, "seed", None)
-        if head is None or seed is None or getattr(head, "val_bpb", None) is None:
+        head = summ.headline
+        if head is None or summ.seed is None or head.val_bpb is None:
             continue
-        out.setdefault(str(seed), (float(head.val_bpb), getattr(head, "val_loss", None)))
+        out.setdefault(str(summ.seed), (float(head.val_bpb), head.val_loss))
     return out
 
 

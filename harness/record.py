@@ -23,6 +23,7 @@ from harness.core import digest
 from harness.core import stats as stats_mod
 from harness.core.acceptance import README_POLICY, AcceptancePolicy, load_acceptance_policy
 from harness.core.constants import DEFAULT_MARGIN_NATS
+from harness.core.policy import Policy
 from harness.core.records import write_record
 from harness.fa3_shim import SHIM_REASON
 
@@ -168,7 +169,7 @@ def _per_seed(o: SeedOutcome, run_dir: Path | None) -> dict:
     return d
 
 
-def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: Any, policy_id: str,
+def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: Policy, policy_id: str,
                  manifest: Any, origin: dict, code_dir: Path, env_report: dict, data_info: dict,
                  isolation: dict, smoke: dict | None, baseline_bpb: list[float] | None,
                  run_id: str | None = None, run_dir: Path | None = None,
@@ -246,12 +247,9 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
                   "val_targets": next((_int_or_none(o.measurement.canonical_targets) for o in outcomes
                                        if o.measurement.canonical_targets), None),
                   "val_bytes": None}
-    policy_ref = {"id": getattr(policy, "id", policy_id) or policy_id,
-                  "version": str(getattr(policy, "version", "")) or "unknown",
-                  "sha256": getattr(policy, "sha256", None),
-                  "kind": "timing"}
-    if getattr(policy, "effective_from", None):
-        policy_ref["effective_from"] = str(policy.effective_from)
+    policy_ref = {"id": policy.id, "version": policy.version, "sha256": policy.sha256, "kind": "timing"}
+    if policy.effective_from:
+        policy_ref["effective_from"] = policy.effective_from
     source = {k: (v if isinstance(v, (str, int)) or v is None else str(v)) for k, v in origin.items()}
 
     hardware = env_report.get("hardware") if isinstance(env_report.get("hardware"), str) else None

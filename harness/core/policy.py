@@ -145,15 +145,15 @@ class Policy:
                     unknown.append(s.name)
                     continue
                 value += s.seconds
-                uncertainty += getattr(s, "uncertainty_s", 0.0) or 0.0
-                if getattr(s, "lower_bound", False):
+                uncertainty += s.uncertainty_s
+                if s.lower_bound:
                     unknown_end.append(s.name)
                 parts.append({"segment": s.name, "role": role, "seconds": round(s.seconds, 3), "source": s.source})
         for role in sec.get("subtracts", []):
             for s in tl.by_role(role):
                 if s.seconds:
                     value -= s.seconds
-                    uncertainty += getattr(s, "uncertainty_s", 0.0) or 0.0
+                    uncertainty += s.uncertainty_s
                     parts.append({"segment": s.name, "role": role, "seconds": -round(s.seconds, 3),
                                   "source": s.source})
         for role, role_cap in (sec.get("capped") or {}).items():
