@@ -26,7 +26,7 @@ import pytest
 
 from harness import image
 
-pytestmark = [pytest.mark.podman, pytest.mark.slow]
+pytestmark = [pytest.mark.podman, pytest.mark.slow, pytest.mark.timeout(1800)]  # a cold image build takes minutes
 
 TAG = "localhost/pgolf-harness:cpu-test"
 
