@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def _invoke(*args: object, input: str | None = None):
     from harness.cli import cli
 
     return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def run_cli(*args: object) -> subprocess.CompletedProcess:
+    """``_invoke`` shaped as ``subprocess.run``'s result, for tests written against a subprocess."""
+    res = _invoke(*args)
+    return subprocess.CompletedProcess([str(a) for a in args], res.exit_code, res.stdout, res.stderr)
 
 
 @pytest.fixture

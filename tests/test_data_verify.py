@@ -15,6 +15,7 @@ from harness.core import digest, shards
 from harness.data import manifest as mf
 from harness.data.verify import lock_dataset, verify_dataset
 from harness.errors import EnvironmentProblem, UsageError
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 N_VAL = 20_001
@@ -197,9 +198,7 @@ def test_parallel_hashing_matches_hashlib(tmp_path):
 
 
 def _cli(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "harness", "data", *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=60)
+    return run_cli("data", *args)
 
 
 def test_cli_exit_codes_and_messages(tmp_path):

@@ -135,7 +135,9 @@ def _register_extra_commands() -> None:
         if not info.name.startswith("data_"):
             continue
         module = importlib.import_module(f"harness.commands.{info.name}")
-        command.add_command(module.data_command)  # every data_*.py module defines one
+        sub = getattr(module, "data_command", None) or getattr(module, "command", None)
+        if isinstance(sub, click.Command):
+            command.add_command(sub)
 
 
 _register_extra_commands()
