@@ -75,24 +75,19 @@ class Check:
 COMPLIANCE_CHECKS = ("timing", "bytes", "all_seeds_under_cap")
 
 
-def _reproduction_verdict(statuses: list[str]) -> str:
-    if "error" in statuses:
-        return "does not reproduce"
-    if "warning" in statuses:
-        return "reproduces with warnings"
-    if all(s == "n/a" for s in statuses):
-        return "not comparable"
-    return "reproduces"
+# One word per outcome, worst first: any error, any warning, nothing judged, all ok.
+REPRODUCTION_WORDS = ("does not reproduce", "reproduces with warnings", "not comparable", "reproduces")
+COMPLIANCE_WORDS = ("does not comply", "complies with warnings", "compliance unknown", "complies")
 
 
-def _compliance_verdict(statuses: list[str]) -> str:
+def _verdict(statuses: list[str], words: tuple[str, str, str, str]) -> str:
     if "error" in statuses:
-        return "does not comply"
+        return words[0]
     if "warning" in statuses:
-        return "complies with warnings"
+        return words[1]
     if all(s == "n/a" for s in statuses):
-        return "compliance unknown"
-    return "complies"
+        return words[2]
+    return words[3]
 
 
 @dataclass
@@ -109,12 +104,12 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """Reproduction: do the numbers match the claim (compliance checks left out)."""
-        return _reproduction_verdict([c.status for c in self._checks() if c.name not in COMPLIANCE_CHECKS])
+        return _verdict([c.status for c in self._checks() if c.name not in COMPLIANCE_CHECKS], REPRODUCTION_WORDS)
 
     @property
     def compliance(self) -> str:
         """Compliance of the reproduced run: artifact cap and timing policy."""
-        return _compliance_verdict([c.status for c in self._checks() if c.name in COMPLIANCE_CHECKS])
+        return _verdict([c.status for c in self._checks() if c.name in COMPLIANCE_CHECKS], COMPLIANCE_WORDS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
