@@ -8,7 +8,6 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -215,12 +214,10 @@ def test_html_in_headless_chromium(board, tmp_path):
     assert '<img alt="val_bpb progress"' in dom
 
 
-def test_cli(records_dir, policies, tmp_path):
+def test_cli(harness_cli, records_dir, policies, tmp_path):
     out = tmp_path / "site"
-    p = subprocess.run([sys.executable, "-m", "harness", "leaderboard", str(records_dir), "--out", str(out),
-                        "--policy", policies[0], "--policy", policies[1]],
-                       capture_output=True, text=True, cwd=ROOT, timeout=180)
-    assert p.returncode == 0, p.stderr
+    p = harness_cli("leaderboard", records_dir, "--out", out, "--policy", policies[0], "--policy", policies[1])
+    assert p.exit_code == 0, p.stderr
     assert "Frontier under t-readme" in p.stdout and (out / "index.html").is_file()
 
 

@@ -147,3 +147,11 @@ def test_auto_baseline_in_pr_order(records_dir):
                       groups=["record"])
     sig = [f for f in rep.findings if f.rule_id == "record.significance"][0]
     assert sig.status == "violation" and sig.severity == "warning" and sig.data["p"] > 0.5
+
+
+def test_the_library_refuses_a_policy_that_is_no_timing_policy(records_dir):
+    """verify_path used to run with it and report each timing rule as "crashed"."""
+    from harness.core.policy import PolicyError
+
+    with pytest.raises(PolicyError, match="is an acceptance policy, not a timing policy"):
+        verify_path(records_dir / "track_10min_16mb/2026-03-17_NaiveBaseline", policy="acceptance-readme")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.core.policy import load_policy
 from verifier.model import SEVERITIES, Finding
 from verifier.report import Report, RuleOutcome
 from verifier.rules import catalogue, is_heuristic
@@ -132,7 +133,8 @@ def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, A
                 exclude: Iterable[str] = ()) -> Report:
     """Verify a records folder, a log, a script or a submission.json.
 
-    ``policy``: timing policy id (default organizer-tda-v1; strict is always shown beside).
+    ``policy``: timing policy id (default organizer-tda-v1; strict is always shown beside); an unknown id or a
+    policy of another kind raises :class:`harness.core.policy.PolicyError`.
     ``claims``: a submission.json object to check instead of the folder's own.
     ``baseline``: the record this one claims to beat (folder or submission.json) for significance,
     or "auto": the best earlier record beside it in PR order (see :func:`auto_baseline`).
@@ -142,6 +144,8 @@ def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, A
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
+    if policy is not None:
+        load_policy(policy, kind="timing")  # PolicyError now, not a "crashed" rule for each timing rule later
     subject = load_subject(p, claims=claims, policy=policy)
     if not (subject.code_paths or subject.logs or subject.submission_path or subject.claims_override):
         raise NothingToVerify(f"{p} holds no Python code, no training log and no submission.json")

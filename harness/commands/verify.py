@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.core.policy import PolicyError, load_policy
+from harness.core.policy import PolicyError
 from harness.errors import EnvironmentProblem, UsageError
 
 
@@ -53,11 +53,6 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
     from verifier.api import NothingToVerify, verify_path
 
     path, resolved_from = _resolve(target, source_repo)
-    if policy is not None:
-        try:
-            load_policy(policy, kind="timing")
-        except PolicyError as exc:
-            raise UsageError(f"{exc}.", hint="See `harness log policies`.") from None
     if baseline is not None and baseline != "auto" and not Path(baseline).exists():
         raise UsageError(f"baseline {baseline} does not exist.", hint="Give a records folder, a submission.json or 'auto'.")
     claims_obj = None
@@ -69,6 +64,8 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
     try:
         report = verify_path(path, policy=policy, claims=claims_obj, baseline=baseline, resolved_from=resolved_from,
                              reproduced=reproduced)
+    except PolicyError as exc:
+        raise UsageError(f"{exc}.", hint="See `harness log policies`.") from None
     except NothingToVerify as exc:
         raise UsageError(f"nothing to verify: {exc}.",
                          hint="Give a records folder, a training log, a script or a submission.json.") from None
