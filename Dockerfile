@@ -2,7 +2,7 @@
 # pgolf-harness runtime image: the reference-2026-04 environment (torch 2.9.1+cu128,
 # CUDA 12.8, Python 3.12, FlashAttention 3, lrzip, brotli, ...) plus this package.
 #
-# Every pin below is rendered from policies/reference-2026-04.toml (the single source
+# Every pin below is rendered from harness/policies/reference-2026-04.toml (the single source
 # of truth): `python -m harness.image build-args` prints them and
 # tests/test_image_pins.py fails when an ARG default here drifts from that file.
 #
@@ -57,7 +57,7 @@ RUN apt-get update \
 
 # The pip helper, copied alone so that editing anything else keeps the torch layer cached.
 # Wheels in docker/wheelhouse/ (only a README for the online GPU build) are bind-mounted into
-# the pip steps; .dockerignore keeps them out of `COPY .`, so they never become a layer.
+# the pip steps; .dockerignore keeps them out of the context, so they never become a layer.
 COPY docker/pip-install.sh /usr/local/lib/pgolf-harness/
 
 # torch (+ triton, its own dependency), then FlashAttention 3 from the pinned wheel (skipped when FA3_SPEC is empty).
@@ -65,15 +65,18 @@ RUN --mount=type=secret,id=ca,required=false --mount=type=bind,source=docker/whe
     /usr/local/lib/pgolf-harness/pip-install.sh --index "$TORCH_INDEX" "$TORCH_SPEC" \
  && if [ -n "$FA3_SPEC" ]; then /usr/local/lib/pgolf-harness/pip-install.sh --no-deps --find-links "$FA3_FIND_LINKS" "$FA3_SPEC"; fi
 
-# The tools records call, pinned, then this package (editable: policies/ and submissions/ stay beside it).
-# Owned by the runtime user from the start: a later `chown -R` would copy the whole tree into a second layer.
-COPY --chown=10001:10001 . /opt/pgolf-harness
+# The tools records call, pinned, then this package, built as a wheel from the context (bind-mounted
+# read-write: the build's scratch files are discarded) and installed non-editable: policies and the
+# dataset registry are package data, found wherever the wheel lands. Only submissions/ is copied,
+# owned by the runtime user from the start (a later `chown -R` would copy it into a second layer).
+COPY --chown=10001:10001 submissions /opt/pgolf-harness/submissions
 RUN --mount=type=secret,id=ca,required=false --mount=type=bind,source=docker/wheelhouse,target=/tmp/wheelhouse \
+    --mount=type=bind,source=.,target=/tmp/src,rw \
     /usr/local/lib/pgolf-harness/pip-install.sh \
       "brotli==$BROTLI_VERSION" "zstandard==$ZSTANDARD_VERSION" "sentencepiece==$SENTENCEPIECE_VERSION" \
       "huggingface_hub==$HUGGINGFACE_HUB_VERSION" "python-minifier==$PYTHON_MINIFIER_VERSION" \
- && /usr/local/lib/pgolf-harness/pip-install.sh -e /opt/pgolf-harness \
- && python /opt/pgolf-harness/docker/provenance.py --out /etc/pgolf-harness/provenance.json \
+ && /usr/local/lib/pgolf-harness/pip-install.sh /tmp/src \
+ && python /tmp/src/docker/provenance.py --out /etc/pgolf-harness/provenance.json \
       --base "$BASE" --profile "$PROFILE_ID" --git-commit "$GIT_COMMIT" \
       --arg "TORCH_SPEC=$TORCH_SPEC" --arg "TORCH_INDEX=$TORCH_INDEX" --arg "FA3_SPEC=$FA3_SPEC" \
       --arg "FA3_FIND_LINKS=$FA3_FIND_LINKS" --arg "WHEELHOUSE_ONLY=$WHEELHOUSE_ONLY" \

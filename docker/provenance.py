@@ -14,6 +14,7 @@ import argparse
 import datetime as _dt
 import hashlib
 import importlib.metadata as md
+import importlib.resources
 import json
 import os
 import platform
@@ -55,9 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", required=True)
     ap.add_argument("--git-commit", default="unknown")
     ap.add_argument("--arg", action="append", default=[], help="NAME=VALUE build argument (repeatable)")
-    ap.add_argument("--policies", type=Path, default=Path("/opt/pgolf-harness/policies"))
+    ap.add_argument("--policies", type=Path, default=None,
+                    help="folder of policy files (default: the installed harness package's policies)")
     a = ap.parse_args(argv)
-    prof = a.policies / f"{a.profile}.toml"
+    # The profile the installed wheel carries (package data), i.e. the one `harness env check` reads.
+    policies = a.policies or Path(str(importlib.resources.files("harness").joinpath("policies")))
+    prof = policies / f"{a.profile}.toml"
     dists = sorted({_canonical(d.metadata["Name"] or ""): d.version for d in md.distributions()}.items())
     doc = {
         "schema": "pgolf-harness/image-provenance-v1",

@@ -15,7 +15,7 @@ import sys
 import click
 
 from harness import __version__
-from harness.errors import EXIT_INTERRUPTED, HarnessError
+from harness.errors import EXIT_INTERRUPTED
 
 EPILOG = """\b
 Exit codes:
@@ -83,9 +83,6 @@ def main(argv: list[str] | None = None) -> None:
         why = str(exc.__cause__) if isinstance(exc.__cause__, KeyboardInterrupt) else ""
         click.echo(f"Interrupted ({why})." if why else "Aborted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except HarnessError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         click.echo(f"Interrupted{f' ({exc})' if str(exc) else ''}.", err=True)
         sys.exit(EXIT_INTERRUPTED)

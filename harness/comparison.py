@@ -37,17 +37,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.schemas import loads_json
+from harness.core.schema import loads_json
 from harness import __version__
+from harness.core import events, metrics, schema, timeline
+from harness.core import markdown as md
+from harness.core import policy as policy_mod
+from harness.core.constants import OFFICIAL_GPU, OFFICIAL_GPU_COUNT
 from harness.core.compare import Check, Comparison, SeedFigures, claim_from_record, compare
-from harness.errors import EnvironmentProblem, HarnessError, UsageError
+from harness.errors import HarnessError, UsageError
 
 DEFAULT_POLICY = "organizer-tda-v1"
 REPORT_VERSION = 1
-OFFICIAL_NODE = (8, "H100")
+OFFICIAL_NODE = (OFFICIAL_GPU_COUNT, OFFICIAL_GPU)
 LOG_SUFFIXES = (".log", ".txt")
 
 _ICON = {"reproduces": "✅", "reproduces with warnings": "⚠️", "does not reproduce": "❌", "not comparable": "❔"}
+_COMPLIANCE_ICON = {"complies": "✅", "complies with warnings": "⚠️", "does not comply": "❌", "compliance unknown": "❔"}
+_COMPLIANCE_COLOUR = {"complies": "green", "complies with warnings": "yellow", "does not comply": "red",
+                      "compliance unknown": "yellow"}
 _COLOUR = {"reproduces": "green", "reproduces with warnings": "yellow", "does not reproduce": "red",
            "not comparable": "yellow"}
 _PR_REF = re.compile(r"^(?:github:)?[\w.-]+/[\w.-]+#\d+(?:@[0-9a-fA-F]{7,40})?$")
@@ -140,26 +147,11 @@ class Side:
                 "metrics": self.metrics, "notes": self.notes}
 
 
-def _parser():
-    """The one log parser (CORE-LOG); a clear environment error when it is absent."""
+def load_timing_policy(policy_id: str | None) -> policy_mod.Policy:
     try:
-        from harness.core import events, metrics, policy, timeline
-    except ImportError as exc:
-        raise EnvironmentProblem(f"the log parser (harness.core events/metrics/timeline/policy) is not importable "
-                                 f"({exc}).", hint="Install the full pgolf-harness package.") from None
-    return events, metrics, timeline, policy
-
-
-def load_timing_policy(policy_id: str | None):
-    _, _, _, pol = _parser()
-    try:
-        loaded = pol.load_policy(policy_id or DEFAULT_POLICY)
-    except pol.PolicyError as exc:
-        raise UsageError(f"{exc}.", hint="Use a timing policy id from policies/ (e.g. organizer-tda-v1).") from None
-    if loaded.kind != "timing":
-        raise UsageError(f"policy {loaded.id!r} is of kind {loaded.kind}, not a timing policy.",
-                         hint="Use organizer-tda-v1, strict or another timing policy.")
-    return loaded
+        return policy_mod.load_policy(policy_id or DEFAULT_POLICY, kind="timing")
+    except policy_mod.PolicyError as exc:
+        raise UsageError(f"{exc}.", hint="See `harness log policies` (e.g. organizer-tda-v1).") from None
 
 
 def timing_summary(verdicts: list[dict[str, Any]]) -> str | None:
@@ -188,7 +180,6 @@ class LogFacts:
 
 def read_log(path: Path, policy: Any, *, claimed_bpb: float | None = None, label: str | None = None) -> LogFacts:
     """Parse one training log into figures, node and timing verdicts (one parser, one policy)."""
-    events, metrics, timeline, _ = _parser()
     evs = events.parse_file(path)
     summ = metrics.summarize(evs)
     head = metrics.pick_headline(evs, claimed_bpb) if claimed_bpb is not None else summ.headline
@@ -217,14 +208,12 @@ def claimed_metric(facts: LogFacts, claimed_bpb: float | None) -> str | None:
     """The metric line of a claim's own log that the claimed val_bpb is (None when no line agrees)."""
     if claimed_bpb is None:
         return None
-    _, metrics, _, _ = _parser()
     head = metrics.pick_headline(facts.events, claimed_bpb)
     return head.name if head is not None and head.agrees_with_claim else None
 
 
 def metric_line(evs: list[Any], name: str) -> Any | None:
     """The last metric line named ``name`` (its ``_exact`` twin preferred) among headline candidates."""
-    _, metrics, _, _ = _parser()
     base = name[: -len("_exact")] if name.endswith("_exact") else name
     same = [e for e in metrics.headline_candidates(evs) if e.fields.get("base") == base]
     exact = [e for e in same if e.fields.get("exact")]
@@ -277,7 +266,6 @@ def load_v1_record(path: Path, role: str, target: str) -> Side:
     side = Side(role=role, target=target, kind="harness-run", mode=v.get("mode"), track=rec.get("track"),
                 timing_policy=(v.get("policy") or {}).get("id"), node=_node_from_v1(rec))
     per_seed = v.get("per_seed") or {}
-    events, metrics, _, _ = _parser()
     for label, r in (rec.get("seed_results") or {}).items():
         ps = per_seed.get(label) or {}
         verdicts = list(ps.get("verdicts") or [])
@@ -434,7 +422,7 @@ def side_from_manifest(m: Any, code_folder: Path | None, role: str, target: str,
     """The [[claim.seeds]] of a manifest, with steps/tok/s/node/timing from the logs in ``code_folder``."""
     side = Side(role=role, target=target, kind="manifest", timing_policy=policy.id if policy else None,
                 notes=list(notes or []))
-    where = str(m.path) if getattr(m, "path", None) else "manifest"
+    where = str(m.path) if m.path else "manifest"
     for c in m.claims:
         side.seeds.append(SeedFigures(seed=str(c.seed), val_bpb=c.val_bpb, val_loss=c.val_loss,
                                       artifact_bytes=c.bytes_total, steps=c.steps,
@@ -578,13 +566,19 @@ class CompareReport:
         return self.comparison.verdict
 
     @property
+    def compliance(self) -> str:
+        """Whether the reproduced run kept the rules (cap, timing policy): a verdict apart from reproduction."""
+        return self.comparison.compliance
+
+    @property
     def exit_code(self) -> int:
-        """0 reproduces (warnings included), 1 does not reproduce or nothing could be compared."""
-        return 0 if self.verdict in ("reproduces", "reproduces with warnings") else 1
+        """0 reproduces (warnings included) and does not break a rule; 1 otherwise or nothing could be compared."""
+        reproduces = self.verdict in ("reproduces", "reproduces with warnings")
+        return 0 if reproduces and self.compliance != "does not comply" else 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"report_version": REPORT_VERSION, "kind": "compare", "harness_version": self.harness_version,
-                "verdict": self.verdict, "exit_code": self.exit_code, "policy": self.policy,
+                "verdict": self.verdict, "compliance": self.compliance, "exit_code": self.exit_code, "policy": self.policy,
                 "run": self.run.to_dict(), "claim": self.claim.to_dict(), "comparison": self.comparison.to_dict()}
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -595,6 +589,7 @@ class CompareReport:
         mean = _check(self.comparison.mean, "mean_val_bpb")
         return {
             "verdict": self.verdict,
+            "compliance": self.compliance,
             "claim": self.claim.target,
             "claim_kind": self.claim.kind,
             "policy": self.policy,
@@ -683,18 +678,21 @@ class CompareReport:
             for n in side.notes:
                 console.print(f"[dim]note ({side.role}): {n}[/dim]", highlight=False)
         tol = self.comparison.tolerance
-        console.print(f"[dim]tolerance: s = {tol['claimed_std_bpb']:.5f} (claimed sample std, floor "
-                      f"{tol['std_floor_bpb']}); per seed {tol['per_seed']}; mean {tol['mean']}[/dim]", highlight=False)
-        console.print(f"[{colour}]{self.verdict}[/{colour}]")
+        console.print(f"[dim]tolerance: s = {tol['claimed_std_bpb']:.5f} ({_spread_words(tol)}); per seed "
+                      f"{tol['per_seed']}; mean {tol['mean']}, df {tol['df']}[/dim]", highlight=False)
+        cc = _COMPLIANCE_COLOUR[self.compliance]
+        console.print(f"reproduction: [{colour}]{self.verdict}[/{colour}]; compliance of the reproduced run: "
+                      f"[{cc}]{self.compliance}[/{cc}]", highlight=False)
 
     # -------------------------------------------------------------- markdown
     def to_markdown(self) -> str:
         tol = self.comparison.tolerance
-        lines = [f"### {_ICON[self.verdict]} `harness compare`: {self.verdict}", "",
+        lines = [f"### {_ICON[self.verdict]} `harness compare`: {self.verdict} · "
+                 f"{_COMPLIANCE_ICON[self.compliance]} {self.compliance}", "",
                  f"**Reproduction:** `{self.run.target}` ({self.run.kind}"
                  + (f", {self.run.mode}" if self.run.mode else "") + ") · "
                  f"**Claim:** `{self.claim.target}` ({self.claim.kind}) · **{self._policy_words(md=True)}**",
-                 f"**Node:** {_md(self._nodes_line())}", "",
+                 f"**Node:** {md.cell(self._nodes_line())}", "",
                  "| seed | val_bpb run | claimed | Δ | tolerance | bytes | margin to cap | steps run / claim "
                  "| tok/s run / claim | timing run / claim | |",
                  "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -705,33 +703,32 @@ class CompareReport:
                          f"{icon[r['status']]} |")
         lines.append("")
         for c in self.comparison.mean:
-            lines.append(f"- {icon.get(c.status, 'ℹ️')} **{c.name}**: {_md(c.detail)}")
+            lines.append(f"- {icon.get(c.status, 'ℹ️')} **{c.name}**: {md.cell(c.detail)}")
         problems = [(w, c) for w, c in self.problems() if w != "mean"]
         if problems:
             lines += ["", "**Per-seed problems**", ""]
-            lines += [f"- {icon[c.status]} {w}: `{c.name}`: {_md(c.detail)}" for w, c in problems]
+            lines += [f"- {icon[c.status]} {w}: `{c.name}`: {md.cell(c.detail)}" for w, c in problems]
         lines += ["", "<details><summary>Tolerances, timing verdicts and sources</summary>", "",
-                  f"- s = {tol['claimed_std_bpb']:.5f}: sample std of the claimed per-seed val_bpb, floored at "
-                  f"{tol['std_floor_bpb']}",
-                  f"- per seed: `{tol['per_seed']}`; mean: `{tol['mean']}`",
+                  f"- s = {tol['claimed_std_bpb']:.5f}: {_spread_words(tol)}",
+                  f"- per seed: `{tol['per_seed']}`; mean: `{tol['mean']}`, df = {tol['df']}",
                   "- bytes: every reproduced seed must be <= 16,000,000; steps and tok/s below 97 % of the claim warn",
                   ""]
         for side in (self.run, self.claim):
             nd = side.node
             lines.append(f"**{side.role}** `{side.target}` ({side.kind}), timing policy "
-                         f"`{side.timing_policy or '-'}`, node {_md(nd.label if nd else 'unknown')}"
+                         f"`{side.timing_policy or '-'}`, node {md.cell(nd.label if nd else 'unknown')}"
                          + (f", driver {nd.driver}" if nd and nd.driver else "")
                          + (f", CUDA {nd.cuda}" if nd and nd.cuda else "")
-                         + (f" ({_md(nd.source)})" if nd else ""))
+                         + (f" ({md.cell(nd.source)})" if nd else ""))
             lines.append("")
             for seed, verdicts in side.timing.items():
                 vs = "; ".join(f"{v.get('name')} {v.get('status')}"
                                + (f" {v['value_s']:.1f} s" if isinstance(v.get("value_s"), (int, float)) else "")
                                for v in verdicts)
-                lines.append(f"- seed {seed}: {_md(vs) or 'no verdicts'}"
+                lines.append(f"- seed {seed}: {md.cell(vs) or 'no verdicts'}"
                              + (f" (`{Path(side.logs[seed]).name}`)" if seed in side.logs else ""))
             for n in side.notes:
-                lines.append(f"- note: {_md(n)}")
+                lines.append(f"- note: {md.cell(n)}")
             lines.append("")
         lines += ["</details>", "", f"<sub>pgolf-harness {self.harness_version} · compare report v{REPORT_VERSION}</sub>"]
         return "\n".join(lines) + "\n"
@@ -760,10 +757,6 @@ def _f(v: Any, spec: str, prefix: str = "") -> str:
     if spec.startswith("+") and isinstance(v, float) and abs(v) < 5e-6:
         v = 0.0  # no "-0.00000"
     return prefix + format(v, spec)
-
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _node_checks(run: Side, claim: Side) -> list[Check]:
@@ -874,33 +867,40 @@ REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "harness compare report (--format json, compare.json)",
     "type": "object",
-    "required": ["report_version", "kind", "harness_version", "verdict", "exit_code", "policy", "run", "claim",
+    "required": ["report_version", "kind", "harness_version", "verdict", "compliance", "exit_code", "policy", "run",
+                 "claim",
                  "comparison"],
     "properties": {
         "report_version": {"const": REPORT_VERSION},
         "kind": {"const": "compare"},
         "harness_version": {"type": "string"},
         "verdict": {"enum": list(_ICON)},
+        "compliance": {"enum": list(_COMPLIANCE_ICON)},
         "exit_code": {"enum": [0, 1]},
         "policy": {"type": "string"},
         "run": _SIDE,
         "claim": _SIDE,
         "comparison": {
-            "type": "object", "required": ["verdict", "tolerance", "seeds", "mean"],
-            "properties": {"verdict": {"enum": list(_ICON)}, "tolerance": {"type": "object"},
+            "type": "object", "required": ["verdict", "compliance", "tolerance", "seeds", "mean"],
+            "properties": {"verdict": {"enum": list(_ICON)}, "compliance": {"enum": list(_COMPLIANCE_ICON)},
+                           "tolerance": {"type": "object"},
                            "claim_node": {"type": ["string", "null"]}, "run_node": {"type": ["string", "null"]},
                            "seeds": {"type": "object", "additionalProperties": {"type": "array", "items": _CHECK}},
                            "mean": {"type": "array", "items": _CHECK}}},
     },
 }
+_REPORT_VALIDATOR = schema.validator(REPORT_SCHEMA)
 
 
 def validate_report_json(obj: Any) -> list[str]:
     """Errors of a compare report (``CompareReport.to_dict()`` or compare.json) against :data:`REPORT_SCHEMA`."""
-    from jsonschema import Draft202012Validator
+    return schema.errors(_REPORT_VALIDATOR, obj)
 
-    return [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}"
-            for e in Draft202012Validator(REPORT_SCHEMA).iter_errors(obj)]
+
+def _spread_words(tol: dict[str, Any]) -> str:
+    how = ("the claim's few seeds pooled with the records' seed spread" if tol.get("pooled_with_records")
+           else "sample std of the claimed per-seed val_bpb")
+    return f"{how}, floored at {tol['std_floor_bpb']}"
 
 
 def write_outputs(report: CompareReport, run_dir: Path) -> dict[str, str]:

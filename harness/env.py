@@ -30,12 +30,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from harness.core.policy import PolicyError, load_policy
+from harness.errors import UsageError
 
-POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 ENV_PROFILE_ID = "reference-2026-04"
 CHECK_POLICIES = ("official", "smoke", ENV_PROFILE_ID)
 
@@ -267,14 +264,9 @@ class EnvPolicy:
 
 
 def load_profile(path_or_id: str | Path = ENV_PROFILE_ID) -> dict[str, Any]:
-    """The env profile TOML as a dict (the image's pins live here)."""
-    p = Path(path_or_id)
-    if not p.suffix:
-        p = POLICY_DIR / f"{path_or_id}.toml"
-    with open(p, "rb") as f:
-        data = tomllib.load(f)
-    data["_path"] = str(p)
-    return data
+    """The env profile TOML as a dict (the image's pins live here); ``_path`` says which file."""
+    pol = load_policy(path_or_id, kind="env")
+    return {**pol.sections, "_path": pol.path}
 
 
 def load_env_policy(policy: str | Path | EnvPolicy | dict | None) -> EnvPolicy:
@@ -290,9 +282,11 @@ def load_env_policy(policy: str | Path | EnvPolicy | dict | None) -> EnvPolicy:
         if name in ("official", "smoke", ENV_PROFILE_ID):
             prof = load_profile(ENV_PROFILE_ID)
         elif Path(name).suffix == ".toml" and Path(name).is_file():
-            prof = load_profile(name)
+            try:
+                prof = load_profile(name)
+            except PolicyError as exc:
+                raise UsageError(f"{exc}.", hint="Give a TOML file with kind = \"env\".") from None
         else:
-            from harness.errors import UsageError  # noqa: PLC0415
             raise UsageError(f"unknown env policy {name!r}.",
                              hint=f"Use one of {', '.join(CHECK_POLICIES)} or a path to a .toml profile.")
     strict = name == "official" or bool(prof.get("hardware_strict", False))

@@ -2,10 +2,16 @@
 
 Every expected failure is a :class:`HarnessError` subclass carrying one
 sentence that says what went wrong and what to do next; the CLI prints it
-without a traceback and exits with the error's code.
+without a traceback and exits with the error's code. HarnessError is a
+``click.ClickException``, so click itself (``harness`` or click's CliRunner in
+the tests) shows it as ``error: ...`` and exits with its code.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+import click
 
 # Exit codes (documented in README.md and `harness --help`).
 EXIT_OK = 0
@@ -15,18 +21,24 @@ EXIT_ENVIRONMENT = 3  # something outside the submission is missing: data, a too
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
-class HarnessError(Exception):
+class HarnessError(click.ClickException):
     """An expected failure with a one-line explanation for the user."""
 
     exit_code = EXIT_FAILED
 
     def __init__(self, message: str, *, hint: str | None = None):
         super().__init__(message)
+        self.exit_code = type(self).exit_code  # ClickException.__init__ sets 1 on the instance
         self.hint = hint
 
-    def __str__(self) -> str:  # message plus what to do next
-        base = super().__str__()
-        return f"{base} {self.hint}" if self.hint else base
+    def format_message(self) -> str:  # message plus what to do next
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+    def __str__(self) -> str:
+        return self.format_message()
+
+    def show(self, file: Any = None) -> None:
+        click.secho(f"error: {self}", fg="red", err=True, file=file)
 
 
 class UsageError(HarnessError):

@@ -1,6 +1,6 @@
 """The container image: build arguments rendered from the env profile, and podman helpers.
 
-`policies/reference-2026-04.toml` is the single source of the image's pins.
+`harness/policies/reference-2026-04.toml` is the single source of the image's pins.
 `build_args()` renders them as the Dockerfile's ARGs (`python -m harness.image
 build-args` prints `--build-arg` flags), and `dockerfile_defaults()` reads the
 Dockerfile's own ARG defaults so a test proves the two agree.

@@ -10,7 +10,7 @@ per-seed values.  Every verdict carries its reasons, so a reader sees why a
 record did not make the frontier (one seed only, not significant, worse than
 SOTA, over the cap).
 
-Acceptance policies are TOML files (``policies/acceptance-*.toml``); the keys
+Acceptance policies are TOML files (``harness/policies/acceptance-*.toml``); the keys
 read from their ``[acceptance]`` section are documented on
 :class:`AcceptancePolicy`.
 """
@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import base64
 import csv
-import hashlib
 import html
 import json
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from statistics import fmean
 from typing import Any, Iterable
 
+from harness.core import markdown as md
 from harness.core import prindex, stats
+from harness.core.acceptance import AcceptancePolicy, load_acceptance_policy
+from harness.core.registry import get_variant
 from harness.core.records import (
     ARTIFACT_CAP_BYTES,
     TRACK_RECORD,
@@ -39,125 +40,7 @@ from harness.core.records import (
     is_v1,
 )
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-POLICIES_DIR = Path(__file__).resolve().parents[1] / "policies"
 DEFAULT_POLICIES = ("acceptance-readme", "acceptance-organizer-2026-05")
-
-# Bytes per scored token by dataset variant, used only when a record gives no
-# (val_loss, val_bpb) pair to derive it from.  Read from the dataset registry
-# when it is importable; these are the same figures (val_bytes / val_targets).
-_FALLBACK_BPT = {
-    "sp1024": 151_080_362 / 62_021_632,
-    "sp4096": 151_074_052 / 45_508_608,
-    "sp8192": 151_078_221 / 40_540_160,
-    "caseops-sp8192": 151_080_644 / 47_853_343,
-}
-
-
-# --------------------------------------------------------------- policies
-
-
-@dataclass(frozen=True)
-class AcceptancePolicy:
-    """What a record must show to move the frontier.
-
-    Keys read from the policy file's ``[acceptance]`` section (aliases in brackets):
-
-    - ``margin_nats`` [margin]: improvement required over the SOTA, in nats per
-      token, converted to BPB with the candidate's bytes/token (default 0.005);
-    - ``alpha`` [p_max, p_threshold, significance_alpha]: the one-sided p-value
-      must be below it; absent or false = no significance test (default 0.01);
-    - ``allow_single_run`` (default false): a record with fewer than two
-      per-seed values may still be accepted on its mean alone (early practice);
-    - ``use_support_packages`` (default false): seeds of a ``record_support``
-      package count for the PR it supports (how PR #1851 was accepted);
-    - ``description``: one line for the outputs.
-    """
-
-    id: str
-    version: str
-    effective_from: str | None
-    sha256: str
-    source: str
-    margin_nats: float = stats.DEFAULT_MARGIN_NATS
-    alpha: float | None = 0.01
-    allow_single_run: bool = False
-    use_support_packages: bool = False
-    description: str = ""
-
-    def label(self) -> str:
-        sig = f"p < {self.alpha:g}" if self.alpha is not None else "no significance test"
-        return f"{self.id} v{self.version}: margin {self.margin_nats:g} nats, {sig}"
-
-
-def _policy_file(id_or_path: str) -> Path:
-    p = Path(id_or_path)
-    if p.suffix == ".toml" or p.exists():
-        return p
-    return POLICIES_DIR / f"{id_or_path}.toml"
-
-
-def load_acceptance_policy(id_or_path: str) -> AcceptancePolicy:
-    """Load an acceptance policy by id (``policies/<id>.toml``) or path.
-
-    Uses ``harness.core.policy.load_policy`` when that module is present (so the
-    id, version and sha256 are the policy engine's), else reads the TOML file.
-    """
-    path = _policy_file(id_or_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"acceptance policy {id_or_path!r} not found (looked for {path})")
-    raw = path.read_bytes()
-    data = tomllib.loads(raw.decode("utf-8"))
-    sha = hashlib.sha256(raw).hexdigest()
-    pid, version, eff = data.get("id", path.stem), data.get("version", "?"), data.get("effective_from")
-    try:  # the policy engine, when it exists, is the authority on identity and hashing
-        from harness.core.policy import load_policy  # type: ignore
-
-        pol = load_policy(str(path))
-        pid = getattr(pol, "id", pid)
-        version = getattr(pol, "version", version)
-        eff = getattr(pol, "effective_from", eff)
-        sha = getattr(pol, "sha256", sha)
-    except Exception:  # noqa: BLE001 - absent or different engine: the file itself is enough
-        pass
-    sec = data.get("acceptance", {})
-    if not isinstance(sec, dict):
-        sec = {}
-    known = {"margin_nats", "margin", "alpha", "p_max", "p_threshold", "significance_alpha",
-             "allow_single_run", "use_support_packages", "description"}
-    if not known & set(sec):
-        # Silently falling back to defaults would make two different policies look the same.
-        raise ValueError(
-            f"acceptance policy {path} has no [acceptance] keys the leaderboard reads "
-            f"(expected some of: {', '.join(sorted(known))}; found: {', '.join(sorted(sec)) or 'none'})"
-        )
-
-    def pick(*keys: str, default: Any = None) -> Any:
-        for k in keys:
-            if k in sec:
-                return sec[k]
-        return default
-
-    alpha = pick("alpha", "p_max", "p_threshold", "significance_alpha", default=0.01)
-    if alpha is False or alpha is None or (isinstance(alpha, str) and alpha.lower() in ("none", "off")):
-        alpha = None
-    return AcceptancePolicy(
-        id=str(pid),
-        version=str(version),
-        effective_from=str(eff) if eff is not None else None,
-        sha256=str(sha),
-        source=str(path),
-        margin_nats=float(pick("margin_nats", "margin", default=stats.DEFAULT_MARGIN_NATS)),
-        alpha=float(alpha) if alpha is not None else None,
-        allow_single_run=bool(pick("allow_single_run", default=False)),
-        use_support_packages=bool(pick("use_support_packages", default=False)),
-        description=str(pick("description", default=data.get("description", ""))),
-    )
-
 
 # ----------------------------------------------------------------- entries
 
@@ -236,13 +119,9 @@ def _variant_hint(text: str) -> str | None:
 
 
 def _bpt_for_variant(variant: str) -> float:
-    try:
-        from harness.core.registry import get_variant
-
-        figs = get_variant(variant).figures
-        return float(figs["val_bytes"].value) / float(figs["val_targets"].value)
-    except Exception:  # noqa: BLE001 - registry absent or figure missing: same numbers, kept here
-        return _FALLBACK_BPT[variant]
+    """Bytes per scored token of a registry variant (val_bytes / val_targets)."""
+    figs = get_variant(variant).figures
+    return float(figs["val_bytes"].value) / float(figs["val_targets"].value)
 
 
 def _bytes_per_token(pairs: list[tuple[float, float]], hint_text: str) -> tuple[float | None, str | None]:
@@ -329,11 +208,10 @@ def seeds_from_logs(folder: Path) -> dict[str, tuple[float, float | None]]:
             summ = summarize(parse_file(log))
         except Exception:  # noqa: BLE001 - one unreadable log must not sink the board
             continue
-        head = getattr(summ, "headline", None)
-        seed = getattr(summ, "seed", None)
-        if head is None or seed is None or getattr(head, "val_bpb", None) is None:
+        head = summ.headline
+        if head is None or summ.seed is None or head.val_bpb is None:
             continue
-        out.setdefault(str(seed), (float(head.val_bpb), getattr(head, "val_loss", None)))
+        out.setdefault(str(summ.seed), (float(head.val_bpb), head.val_loss))
     return out
 
 
@@ -584,10 +462,6 @@ def write_csv(lb: Leaderboard, path: Path) -> None:
         w.writerows(rows)
 
 
-def _md_cell(s: Any) -> str:
-    return str("" if s is None else s).replace("|", "\\|").replace("\n", " ")
-
-
 def _verdict_text(v: Verdict) -> str:
     if v.status in ("accepted", "baseline"):
         return ("**accepted**" if v.status == "accepted" else "baseline") + (f" (p={_fmt_p(v.p)})" if v.p is not None else "")
@@ -598,7 +472,7 @@ def to_markdown(lb: Leaderboard) -> str:
     lines = ["# Leaderboard", "",
              "Ordered by the PR that added each record; each policy walks that order and keeps its own state of the art.", ""]
     for p in lb.policies:
-        lines.append(f"- `{p.id}` v{p.version} (sha256 {p.sha256[:12]}): {p.label()}" + (f" — {p.description}" if p.description else ""))
+        lines.append(f"- `{p.id}` v{p.version} (sha256 {p.sha256[:12]}): {p.terms()}" + (f" — {p.description}" if p.description else ""))
     lines.append("")
     verified = any(e.verifier_errors is not None for e in lb.entries)
     head = ["#", "PR", "Record", "Author", "Date", "val_bpb", "Seeds", "Bytes"] + [p.id for p in lb.policies] \
@@ -618,7 +492,7 @@ def to_markdown(lb: Leaderboard) -> str:
                 errs = e.verifier_errors or []
                 cells.append("ok" if not errs else f"{len(errs)} error(s): "
                              + ", ".join(sorted({x.split(':', 1)[0] for x in errs})))
-            lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+            lines.append("| " + " | ".join(md.cell(c) for c in cells) + " |")
         lines.append("")
     notes = [e for e in lb.entries if e.order_note and "launch snapshot" not in e.order_note]
     if notes:
@@ -667,7 +541,8 @@ def plot_progress(lb: Leaderboard, path: Path) -> None:
 
 def to_html(lb: Leaderboard, png: bytes) -> str:
     esc = html.escape
-    pol_items = "".join(f"<li><code>{esc(p.id)}</code> v{esc(p.version)}: {esc(p.label())}</li>" for p in lb.policies)
+    pol_items = "".join(f"<li><code>{esc(p.id)}</code> v{esc(p.version)}: {esc(p.terms())}"
+                        + (f" — {esc(p.description)}" if p.description else "") + "</li>" for p in lb.policies)
     head = ["#", "PR", "Record", "Author", "Date", "Track", "val_bpb", "Seeds", "Bytes"] + [p.id for p in lb.policies]
     rows = []
     for e in lb.entries:

@@ -57,7 +57,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from harness.core.schemas import check_plain, schema_errors
+from harness.core.schema import check_plain, manifest_errors
 from harness.errors import UsageError
 
 MANIFEST_NAME = "harness.toml"
@@ -124,7 +124,7 @@ def parse_manifest(data: dict[str, Any], *, path: Path | None = None, default_na
         check_plain(data, where)
     except ValueError as exc:
         raise UsageError(f"{exc}.", hint="Fix the manifest: every number must be finite.") from None
-    errors = schema_errors("manifest", data)
+    errors = manifest_errors("manifest", data)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise UsageError(f"{where}: {errors[0]}{more}.",

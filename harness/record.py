@@ -14,24 +14,22 @@ which validates against the v1 schema before touching the disk.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
-
-DEFAULT_MARGIN_NATS = 0.005
-
+from harness.core import digest
+from harness.core import stats as stats_mod
+from harness.core.acceptance import README_POLICY, AcceptancePolicy, load_acceptance_policy
+from harness.core.constants import DEFAULT_MARGIN_NATS
+from harness.core.policy import Policy
+from harness.core.records import write_record
+from harness.fa3_shim import SHIM_REASON
 
 def sha256_file(path: Path) -> str | None:
-    if not Path(path).is_file():
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha256 of a file, or None when there is no such file (a seed that wrote no artifact)."""
+    return digest.sha256_file(path) if Path(path).is_file() else None
 
 
 @dataclass
@@ -62,26 +60,26 @@ def _iso(ts: float | None = None) -> str:
 def seed_stats(values: list[float]) -> dict | None:
     if not values:
         return None
-    from harness.core.stats import seed_summary  # CORE-REC
-
-    s = seed_summary(values)
+    s = stats_mod.seed_summary(values)
     return {"mean": s.mean, "std_sample": s.std_sample, "std_population": s.std_population, "n": s.n}
 
 
 def significance(candidate: list[tuple[float, float]], baseline_bpb: list[float],
-                 margin_nats: float = DEFAULT_MARGIN_NATS) -> dict | None:
-    """One-sided Welch in BPB space vs baseline per-seed values; None when it cannot be computed."""
-    from harness.core import stats  # CORE-REC
+                 policy: AcceptancePolicy | None = None) -> dict | None:
+    """One-sided Welch in BPB space vs baseline per-seed values; None when it cannot be computed.
 
+    Margin and p threshold are the acceptance policy's (default: the README rule, acceptance-readme).
+    """
     if len(candidate) < 2 or len(baseline_bpb) < 2:
         return None
-    bpt = stats.bytes_per_token_from_pairs(candidate)
-    margin = stats.margin_bpb(bpt, margin_nats)
-    res = stats.welch_one_sided([b for _, b in candidate], baseline_bpb, margin)
-    return {"test": "welch_one_sided_bpb", "margin_nats": margin_nats, "margin_bpb": margin,
-            "bytes_per_token": bpt, "t": res.t, "df": res.df, "p": res.p,
-            "mean_diff_bpb": res.mean_diff, "significant_p_lt_0_01": res.p < 0.01,
-            "baseline_bpb": list(baseline_bpb)}
+    policy = policy or load_acceptance_policy(README_POLICY)
+    bpt = stats_mod.bytes_per_token_from_pairs(candidate)
+    margin = stats_mod.margin_bpb(bpt, policy.margin_nats)
+    res = stats_mod.welch_one_sided([b for _, b in candidate], baseline_bpb, margin)
+    return {"test": "welch_one_sided_bpb", "acceptance_policy": policy.id, "margin_nats": policy.margin_nats,
+            "margin_bpb": margin, "bytes_per_token": bpt, "t": res.t, "df": res.df, "p": res.p,
+            "mean_diff_bpb": res.mean_diff, "alpha": policy.alpha,
+            "significant": policy.alpha is not None and res.p < policy.alpha, "baseline_bpb": list(baseline_bpb)}
 
 
 _SEGMENT_KEYS = ("name", "start", "end", "seconds", "source", "note")
@@ -171,14 +169,13 @@ def _per_seed(o: SeedOutcome, run_dir: Path | None) -> dict:
     return d
 
 
-def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: Any, policy_id: str,
+def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: Policy, policy_id: str,
                  manifest: Any, origin: dict, code_dir: Path, env_report: dict, data_info: dict,
                  isolation: dict, smoke: dict | None, baseline_bpb: list[float] | None,
                  run_id: str | None = None, run_dir: Path | None = None,
                  author: str = "pgolf-harness", github_id: str = "pgolf-harness",
                  notes: list[str] | None = None, extra_findings: list[dict] | None = None) -> dict:
     """The v1 record for one reproduction (failed seeds listed, never averaged)."""
-    from harness.core.stats import bytes_per_token_from_pairs, margin_bpb
 
     ok = [o for o in outcomes if o.ok and o.measurement.val_bpb is not None]
     bpb = [o.measurement.val_bpb for o in ok]
@@ -213,10 +210,6 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
         for k, ov in (smoke.get("env_overrides") or {}).items():
             unofficial.append(f"smoke override {k}={ov['to']} (was {ov['from']}): {ov['reason']}")
         if smoke.get("fa3_shim"):
-            try:
-                from harness.fa3_shim import SHIM_REASON  # IMAGE
-            except ImportError:
-                SHIM_REASON = "FlashAttention 3 replaced by the SDPA shim (--fa3-shim)"
             unofficial.append(SHIM_REASON)
         findings.append({"rule": "smoke.scaling", "severity": "info", "seed": None,
                          "message": "budgets scaled for a smoke run", "evidence": smoke})
@@ -227,9 +220,9 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
         stats.update(s_bpb)
         stats["val_loss"] = s_loss
         try:
-            bpt = bytes_per_token_from_pairs(pairs)
+            bpt = stats_mod.bytes_per_token_from_pairs(pairs)
             stats["bytes_per_token"] = bpt
-            stats["margin_bpb"] = margin_bpb(bpt, DEFAULT_MARGIN_NATS)
+            stats["margin_bpb"] = stats_mod.margin_bpb(bpt, DEFAULT_MARGIN_NATS)
         except ValueError:
             pass
     sig = significance(pairs, baseline_bpb) if baseline_bpb else None
@@ -254,12 +247,9 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
                   "val_targets": next((_int_or_none(o.measurement.canonical_targets) for o in outcomes
                                        if o.measurement.canonical_targets), None),
                   "val_bytes": None}
-    policy_ref = {"id": getattr(policy, "id", policy_id) or policy_id,
-                  "version": str(getattr(policy, "version", "")) or "unknown",
-                  "sha256": getattr(policy, "sha256", None),
-                  "kind": "timing"}
-    if getattr(policy, "effective_from", None):
-        policy_ref["effective_from"] = str(policy.effective_from)
+    policy_ref = {"id": policy.id, "version": policy.version, "sha256": policy.sha256, "kind": "timing"}
+    if policy.effective_from:
+        policy_ref["effective_from"] = policy.effective_from
     source = {k: (v if isinstance(v, (str, int)) or v is None else str(v)) for k, v in origin.items()}
 
     hardware = env_report.get("hardware") if isinstance(env_report.get("hardware"), str) else None
@@ -306,7 +296,5 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
 
 
 def write(path: Path, record: dict) -> Path:
-    """Validate against the v1 schema (CORE-REC) and write atomically."""
-    from harness.core.records import write_record
-
+    """Validate against the v1 schema and write atomically."""
     return write_record(path, record)

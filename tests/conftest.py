@@ -1,7 +1,8 @@
-"""Shared test helpers: where the real fixture records live."""
+"""Shared test helpers: where the real fixture records live, and the CLI run in-process."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,3 +30,28 @@ def tokenizers_dir() -> Path:
     if not TOKENIZERS.is_dir():
         pytest.skip(f"fixture tokenizers not found at {TOKENIZERS}")
     return TOKENIZERS
+
+
+def _invoke(*args: object, input: str | None = None):
+    """``harness ARGS...`` in this process through click's CliRunner (exit code, stdout, stderr apart).
+
+    HarnessErrors are click exceptions, so the exit code and the ``error: ...`` line are the real CLI's;
+    any other exception propagates with its traceback (a traceback is a failure, never an outcome).
+    """
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def run_cli(*args: object) -> subprocess.CompletedProcess:
+    """``_invoke`` shaped as ``subprocess.run``'s result, for tests written against a subprocess."""
+    res = _invoke(*args)
+    return subprocess.CompletedProcess([str(a) for a in args], res.exit_code, res.stdout, res.stderr)
+
+
+@pytest.fixture
+def harness_cli():
+    """The CLI in-process: ``harness_cli("verify", path)`` returns click's Result (see ``_invoke``)."""
+    return _invoke

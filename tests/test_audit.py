@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,8 @@ import pytest
 from harness.core import shards
 from harness.data.audit import audit_overlap, iter_documents
 from harness.data.embedded import build_embedded
+from conftest import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +122,7 @@ def test_train_dir_and_min_tokens(clean_ds, tmp_path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "data", "audit", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return run_cli("data", "audit", *args)
 
 
 def test_cli_exit_codes(clean_ds, tmp_path) -> None:

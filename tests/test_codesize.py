@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
 import lzma
-import subprocess
-import sys
 
 import pytest
 
@@ -74,15 +73,20 @@ def test_unknown_recipe():
         codesize.measure("x=1\n", "nope")
 
 
-def test_cli_codesize_on_log(records_dir):
+def test_cli_codesize_on_log(harness_cli, records_dir):
     log = records_dir / VARLEN / "train2.txt"
-    out = subprocess.run([sys.executable, "-m", "harness", "codesize", str(log), "--recipe", "pyminify-lzma-b85", "--json"],
-                         capture_output=True, text=True, check=True).stdout
-    import json
-
-    data = json.loads(out)
+    res = harness_cli("codesize", log, "--recipe", "pyminify-lzma-b85", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
     assert data["sizes"][0]["counted_bytes"] == 26_845
     assert data["identity"]["status"] == "match"
-    bad = subprocess.run([sys.executable, "-m", "harness", "codesize", str(log), "--recipe", "zzz"],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2
+    assert harness_cli("codesize", log, "--recipe", "zzz").exit_code == 2
+
+
+def test_cli_codesize_on_a_log_without_source_measures_nothing(harness_cli, records_dir):
+    """The baseline's log prints no 'Source code:' section: its bytes are not code (it used to report them)."""
+    log = records_dir / "track_10min_16mb/2026-03-17_NaiveBaseline/train.log"
+    assert codesize.extract_embedded_source(log.read_text(encoding="utf-8")) is None
+    res = harness_cli("codesize", log, "--json")
+    assert res.exit_code == 2 and "no code to measure" in res.stderr, res.output
+    assert res.stdout == ""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -66,6 +64,9 @@ def test_epoch_stamped_log_is_measured_on_its_clock(records_dir) -> None:
     # 599.87 s, but train_time printed in minutes (one decimal) leaves +/- 3 s on one val pause
     assert v["train"].value_s == pytest.approx(599.87, abs=0.05)
     assert v["train"].status == "UNDETERMINED" and "straddles" in v["train"].detail
+    # a subtracted part reads as a subtraction ("- validation pauses 42.8"), never "+ validation pauses -42.8"
+    assert f"training loop 630.0 + GPTQ Hessian calibration 12.7 - validation pauses {pauses.seconds:.1f}" \
+        in v["train"].detail
     assert tl.by_role("scored_eval")[0].seconds == pytest.approx(500.104, abs=0.01)
     strict, _ = verdicts(records_dir / VL13 / "logs/train0.txt", "strict")
     assert strict["train"].status == "FAIL" and not strict["train"].lower_bound  # a real span, not a bound
@@ -196,19 +197,16 @@ def test_a_real_harness_log(tmp_path) -> None:
     assert v["train"].status in ("PASS", "PASS_GRACE") and v["eval"].status == "PASS"
 
 
-def test_log_cli(records_dir) -> None:
+def test_log_cli(harness_cli, records_dir) -> None:
     log = records_dir / LQER / "train_seed42.log"
-    p = subprocess.run([sys.executable, "-m", "harness", "log", "timeline", str(log), "--json"], capture_output=True,
-                       text=True, cwd=ROOT, timeout=120)
-    assert p.returncode == 1  # the train verdict FAILs under organizer-tda-v1
+    p = harness_cli("log", "timeline", log, "--json")
+    assert p.exit_code == 1  # the train verdict FAILs under organizer-tda-v1
     a = json.loads(p.stdout)
     assert a["headline"]["name"] == "quantized_ttt_phased" and a["summary"]["seed"] == 42
-    p = subprocess.run([sys.executable, "-m", "harness", "log", "events", str(log), "--kind", "stop"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert p.returncode == 0 and json.loads(p.stdout.splitlines()[0])["fields"]["step"] == 4945
-    p = subprocess.run([sys.executable, "-m", "harness", "log", "timeline", str(log), "--policy", "nope"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert p.returncode == 2 and "no policy" in p.stderr
+    p = harness_cli("log", "events", log, "--kind", "stop")
+    assert p.exit_code == 0 and json.loads(p.stdout.splitlines()[0])["fields"]["step"] == 4945
+    p = harness_cli("log", "timeline", log, "--policy", "nope")
+    assert p.exit_code == 2 and "no timing policy 'nope'" in p.stderr
 
 
 def test_a_run_killed_inside_its_loop_fails_on_the_kill_time() -> None:

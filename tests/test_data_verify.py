@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.core import shards
+from harness.core import digest, shards
 from harness.data import manifest as mf
 from harness.data.verify import lock_dataset, verify_dataset
 from harness.errors import EnvironmentProblem, UsageError
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 N_VAL = 20_001
@@ -187,7 +188,7 @@ def test_parallel_hashing_matches_hashlib(tmp_path):
     paths = []
     for i in range(9):
         p = tmp_path / f"f{i}"
-        p.write_bytes(rng.bytes(int(rng.integers(0, 3 * mf.CHUNK))))
+        p.write_bytes(rng.bytes(int(rng.integers(0, 3 * digest.CHUNK))))
         paths.append(p)
     want = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
     seen = []
@@ -197,9 +198,7 @@ def test_parallel_hashing_matches_hashlib(tmp_path):
 
 
 def _cli(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "harness", "data", *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=60)
+    return run_cli("data", *args)
 
 
 def test_cli_exit_codes_and_messages(tmp_path):

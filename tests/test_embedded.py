@@ -187,11 +187,15 @@ def test_cli_build_embedded(tmp_path) -> None:
     assert r2.exit_code == 0 and "up to date" in r2.output
     r3 = CliRunner().invoke(cli, ["data", "build-embedded", "--dest", str(tmp_path), "--tokenizer",
                                   str(tmp_path / "missing.model")])
-    from harness.errors import UsageError
-
-    assert isinstance(r3.exception, UsageError) and r3.exception.exit_code == 2
+    assert r3.exit_code == 2 and r3.stderr.startswith("error:"), r3.output
     r4 = CliRunner().invoke(cli, ["data", "verify", str(tmp_path / "datasets/embedded_sp1024")])
     assert r4.exit_code == 0, r4.output
+    # The --dest folder is a data root: verify checks every dataset in it; lock refuses it (it would lock nothing).
+    for root in (tmp_path, tmp_path / "datasets"):
+        r5 = CliRunner().invoke(cli, ["data", "verify", str(root)])
+        assert r5.exit_code == 0 and f"ok {tmp_path / 'datasets/embedded_sp1024'}:" in r5.stdout, r5.output
+    r6 = CliRunner().invoke(cli, ["data", "lock", str(tmp_path)])
+    assert r6.exit_code == 2 and "data root" in r6.stderr and "embedded_sp1024" in r6.stderr, r6.output
 
 
 def test_build_time_bench_figure(tmp_path) -> None:
@@ -244,7 +248,6 @@ def test_smoke_val_doc_count(tmp_path, tokenizers_dir) -> None:
     smoke build unchanged in kind; a count without --size smoke is a usage error; the count is part of
     what 'up to date' means."""
     from harness.cli import cli
-    from harness.errors import UsageError
 
     train, val, _ = _documents("smoke", val_doc_count=200)
     _, full_val, _ = _documents("smoke")
@@ -264,4 +267,4 @@ def test_smoke_val_doc_count(tmp_path, tokenizers_dir) -> None:
                                   "--dest", str(tmp_path), "--name", "fineweb10B_sp8192"])
     assert r2.exit_code == 0 and "up to date" not in r2.output  # without the count it is another build
     r3 = CliRunner().invoke(cli, ["data", "build-embedded", "--val-docs", "10", "--dest", str(tmp_path)])
-    assert isinstance(r3.exception, UsageError)
+    assert r3.exit_code == 2 and r3.stderr.startswith("error:"), r3.output

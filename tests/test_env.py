@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import env as envlib
+from conftest import run_cli
 
 FAKE_SMI = """#!/bin/sh
 case "$1" in
@@ -107,8 +108,7 @@ def test_shim_on_path_is_reported_as_shim(monkeypatch):
 
 def test_cli_json_and_exit_codes(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", f"/usr/bin:/bin:{Path(sys.executable).parent}")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "harness", "env", "check", *a], capture_output=True,
-                                    text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    run = lambda *a: run_cli("env", "check", *a)  # noqa: E731
     smoke = run("--policy", "smoke", "--json")
     assert smoke.returncode == 0, smoke.stderr
     doc = json.loads(smoke.stdout)

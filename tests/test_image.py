@@ -26,7 +26,7 @@ import pytest
 
 from harness import image
 
-pytestmark = [pytest.mark.podman, pytest.mark.slow]
+pytestmark = [pytest.mark.podman, pytest.mark.slow, pytest.mark.timeout(1800)]  # a cold image build takes minutes
 
 TAG = "localhost/pgolf-harness:cpu-test"
 
@@ -95,7 +95,7 @@ def test_provenance_lists_what_the_image_holds(built):
         assert pkgs.get(re.sub(r"[-_.]+", "-", name).lower()) == version, (spec, pkgs)
     assert "pgolf-harness" in pkgs and "flash-attn-3" not in pkgs
     assert prov["system_packages"]["lrzip"]
-    profile = image.REPO / "policies" / "reference-2026-04.toml"
+    profile = image.REPO / "harness" / "policies" / "reference-2026-04.toml"
     assert prov["env_profile"]["sha256"] == hashlib.sha256(profile.read_bytes()).hexdigest()
 
 

@@ -15,7 +15,7 @@ def test_dockerfile_arg_defaults_equal_profile_pins():
     want = image.build_args()
     have = image.dockerfile_defaults()
     diff = {k: (v, have.get(k)) for k, v in want.items() if have.get(k) != v}
-    assert diff == {}, f"Dockerfile ARG defaults drifted from policies/reference-2026-04.toml: {diff}"
+    assert diff == {}, f"Dockerfile ARG defaults drifted from harness/policies/reference-2026-04.toml: {diff}"
 
 
 def test_profile_pins_are_the_reference_environment():

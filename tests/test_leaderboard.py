@@ -8,13 +8,13 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from harness import leaderboard as lbm
+from harness.core.policy import PolicyError
 from harness.core.records import write_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +25,7 @@ CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/
 # docstring): the README rule, and a permissive "as practised" reading.
 README_TOML = """id = "t-readme"
 version = "1"
+kind = "acceptance"
 effective_from = "2026-03-19"
 [acceptance]
 margin_nats = 0.005
@@ -32,6 +33,7 @@ alpha = 0.01
 """
 PRACTISED_TOML = """id = "t-practised"
 version = "1"
+kind = "acceptance"
 [acceptance]
 margin_nats = 0.0
 alpha = 0.25
@@ -66,10 +68,12 @@ def test_policy_file_keys(policies):
     assert (p.id, p.version, p.margin_nats, p.alpha, p.allow_single_run, p.use_support_packages) == (
         "t-practised", "1", 0.0, 0.25, True, True)
     assert len(p.sha256) == 64
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(PolicyError, match="no acceptance policy 'no-such-policy'"):
         lbm.load_acceptance_policy("no-such-policy")
+    with pytest.raises(PolicyError, match="'smoke' is a timing policy, not an acceptance policy"):
+        lbm.load_acceptance_policy("smoke")
     bad = Path(policies[0]).with_name("bad.toml")
-    bad.write_text('id = "bad"\nversion = "1"\n[acceptance]\nthreshold = 0.5\n')
+    bad.write_text('id = "bad"\nversion = "1"\nkind = "acceptance"\n[acceptance]\nthreshold = 0.5\n')
     with pytest.raises(ValueError, match="no \\[acceptance\\] keys"):
         lbm.load_acceptance_policy(str(bad))
 
@@ -184,6 +188,9 @@ def test_outputs(board, tmp_path):
     assert blue > 500
     page = paths["html"].read_text()
     assert page.count("<tr data-record=") == 55 and "data:image/png;base64," in page
+    # each policy is named once in its list item (it used to read "t-readme v1: t-readme v1: margin ...")
+    assert "<li><code>t-readme</code> v1: margin 0.005 nats, p &lt; 0.01</li>" in page
+    assert "- `t-readme` v1 (sha256 " in md and "t-readme v1:" not in md.split("| #", 1)[0]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium); .ci/run must install it")
@@ -207,16 +214,23 @@ def test_html_in_headless_chromium(board, tmp_path):
     assert '<img alt="val_bpb progress"' in dom
 
 
-def test_cli(records_dir, policies, tmp_path):
+def test_cli(harness_cli, records_dir, policies, tmp_path):
     out = tmp_path / "site"
-    p = subprocess.run([sys.executable, "-m", "harness", "leaderboard", str(records_dir), "--out", str(out),
-                        "--policy", policies[0], "--policy", policies[1]],
-                       capture_output=True, text=True, cwd=ROOT, timeout=180)
-    assert p.returncode == 0, p.stderr
+    p = harness_cli("leaderboard", records_dir, "--out", out, "--policy", policies[0], "--policy", policies[1])
+    assert p.exit_code == 0, p.stderr
     assert "Frontier under t-readme" in p.stdout and (out / "index.html").is_file()
-    p = subprocess.run([sys.executable, "-m", "harness", "leaderboard", str(records_dir), "--out", str(out),
-                        "--policy", str(tmp_path / "missing.toml")], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert p.returncode == 3 and "not found" in p.stderr
+
+
+@pytest.mark.parametrize("policy, says", [
+    ("missing.toml", "no acceptance policy"),
+    ("no-such-policy", "no acceptance policy 'no-such-policy'"),
+    ("organizer-tda-v1", "'organizer-tda-v1' is a timing policy, not an acceptance policy"),
+    ("reference-2026-04", "'reference-2026-04' is an env policy, not an acceptance policy"),
+])
+def test_cli_policy_that_is_no_acceptance_policy_is_a_usage_error(harness_cli, records_dir, tmp_path, policy, says):
+    """README: exit 2 for an unknown policy (it was 3, as if the machine lacked something)."""
+    res = harness_cli("leaderboard", records_dir, "--out", tmp_path / "site", "--policy", policy)
+    assert res.exit_code == 2 and says in res.stderr, res.stderr
 
 
 def test_repo_policies(records_dir, tmp_path):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import stat
+from types import SimpleNamespace
 import subprocess
 import sys
 from collections import Counter
@@ -212,10 +215,20 @@ def test_write_record_validates_then_writes_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["run", "submission.json"]  # no temp files left
 
 
-def test_cli_validate_auto_detects(records_dir, tmp_path):
+def test_written_record_is_readable_by_others(tmp_path):
+    """mkstemp's 0600 used to survive the rename: a record on a shared box was private to its writer."""
+    old = os.umask(0o022)
+    try:
+        dest = write_record(tmp_path / "submission.json", _example())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644
+
+
+def test_cli_validate_auto_detects(harness_cli, records_dir, tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "harness", "record", "validate", *args],
-                              capture_output=True, text=True, cwd=ROOT, timeout=120)
+        res = harness_cli("record", "validate", *args)
+        return SimpleNamespace(returncode=res.exit_code, stdout=res.stdout, stderr=res.stderr)
 
     p = run("-q", str(records_dir))
     assert p.returncode == 1, p.stderr

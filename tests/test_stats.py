@@ -82,14 +82,14 @@ def test_welch_against_hand_computation(records_dir):
     # 0.00229 margin, so under the README rule it is not significant (the organizers merged it anyway).
     assert m_c - m_b == pytest.approx(-0.000374, abs=2e-6)
     assert t > 0 and res.p > 0.9
-    assert not res.significant()
+    assert not res.significant(0.01)
 
 
 def test_welch_detects_a_real_win_and_needs_two_seeds():
     base = [1.2244, 1.2246, 1.2241]
     cand = [1.2058, 1.2062, 1.2072]
     res = stats.welch_one_sided(cand, base, stats.margin_bpb(SP1024_BPT))
-    assert res.t < 0 and res.p < 0.01 and res.significant()
+    assert res.t < 0 and res.p < 0.01 and res.significant(0.01)
     with pytest.raises(ValueError):
         stats.welch_one_sided([1.0], base, 0.002)
 

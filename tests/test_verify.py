@@ -18,10 +18,6 @@ from verifier.rules import catalogue
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _harness(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=ROOT)
-
-
 def test_catalogue_is_data():
     rules = catalogue()
     assert len({r.id for r in rules}) == len(rules) >= 20
@@ -62,18 +58,31 @@ def test_schema_rejects_malformed_report(tmp_path):
     assert validate_report_json(obj)
 
 
-def test_cli_exit_codes(tmp_path, records_dir):
-    bad = _harness("verify", str(_bad_folder(tmp_path)), "--format", "json")
-    assert bad.returncode == 1 and json.loads(bad.stdout)["verdict"] == "errors"
+def test_cli_exit_codes(harness_cli, tmp_path, records_dir):
+    bad = harness_cli("verify", _bad_folder(tmp_path), "--format", "json")
+    assert bad.exit_code == 1 and json.loads(bad.stdout)["verdict"] == "errors"
     clean = tmp_path / "clean"
     clean.mkdir()
     (clean / "train_gpt.py").write_text("import math\nprint(math.pi)\n", encoding="utf-8")
-    ok = _harness("verify", str(clean), "--format", "markdown")
-    assert ok.returncode == 0, ok.stderr
-    assert _harness("verify", str(tmp_path / "missing")).returncode == 2
-    assert _harness("verify", str(clean), "--format", "yaml").returncode == 2
-    txt = _harness("verify", str(records_dir / "track_10min_16mb/2026-04-10_VarLenAttn"))
-    assert txt.returncode in (0, 1) and "log.code_measured" in txt.stdout
+    ok = harness_cli("verify", clean, "--format", "markdown")
+    assert ok.exit_code == 0, ok.stderr
+    assert harness_cli("verify", tmp_path / "missing").exit_code == 2
+    assert harness_cli("verify", clean, "--format", "yaml").exit_code == 2
+    txt = harness_cli("verify", records_dir / "track_10min_16mb/2026-04-10_VarLenAttn")
+    assert txt.exit_code in (0, 1) and "log.code_measured" in txt.stdout
+
+
+def test_an_empty_folder_is_nothing_to_verify(harness_cli, tmp_path):
+    """Exit 0 with "ok" on a folder without code, logs or claims would vouch for nothing."""
+    (tmp_path / "notes.md").write_text("no code here\n", encoding="utf-8")
+    res = harness_cli("verify", tmp_path)
+    assert res.exit_code == 2 and "nothing to verify" in res.stderr, res.output
+
+
+@pytest.mark.parametrize("policy", ["acceptance-readme", "reference-2026-04", "no-such-policy"])
+def test_verify_refuses_a_policy_that_is_no_timing_policy(harness_cli, records_dir, policy):
+    res = harness_cli("verify", records_dir / "track_10min_16mb/2026-03-17_NaiveBaseline", "--policy", policy)
+    assert res.exit_code == 2 and "timing" in res.stderr, res.output
 
 
 def test_verifier_runs_without_torch(tmp_path):
@@ -203,3 +212,11 @@ def test_pr_with_several_folders_and_a_missing_blob(tmp_path):
     missing = [f for f in reports[0]["findings"] if f["rule_id"] == "record.files"]
     assert missing and missing[0]["data"]["path"] == "final_model.ptz" and missing[0]["severity"] == "info"
     assert all(validate_report_json(r) == [] for r in reports)
+
+
+def test_the_library_refuses_a_policy_that_is_no_timing_policy(records_dir):
+    """verify_path used to run with it and report each timing rule as "crashed"."""
+    from harness.core.policy import PolicyError
+
+    with pytest.raises(PolicyError, match="is an acceptance policy, not a timing policy"):
+        verify_path(records_dir / "track_10min_16mb/2026-03-17_NaiveBaseline", policy="acceptance-readme")

@@ -11,12 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.core.policy import load_policy
 from verifier.model import SEVERITIES, Finding
 from verifier.report import Report, RuleOutcome
 from verifier.rules import catalogue, is_heuristic, ruleset_version
 from verifier.subject import Subject, date_subject, load_subject
 
 DEFAULT_POLICY = "organizer-tda-v1"
+
+
+class NothingToVerify(ValueError):
+    """The path holds none of the inputs any rule reads: a report would say "ok" about nothing."""
 
 
 def _version() -> str:
@@ -137,7 +142,8 @@ def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, A
                 exclude: Iterable[str] = (), pr: int | None = None, opened_on: str | None = None) -> Report:
     """Verify a records folder, a log, a script or a submission.json.
 
-    ``policy``: timing policy id (default organizer-tda-v1; strict is always shown beside).
+    ``policy``: timing policy id (default organizer-tda-v1; strict is always shown beside); an unknown id or a
+    policy of another kind raises :class:`harness.core.policy.PolicyError`.
     ``claims``: a submission.json object to check instead of the folder's own.
     ``baseline``: the record this one claims to beat (folder or submission.json) for significance,
     or "auto": the best earlier record beside it in PR order (see :func:`auto_baseline`).
@@ -149,7 +155,11 @@ def verify_path(path: str | Path, policy: str | None = None, claims: dict[str, A
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
+    if policy is not None:
+        load_policy(policy, kind="timing")  # PolicyError now, not a "crashed" rule for each timing rule later
     subject = load_subject(p, claims=claims, policy=policy)
+    if not (subject.code_paths or subject.logs or subject.submission_path or subject.claims_override):
+        raise NothingToVerify(f"{p} holds no Python code, no training log and no submission.json")
     if pr is not None:
         date_subject(subject, pr)
     if opened_on is not None:

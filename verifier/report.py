@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core import schema
+from harness.core import markdown as md
 from verifier.model import SEVERITIES, Finding, Rule
 
-SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+SCHEMA_FILE = "report.schema.json"  # package data, read by harness.core.schema
 REPORT_VERSION = 1
 
 _ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
@@ -149,8 +151,8 @@ class Report:
                 ev = f.evidence[0] if f.evidence else None
                 evs = f"`{ev.file}:{ev.line}`" if ev and ev.file and ev.line else (f"`{ev.file}`" if ev and ev.file else "")
                 if ev and ev.excerpt:
-                    evs += f" `{_md_code(ev.excerpt)}`"
-                lines.append(f"| {_ICON[f.severity]} | `{f.rule_id}` | {_md(f.message)} | {evs} |")
+                    evs += f" `{md.code_cell(ev.excerpt)}`"
+                lines.append(f"| {_ICON[f.severity]} | `{f.rule_id}` | {md.cell(f.message)} | {evs} |")
             lines.append("")
         probe = [o.rule.id for o in self.outcomes if o.outcome == "needs_runtime_probe"]
         if probe:
@@ -160,19 +162,11 @@ class Report:
         lines += ["<details><summary>All rules and observations</summary>", "",
                   "| rule | outcome | notes |", "|---|---|---|"]
         for o in self.outcomes:
-            notes = "; ".join(_md(f.message) for f in by_rule.get(o.rule.id, [])
+            notes = "; ".join(md.cell(f.message) for f in by_rule.get(o.rule.id, [])
                               if f.status in ("observation", "not_available") or f.severity == "info")
             lines.append(f"| `{o.rule.id}` | {o.outcome} | {notes[:600]} |")
         lines += ["", "</details>", "", f"<sub>pgolf-harness {self.harness_version} · report v{REPORT_VERSION}</sub>"]
         return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _md_code(text: str) -> str:
-    return text.replace("`", "'").replace("|", "\\|")[:120]
 
 
 def _jsonable(o: Any) -> Any:
@@ -187,8 +181,4 @@ def _jsonable(o: Any) -> Any:
 
 def validate_report_json(obj: dict[str, Any]) -> list[str]:
     """Errors of ``obj`` against the report schema (empty list = valid)."""
-    from jsonschema import Draft202012Validator
-
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}"
-            for e in Draft202012Validator(schema).iter_errors(obj)]
+    return schema.errors(schema.packaged_validator(__package__, SCHEMA_FILE), obj)

@@ -3,8 +3,7 @@
 The subject gathers inputs once and caches what rules derive from them
 (static facts per code file, parsed events and summary per log), so twenty
 rules do not parse the same log twenty times. Log parsing goes through the
-one parser in ``harness.core`` (events / metrics / timeline / policy); when
-that module is not importable the log rules report ``not_available``.
+one parser in ``harness.core`` (events / metrics / timeline / policy).
 """
 
 from __future__ import annotations
@@ -16,8 +15,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from harness.core import events as ev
+from harness.core import metrics
+from harness.core import timeline as tl
+from harness.core.records import LegacyRecord
 from verifier.static import CodeUnit, analyse
-from harness.core.schemas import loads_json
+from harness.core.schema import loads_json
 
 LOG_SUFFIXES = (".log", ".txt")
 # Lines that mark a file as a training log (any generation) rather than a README or requirements.
@@ -43,31 +46,15 @@ class LogInput:
         return self.text.split("\n")
 
     @cached_property
-    def events(self) -> list[Any] | None:
-        try:
-            from harness.core import events as ev
-        except ImportError:
-            return None
+    def events(self) -> list[ev.Event]:
         return ev.parse_file(self.path)
 
     @cached_property
-    def summary(self) -> Any | None:
-        if self.events is None:
-            return None
-        try:
-            from harness.core import metrics
-        except ImportError:
-            return None
+    def summary(self) -> metrics.LogSummary:
         return metrics.summarize(self.events, claimed_bpb=self.claims_by_seed or None)
 
-    def timeline(self, policy: Any | None = None) -> Any | None:
-        if self.events is None:
-            return None
-        try:
-            from harness.core import timeline as tl
-        except ImportError:
-            return None
-        head = getattr(self.summary, "headline", None)
+    def timeline(self, policy: Any | None = None) -> tl.Timeline:
+        head = self.summary.headline
         claimed = head.val_bpb if head is not None and head.agrees_with_claim else None
         return tl.build_timeline(self.events, policy, claimed_bpb=claimed)
 
@@ -151,10 +138,6 @@ class Subject:
     @cached_property
     def legacy_record(self) -> Any | None:
         if self.submission_path is None or self.submission is None:
-            return None
-        try:
-            from harness.core.records import LegacyRecord
-        except ImportError:
             return None
         try:
             return LegacyRecord.from_path(self.submission_path)

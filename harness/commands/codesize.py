@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -9,6 +10,20 @@ import click
 
 from harness.core import codesize
 from harness.errors import UsageError
+
+
+LOG_SUFFIXES = (".log", ".txt")
+
+
+def _is_log(file: Path, text: str) -> bool:
+    """A log file that is not Python: measuring its bytes as code would report a size nothing ran."""
+    if file.suffix.lower() not in LOG_SUFFIXES:
+        return False
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return True
+    return False
 
 
 @click.command("codesize")
@@ -34,6 +49,9 @@ def command(file: Path, recipes: tuple[str, ...], log_path: Path | None, as_json
     identity = None
     source_bytes = file.read_bytes()
     embedded = codesize.extract_embedded_source(text)
+    if embedded is None and _is_log(file, text):
+        raise UsageError(f"{file} is a training log without a 'Source code:' section: it holds no code to measure.",
+                         hint="Measure the script instead (harness codesize train_gpt.py --log LOG).")
     if embedded is not None and log_path is None:
         log_path, source_bytes = file, embedded.text.encode("utf-8")
     elif log_path is not None:

@@ -68,26 +68,47 @@ def fetch_cmd(variant: str, train_shards: int | None, dest: Path, dry_run: bool,
 def verify_cmd(directory: Path, variant: str | None, jobs: int | None) -> None:
     """Check DIRECTORY: shard headers, sidecars, sha256 against the manifest, canonical figures.
 
+    DIRECTORY is a dataset directory, or a data root (the --dest of `data fetch` or
+    `data build-embedded`): then every dataset in it is verified.
+
     Exit 0 intact, 1 problems (one line each, naming the file), 3 directory missing.
     """
-    from harness.data.verify import verify_dataset
+    from harness.data.verify import datasets_under, verify_dataset
 
-    rep = verify_dataset(directory, variant=variant, jobs=jobs)
+    dirs = datasets_under(directory) or [directory]
+    if len(dirs) > 1 and variant:
+        raise UsageError(f"--variant names one variant but {directory} holds {len(dirs)} datasets.",
+                         hint="Give one dataset directory with --variant, or drop --variant.")
+    failed = []
+    for d in dirs:
+        rep = verify_dataset(d, variant=variant, jobs=jobs)
+        _show(rep)
+        if rep.problems:
+            failed.append(rep)
+    if not failed:
+        return
+    rep = failed[0]
+    if rep.variant == "embedded":
+        hint = "Rebuild it: harness data build-embedded."
+    elif rep.variant:
+        hint = f"Fetch the named files again: harness data fetch {rep.variant} (it re-downloads what no longer matches)."
+    else:
+        hint = "Fetch or rebuild the named files; if the change is intended, re-lock: harness data lock DIR."
+    where = ", ".join(str(r.directory) for r in failed)
+    raise VerificationFailed(f"{sum(len(r.problems) for r in failed)} problem(s) in {where}.", hint=hint)
+
+
+def _show(rep) -> None:
     for note in rep.notes:
         click.echo(f"note: {note}", err=True)
+    for p in rep.problems:
+        click.echo(f"FAIL {p}")
     if rep.problems:
-        for p in rep.problems:
-            click.echo(f"FAIL {p}")
-        if rep.variant == "embedded":
-            hint = "Rebuild it: harness data build-embedded."
-        elif rep.variant:
-            hint = f"Fetch the named files again: harness data fetch {rep.variant} (it re-downloads what no longer matches)."
-        else:
-            hint = "Fetch or rebuild the named files; if the change is intended, re-lock: harness data lock DIR."
-        raise VerificationFailed(f"{len(rep.problems)} problem(s) in {directory}.", hint=hint)
+        return
     hashed = f"{rep.files_hashed} files ({rep.bytes_hashed / 1e6:,.1f} MB) hashed in {rep.hash_seconds:.1f}s" \
         if rep.manifest_found else "no manifest (sha256 not checked)"
-    click.echo(f"ok {directory}: variant {rep.variant or 'unknown'}; {rep.val_shards} val + {rep.train_shards} train shards; {hashed}")
+    click.echo(f"ok {rep.directory}: variant {rep.variant or 'unknown'}; {rep.val_shards} val + {rep.train_shards} "
+               f"train shards; {hashed}")
     extra = f"; sidecar bytes {rep.val_bytes_sum:,}" if rep.val_bytes_sum is not None else ""
     click.echo(f"validation tokens: {rep.val_tokens:,} (targets {rep.val_targets:,}){extra}")
 

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import leaderboard as lbmod
-from harness.errors import EnvironmentProblem, UsageError
+from harness.core.policy import PolicyError
+from harness.errors import UsageError
 
 
 @click.command("leaderboard")
@@ -17,7 +18,7 @@ from harness.errors import EnvironmentProblem, UsageError
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for leaderboard.md/.csv/.json, progress.png, index.html.")
 @click.option(
     "--policy", "policies", multiple=True, metavar="ID|PATH",
-    help="Acceptance policy id (policies/<id>.toml) or file; repeat for several. "
+    help="Acceptance policy id (`harness log policies`) or file; repeat for several. "
     f"Default: {', '.join(lbmod.DEFAULT_POLICIES)}.",
 )
 @click.option("--seeds-from-logs", is_flag=True,
@@ -39,10 +40,9 @@ def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...], s
         raise UsageError(f"no such file or folder: {missing[0]}", hint="Pass submission.json files or records folders.")
     try:
         pols = [lbmod.load_acceptance_policy(p) for p in (policies or lbmod.DEFAULT_POLICIES)]
-    except FileNotFoundError as exc:
-        raise EnvironmentProblem(str(exc) + ".", hint="Pass --policy PATH to an acceptance policy TOML file.") from None
-    except ValueError as exc:
-        raise UsageError(str(exc) + ".", hint="Fix the policy file or pass another with --policy.") from None
+    except PolicyError as exc:
+        raise UsageError(f"{exc}.", hint="See `harness log policies`, or pass --policy PATH to an acceptance "
+                                         "policy TOML file (kind = \"acceptance\").") from None
     lb = lbmod.build_leaderboard(records, pols, seeds_from_logs=seeds_from_logs, verify=verify)
     if not lb.entries:
         raise UsageError("no submission*.json found under the given paths.", hint="Pass a records folder.")

@@ -10,15 +10,15 @@ import click
 from harness.errors import UsageError
 
 
-def _policies(ids: tuple[str, ...]) -> list:
+def _timing_policies(ids: tuple[str, ...]) -> list:
     from harness.core.policy import PolicyError, load_policy
 
     out = []
     for pid in ids:
         try:
-            out.append(load_policy(pid))
+            out.append(load_policy(pid, kind="timing"))
         except PolicyError as exc:
-            raise UsageError(str(exc), hint="See `harness log policies`.") from None
+            raise UsageError(f"{exc}.", hint="See `harness log policies`.") from None
     return out
 
 
@@ -67,7 +67,7 @@ def timeline_cmd(log: Path, policy_ids: tuple[str, ...], claimed_bpb: float | No
     """
     from harness.core.logreport import analyze_log
 
-    pols = _policies(policy_ids)
+    pols = _timing_policies(policy_ids)
     a = analyze_log(log, pols, claimed_bpb=claimed_bpb)
     if as_json:
         click.echo(json.dumps(a, indent=2, default=str))
@@ -120,7 +120,7 @@ def _print(a: dict) -> None:
 @command.command("policies")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def policies_cmd(as_json: bool) -> None:
-    """List the policies shipped in policies/ (id, kind, version, effective date, sha256)."""
+    """List the shipped policies (id, kind, version, effective date, sha256)."""
     from harness.core.policy import list_policies, load_policy
 
     rows = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from harness.core.schemas import loads_json
+from harness.core.schema import loads_json
 from harness.core import records
 from harness.errors import UsageError, VerificationFailed
 

@@ -28,20 +28,28 @@ is FAIL or an error finding (artifact over the cap, wrong byte denominator);
 """
 
 
-def _seeds(value: str) -> list[int]:
-    try:
-        seeds = [int(x) for x in value.split(",") if x.strip()]
-    except ValueError:
-        raise UsageError(f"--seeds must be comma-separated integers (got {value!r}).") from None
-    if len(set(seeds)) != len(seeds):
-        raise UsageError("--seeds has duplicates.")
-    return seeds
+class SeedList(click.ParamType):
+    """Comma-separated, distinct integers: "42,314,0". An empty item ("1,,2", "1,") is a typo, not a skip."""
+
+    name = "SEEDS"
+
+    def convert(self, value, param, ctx) -> list[int]:
+        if isinstance(value, list):
+            return value
+        items = [x.strip() for x in str(value).split(",")]
+        try:
+            seeds = [int(x) for x in items]
+        except ValueError:
+            self.fail(f"comma-separated integers without empty items, e.g. 42,314,0 (got {value!r})", param, ctx)
+        if len(set(seeds)) != len(seeds):
+            self.fail(f"{value!r} repeats a seed", param, ctx)
+        return seeds
 
 
 @click.command("reproduce", help=HELP)
 @click.argument("submission")
-@click.option("--seeds", default="42,314,0", show_default=True, help="Comma-separated seeds.")
-@click.option("--nproc", type=int, default=None, help="Ranks per seed (default: 8 official, the manifest's nproc in smoke).")
+@click.option("--seeds", type=SeedList(), default="42,314,0", show_default=True, help="Comma-separated seeds.")
+@click.option("--nproc", type=click.IntRange(min=1), default=None, help="Ranks per seed (default: 8 official, the manifest's nproc in smoke).")
 @click.option("--mode", type=click.Choice(["official", "smoke"]), default="smoke", show_default=True)
 @click.option("--policy", "policy_id", default=None, help="Timing policy id (default organizer-tda-v1; smoke in smoke mode).")
 @click.option("--train-seconds", type=float, default=None, help="Smoke training budget (default: the manifest's, else 60).")
@@ -72,19 +80,23 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
         raise UsageError("--fa3-shim is for smoke runs; official runs need FlashAttention 3 itself.")
     import sys
 
-    console = Console(width=None if sys.stdout.isatty() else 140)  # logs and CI: the summary table unwrapped
+    piped = not sys.stdout.isatty()
+    # Logs and CI: tables get 140 columns instead of 80; lines (paths, findings) are never wrapped at all.
+    console = Console(width=140 if piped else None, soft_wrap=piped)
     user_env = {}
     for pair in env_pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"--env takes KEY=VALUE (got {pair!r}).")
         user_env[key] = value
-    opts = ReproduceOptions(seeds=_seeds(seeds), nproc=nproc, mode=mode, policy=policy_id,
+    opts = ReproduceOptions(seeds=seeds, nproc=nproc, mode=mode, policy=policy_id,
                             train_seconds=train_seconds, eval_seconds=eval_seconds, data=data, out=out,
                             source_repo=source_repo, fa3_shim=fa3_shim, isolate_network=not no_network_isolation,
                             run_id=run_id, progress=not no_progress, env=user_env,
                             compile_cache=compile_cache, sandbox_engine=sandbox_engine)
     result = reproduce(submission, opts, console_print=lambda s: console.print(s, highlight=False))
+    if not no_progress and not sys.stderr.isatty():
+        click.echo(err=True)  # the live table's last frame ends without a newline when it is not a terminal
     table = Table(title=f"{result.record['name']} — {mode}")
     for col in ("seed", "status", "val_loss", "val_bpb", "bytes (disk)", "bytes (log)", "steps", "wall", "verdicts"):
         table.add_column(col)
@@ -93,7 +105,7 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
         table.add_row(str(r["seed"]), r["status"], fmt(r["val_loss"], ".6f"), fmt(r["val_bpb"], ".8f"),
                       fmt(r["bytes"], ","), fmt(r["bytes_logged"], ","), fmt(r["steps"], "d"),
                       fmt(r["wall_s"], ".1f"), r["verdicts"])
-    console.print(table)
+    console.print(table, soft_wrap=False)
     stats = result.record["verification"]["stats"]  # val_bpb statistics (val_loss nested)
     if stats and stats.get("mean") is not None:
         std = stats["std_sample"]

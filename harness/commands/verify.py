@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from harness.core.schemas import loads_json
+from harness.core.policy import PolicyError
+from harness.core.schema import loads_json
 from harness.errors import EnvironmentProblem, UsageError
 
 
@@ -39,24 +40,14 @@ def _resolve(ref: str, source_repo: Path | None) -> tuple[Path, str | None]:
     p = Path(ref)
     if p.exists():
         return p, None
-    try:
-        from harness import resolve as res
-    except ImportError as exc:  # resolve is REPRO's module; without it only local paths work
-        raise UsageError(f"{ref} is not a local path and PR references need harness.resolve ({exc}).",
-                         hint="Give a records folder, a log or a submission.json.") from None
-    try:
-        resolved = res.resolve(ref, source_repo=source_repo) if source_repo else res.resolve(ref)
-    except Exception as exc:  # noqa: BLE001 - resolve raises HarnessError subclasses; re-raise them as they are
-        from harness.errors import HarnessError
+    from harness import resolve as res  # imported here: it pulls in git and manifest helpers verify rarely needs
 
-        if isinstance(exc, HarnessError):
-            raise
+    try:
+        resolved = res.resolve(ref, source_repo=str(source_repo) if source_repo else None)
+    except OSError as exc:  # git missing, a mirror unreadable: resolve's own failures are HarnessErrors already
         raise EnvironmentProblem(f"could not resolve {ref}: {exc}",
                                  hint="Pass --source-repo PATH to a local openai/parameter-golf mirror.") from None
-    folder = getattr(resolved, "folder", None) or getattr(resolved, "path", None) or getattr(resolved, "root", None)
-    if folder is None:
-        raise EnvironmentProblem(f"{ref} resolved to nothing verifiable.", hint="Check the reference.")
-    return Path(folder), ref
+    return Path(resolved.folder), ref
 
 
 @click.command("verify")
@@ -84,21 +75,12 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
     """
     import json
 
-    from verifier.api import verify_path
+    from verifier.api import NothingToVerify, verify_path
 
     targets = None if Path(target).exists() else _pr_targets(target, source_repo)
     if targets is None:
         path, resolved_from = _resolve(target, source_repo)
         targets = [(path, resolved_from, None)]
-    if policy is not None:
-        try:
-            from harness.core.policy import load_policy
-
-            load_policy(policy)
-        except ImportError:
-            pass
-        except Exception as exc:  # noqa: BLE001
-            raise UsageError(f"unknown policy {policy!r} ({exc}).", hint="See `harness log policies` or policies/*.toml.") from None
     if baseline is not None and baseline != "auto" and not Path(baseline).exists():
         raise UsageError(f"baseline {baseline} does not exist.", hint="Give a records folder, a submission.json or 'auto'.")
     claims_obj = None
@@ -107,8 +89,14 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
             claims_obj = loads_json(claims.read_bytes(), str(claims))
         except (OSError, ValueError) as exc:
             raise UsageError(f"{claims} is not JSON ({exc}).", hint="Give a submission.json.") from None
-    reports = [verify_path(path, policy=policy, claims=claims_obj, baseline=baseline, resolved_from=resolved_from,
-                           reproduced=reproduced, pr=pr) for path, resolved_from, pr in targets]
+    try:
+        reports = [verify_path(path, policy=policy, claims=claims_obj, baseline=baseline, resolved_from=resolved_from,
+                               reproduced=reproduced, pr=pr) for path, resolved_from, pr in targets]
+    except PolicyError as exc:
+        raise UsageError(f"{exc}.", hint="See `harness log policies`.") from None
+    except NothingToVerify as exc:
+        raise UsageError(f"nothing to verify: {exc}.",
+                         hint="Give a records folder, a training log, a script or a submission.json.") from None
     if fmt == "json":  # one report: the report object; a PR with several records folders: a list of them
         click.echo(reports[0].to_json() if len(reports) == 1 else
                    json.dumps([r.to_dict() for r in reports], indent=2, default=str))

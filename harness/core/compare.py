@@ -9,15 +9,25 @@ Tolerances (stated once, used everywhere):
 
 * ``s`` is the sample standard deviation (ddof=1) of the claimed per-seed
   val_bpb, floored at ``STD_FLOOR_BPB`` (bf16 nondeterminism alone moves a
-  seed by a few 1e-4, and one claimed seed gives no spread at all).
+  seed by a few 1e-4). A claim of one or two seeds says almost nothing about
+  its spread (t with one degree of freedom is 63.7: any smoke run would
+  "reproduce"), so its variance is pooled with the seed variance of the
+  records (``POOLED_SEED_STD_BPB`` over ``POOLED_SEED_DOF`` degrees of
+  freedom): s^2 = ((n_c - 1) s_c^2 + dof_p s_p^2) / (n_c - 1 + dof_p).
 * per seed (same seed re-run):   |bpb_rep - bpb_claim| <= Z_SEED * s
-* mean:  |mean_rep - mean_claim| <= t_{0.995, n_c - 1} * s * sqrt(1/n_c + 1/n_r)
-  (a two-sided 99 % interval for a difference of means with the claim's
-  spread; with one claimed seed the normal quantile 2.576 stands in for t).
+* mean:  |mean_rep - mean_claim| <= t_{0.995, df} * s * sqrt(1/n_c + 1/n_r)
+  (a two-sided 99 % interval for a difference of means; df = n_c - 1, or
+  n_c - 1 + dof_p when the spread was pooled).
 * bytes: every reproduced seed must be <= 16,000,000 (error); the margin to
   the cap and the delta to the claim are reported.
 * steps and tok/s: a reproduction below ``SLOW_RATIO`` of the claim is a
   warning that names both nodes: steps in 600 s depend on the hardware.
+
+Two verdicts, because they answer two questions: *reproduction* (do the
+reproduced numbers match the claim: val_bpb, mean, steps, tok/s, node) and
+*compliance* (did the reproduced run keep the rules: the artifact cap and the
+timing policy). A record's own logs reproduce its claim even when they show
+it over a timing budget; saying "does not reproduce" there would be wrong.
 """
 
 from __future__ import annotations
@@ -29,8 +39,14 @@ from typing import Any
 
 from scipy import stats as _st
 
-ARTIFACT_CAP = 16_000_000
+from harness.core.constants import ARTIFACT_CAP_BYTES
+
 STD_FLOOR_BPB = 0.0005
+# Pooled sample std of the per-seed val_bpb of the 22 record-track fixture records with >= 2 seeds
+# (48 degrees of freedom; tests/test_compare.py recomputes it from ../shared/fixtures/records).
+POOLED_SEED_STD_BPB = 0.00072
+POOLED_SEED_DOF = 48
+MIN_OWN_DOF = 2  # a claim with fewer seeds than MIN_OWN_DOF + 1 borrows the pooled spread
 Z_SEED = 3.0
 SLOW_RATIO = 0.97
 
@@ -55,6 +71,25 @@ class Check:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
+# Checks about the rules rather than about matching the claim (see the module docstring).
+COMPLIANCE_CHECKS = ("timing", "bytes", "all_seeds_under_cap")
+
+
+# One word per outcome, worst first: any error, any warning, nothing judged, all ok.
+REPRODUCTION_WORDS = ("does not reproduce", "reproduces with warnings", "not comparable", "reproduces")
+COMPLIANCE_WORDS = ("does not comply", "complies with warnings", "compliance unknown", "complies")
+
+
+def _verdict(statuses: list[str], words: tuple[str, str, str, str]) -> str:
+    if "error" in statuses:
+        return words[0]
+    if "warning" in statuses:
+        return words[1]
+    if all(s == "n/a" for s in statuses):
+        return words[2]
+    return words[3]
+
+
 @dataclass
 class Comparison:
     seeds: dict[str, list[Check]]
@@ -63,20 +98,23 @@ class Comparison:
     claim_node: str | None = None
     run_node: str | None = None
 
+    def _checks(self) -> list[Check]:
+        return [c for cs in self.seeds.values() for c in cs] + list(self.mean)
+
     @property
     def verdict(self) -> str:
-        statuses = [c.status for cs in self.seeds.values() for c in cs] + [c.status for c in self.mean]
-        if "error" in statuses:
-            return "does not reproduce"
-        if "warning" in statuses:
-            return "reproduces with warnings"
-        if all(s == "n/a" for s in statuses):
-            return "not comparable"
-        return "reproduces"
+        """Reproduction: do the numbers match the claim (compliance checks left out)."""
+        return _verdict([c.status for c in self._checks() if c.name not in COMPLIANCE_CHECKS], REPRODUCTION_WORDS)
+
+    @property
+    def compliance(self) -> str:
+        """Compliance of the reproduced run: artifact cap and timing policy."""
+        return _verdict([c.status for c in self._checks() if c.name in COMPLIANCE_CHECKS], COMPLIANCE_WORDS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "compliance": self.compliance,
             "tolerance": self.tolerance,
             "claim_node": self.claim_node,
             "run_node": self.run_node,
@@ -85,21 +123,34 @@ class Comparison:
         }
 
 
+def _pooled(n_claim: int) -> bool:
+    return n_claim - 1 < MIN_OWN_DOF
+
+
+def spread_dof(n_claim: int) -> int:
+    """Degrees of freedom behind the spread of a claim of ``n_claim`` seeds (see the module docstring)."""
+    own = max(n_claim - 1, 0)
+    return own + POOLED_SEED_DOF if _pooled(n_claim) else own
+
+
 def claimed_spread(claim: list[SeedFigures]) -> float:
     values = [s.val_bpb for s in claim if s.val_bpb is not None]
-    s = stdev(values) if len(values) >= 2 else 0.0
+    own_dof = max(len(values) - 1, 0)
+    s = stdev(values) if own_dof else 0.0
+    if _pooled(len(values)):
+        s = math.sqrt((own_dof * s * s + POOLED_SEED_DOF * POOLED_SEED_STD_BPB ** 2) / (own_dof + POOLED_SEED_DOF))
     return max(s, STD_FLOOR_BPB)
 
 
 def mean_tolerance(s: float, n_claim: int, n_run: int) -> float:
-    q = _st.t.ppf(0.995, n_claim - 1) if n_claim >= 2 else _st.norm.ppf(0.995)
+    q = _st.t.ppf(0.995, spread_dof(n_claim))
     return float(q * s * math.sqrt(1 / max(n_claim, 1) + 1 / max(n_run, 1)))
 
 
 def _bytes_check(run: SeedFigures, claim: SeedFigures | None) -> Check:
     if run.artifact_bytes is None:
         return Check("bytes", "n/a", "the reproduction measured no artifact")
-    margin = ARTIFACT_CAP - run.artifact_bytes
+    margin = ARTIFACT_CAP_BYTES - run.artifact_bytes
     nums = {"reproduced": run.artifact_bytes, "margin_to_cap": margin}
     if claim and claim.artifact_bytes is not None:
         nums["claimed"] = claim.artifact_bytes
@@ -175,7 +226,7 @@ def compare(
         )
     else:
         mean_checks.append(Check("mean_val_bpb", "n/a", "no val_bpb on one side"))
-    over = [r.seed for r in run if r.artifact_bytes is not None and r.artifact_bytes > ARTIFACT_CAP]
+    over = [r.seed for r in run if r.artifact_bytes is not None and r.artifact_bytes > ARTIFACT_CAP_BYTES]
     mean_checks.append(
         Check(
             "all_seeds_under_cap",
@@ -192,7 +243,9 @@ def compare(
         "claimed_std_bpb": s,
         "std_floor_bpb": STD_FLOOR_BPB,
         "per_seed": f"|delta| <= {Z_SEED} * s",
-        "mean": "|delta| <= t(0.995, n_claim-1) * s * sqrt(1/n_claim + 1/n_run)",
+        "mean": "|delta| <= t(0.995, df) * s * sqrt(1/n_claim + 1/n_run)",
+        "df": spread_dof(len([c for c in claim if c.val_bpb is not None])),
+        "pooled_with_records": _pooled(len([c for c in claim if c.val_bpb is not None])),
     }
     return Comparison(per_seed, mean_checks, tolerance, claim_node, run_node)
 

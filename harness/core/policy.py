@@ -1,4 +1,8 @@
-"""Policies as data: `policies/*.toml` loaded, identified by sha256, evaluated.
+"""Policies as data: `harness/policies/*.toml` loaded, identified by sha256, evaluated.
+
+The shipped policies are package data read through ``importlib.resources``, so
+a wheel installed anywhere finds them; a path to a ``.toml`` file loads that file.
+Every kind of policy (timing, acceptance, env) is read by :func:`load_policy`.
 
 A timing policy's ``[timing.train]`` / ``[timing.eval]`` sections say which
 timeline segment roles add up to each budget (``counts``), which are taken
@@ -21,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
+KINDS = ("timing", "acceptance", "env")
 # The segment each budget is about: without it, the other counted parts are only a lower bound.
 _MAIN_ROLES = ("loop", "scored_eval")
 
@@ -140,15 +145,15 @@ class Policy:
                     unknown.append(s.name)
                     continue
                 value += s.seconds
-                uncertainty += getattr(s, "uncertainty_s", 0.0) or 0.0
-                if getattr(s, "lower_bound", False):
+                uncertainty += s.uncertainty_s
+                if s.lower_bound:
                     unknown_end.append(s.name)
                 parts.append({"segment": s.name, "role": role, "seconds": round(s.seconds, 3), "source": s.source})
         for role in sec.get("subtracts", []):
             for s in tl.by_role(role):
                 if s.seconds:
                     value -= s.seconds
-                    uncertainty += getattr(s, "uncertainty_s", 0.0) or 0.0
+                    uncertainty += s.uncertainty_s
                     parts.append({"segment": s.name, "role": role, "seconds": -round(s.seconds, 3),
                                   "source": s.source})
         for role, role_cap in (sec.get("capped") or {}).items():
@@ -174,7 +179,7 @@ class Policy:
         if unknown_end:
             warnings.append("end not seen (lower bound) for: " + ", ".join(unknown_end))
             lower = True
-        detail = " + ".join(f"{p.get('segment')} {p['seconds']:.1f}" for p in parts if "segment" in p)
+        detail = _sum_words(parts)
         if uncertainty:
             detail += f" (+/- {uncertainty:.1f} s printing precision)"
         return self._judge(name, value, cap, grace, lower, bool(unknown), parts, warnings, detail, uncertainty)
@@ -230,19 +235,41 @@ class Policy:
         return out
 
 
-def policy_path(id_or_path: str | Path) -> Path:
+def _sum_words(parts: list[dict[str, Any]]) -> str:
+    """'training loop 630.0 + GPTQ Hessian calibration 12.1 - validation pauses 0.7': subtracted parts
+    read as a subtraction, never as '+ validation pauses -0.7'."""
+    out = ""
+    for p in (p for p in parts if "segment" in p):
+        sign = "-" if p["seconds"] < 0 else "+"
+        term = f"{p['segment']} {abs(p['seconds']):.1f}"
+        out = (f"{out} {sign} {term}" if out else (f"-{term}" if sign == "-" else term))
+    return out
+
+
+def shipped_policies() -> Any:
+    """The folder of shipped policy files (an ``importlib.resources`` Traversable)."""
+    return resources.files("harness").joinpath("policies")
+
+
+def policy_source(id_or_path: str | Path) -> Any:
+    """A path given by the caller (``*.toml`` or an existing file), else the shipped ``<id>.toml``."""
     p = Path(id_or_path)
     if p.suffix == ".toml" or p.is_file():
         return p
-    return POLICIES_DIR / f"{id_or_path}.toml"
+    return shipped_policies().joinpath(f"{id_or_path}.toml")
 
 
-def load_policy(id_or_path: str | Path, **params: float) -> Policy:
-    """A policy by id (``policies/<id>.toml``) or path; ``params`` fill its parameters (smoke budgets)."""
-    path = policy_path(id_or_path)
+def load_policy(id_or_path: str | Path, *, kind: str | None = None, **params: float) -> Policy:
+    """A policy by id (``harness/policies/<id>.toml``) or path; ``params`` fill its parameters (smoke budgets).
+
+    ``kind`` ("timing", "acceptance" or "env") refuses a policy of another kind with a
+    PolicyError that lists the ids of the wanted kind, instead of a failure deep inside
+    whatever reads the wrong sections.
+    """
+    path = policy_source(id_or_path)
     if not path.is_file():
-        known = ", ".join(list_policies()) or "none"
-        raise PolicyError(f"no policy {str(id_or_path)!r} (looked for {path}; known: {known})")
+        known = ", ".join(list_policies(kind)) or "none"
+        raise PolicyError(f"no {kind + ' ' if kind else ''}policy {str(id_or_path)!r} (looked for {path}; known: {known})")
     raw = path.read_bytes()
     try:
         data = tomllib.loads(raw.decode("utf-8"))
@@ -261,23 +288,33 @@ def load_policy(id_or_path: str | Path, **params: float) -> Policy:
     pol = Policy(id=str(data["id"]), version=str(data["version"]), effective_from=str(eff) if eff is not None else None,
                  sha256=hashlib.sha256(raw).hexdigest(), path=str(path), kind=str(data.get("kind", "timing")),
                  description=str(data.get("description", "")), sections=data, params=params)
+    if kind is not None and pol.kind != kind:
+        known = ", ".join(list_policies(kind)) or "none"
+        raise PolicyError(f"{pol.id!r} is {_a(pol.kind)} policy, not {_a(kind)} policy (the {kind} policies: {known})")
     if pol.kind == "timing":
         for name in ("train", "eval"):  # fail at load time, not in the middle of a run
             pol.cap(name)
     return pol
 
 
+def _a(kind: str) -> str:
+    return ("an " if kind[:1] in "aeiou" else "a ") + kind
+
+
 def list_policies(kind: str | None = None) -> list[str]:
-    """Ids of the policies shipped in ``policies/`` (optionally of one kind)."""
+    """Ids of the shipped policies (optionally of one kind)."""
     out = []
-    for p in sorted(POLICIES_DIR.glob("*.toml")):
+    for p in sorted(shipped_policies().iterdir(), key=lambda t: t.name):
+        if not p.name.endswith(".toml"):
+            continue
+        stem = p.name[: -len(".toml")]
         if kind is None:
-            out.append(p.stem)
+            out.append(stem)
             continue
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError):
             continue
         if data.get("kind", "timing") == kind:
-            out.append(p.stem)
+            out.append(stem)
     return out

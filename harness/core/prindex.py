@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-PR_INDEX_PATH = Path(__file__).resolve().parent / "pr_index.json"
+PR_INDEX_FILE = "pr_index.json"  # package data of harness.core
 
 
 @lru_cache(maxsize=1)
 def load_pr_index() -> dict[str, Any]:
     """The whole index document (``source``, ``ref_commit``, ``derivation``, ``folders``)."""
-    return json.loads(PR_INDEX_PATH.read_text(encoding="utf-8"))
+    return json.loads(resources.files(__package__).joinpath(PR_INDEX_FILE).read_text(encoding="utf-8"))
 
 
 def _entry(folder: str) -> dict[str, Any] | None:

@@ -25,19 +25,18 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from harness.core.schemas import loads_json
+from harness.core import schema
+from harness.core.constants import ARTIFACT_CAP_BYTES
+from harness.core.schema import loads_json
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
-RECORD_SCHEMA_V1 = SCHEMA_DIR / "submission-v1.schema.json"
-RECORD_SCHEMA_LEGACY = SCHEMA_DIR / "submission-legacy.schema.json"
+SCHEMA_PACKAGE = "harness.core.schemas"  # package data, read by harness.core.schema
+RECORD_SCHEMA_V1 = "submission-v1.schema.json"
+RECORD_SCHEMA_LEGACY = "submission-legacy.schema.json"
 
-ARTIFACT_CAP_BYTES = 16_000_000  # decimal, code + compressed model
 # Written into a records folder exported from a mirror that lacks some of its blobs: {"commit", "missing": [{path}]}
 MISSING_BLOBS_FILE = ".harness-missing-blobs.json"
 TRACK_RECORD = "10min_16mb"
@@ -498,35 +497,25 @@ class RecordInvalid(ValueError):
         self.errors = errors
 
 
-@lru_cache(maxsize=None)
-def _validator(schema_path: str) -> Draft202012Validator:
-    schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FormatChecker())
-
-
-def _errors(schema_path: Path, obj: Any) -> list[str]:
-    v = _validator(str(schema_path))
-    out = []
-    for e in sorted(v.iter_errors(obj), key=lambda e: (list(e.absolute_path), e.message)):
-        where = "/".join(str(p) for p in e.absolute_path) or "(top)"
-        out.append(f"{where}: {e.message}")
-    return out
-
-
 def validate_record(obj: Any) -> list[str]:
     """Errors of ``obj`` against the strict v1 schema (empty list = valid)."""
-    return _errors(RECORD_SCHEMA_V1, obj)
+    return schema.errors(schema.packaged_validator(SCHEMA_PACKAGE, RECORD_SCHEMA_V1), obj)
 
 
 def check_legacy_subset(obj: Any) -> list[str]:
     """Errors of ``obj`` against the minimal upstream subset (name, author, github_id, date, val_bpb...)."""
-    return _errors(RECORD_SCHEMA_LEGACY, obj)
+    return schema.errors(schema.packaged_validator(SCHEMA_PACKAGE, RECORD_SCHEMA_LEGACY), obj)
 
 
 def is_v1(obj: Any) -> bool:
     """Records we write carry a ``verification`` block; upstream ones never do."""
     return isinstance(obj, dict) and "verification" in obj
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set back at once
+    os.umask(mask)
+    return mask
 
 
 def write_record(path: str | os.PathLike, obj: dict[str, Any]) -> Path:
@@ -538,6 +527,8 @@ def write_record(path: str | os.PathLike, obj: dict[str, Any]) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
+        # mkstemp makes the file 0600; a record is for reviewers, so it gets the mode open() would give it
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=2, sort_keys=False)
             fh.write("\n")

@@ -18,14 +18,16 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
-REGISTRY_PATH = Path(__file__).with_name("datasets.toml")
+REGISTRY_FILE = "datasets.toml"  # package data of harness.core, read through importlib.resources
 ENV_EXTRA = "HARNESS_DATASETS_TOML"
 PROVENANCES = ("measured", "derived", "observed in logs")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -190,15 +192,15 @@ def _variant(name: str, raw: dict) -> Variant:
     return v
 
 
-def _read(path: Path) -> dict[str, Variant]:
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
+def _read(path: Any) -> dict[str, Variant]:
+    """Variants of one registry file (a Path or an importlib.resources Traversable)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
     return {name: _variant(name, raw) for name, raw in data.get("variants", {}).items()}
 
 
 def load_registry(path: str | os.PathLike | None = None) -> dict[str, Variant]:
     """All variants: the built-in file (or ``path``) plus ``$HARNESS_DATASETS_TOML`` if set."""
-    variants = _read(Path(path) if path else REGISTRY_PATH)
+    variants = _read(Path(path) if path else resources.files(__package__).joinpath(REGISTRY_FILE))
     extra = os.environ.get(ENV_EXTRA)
     if path is None and extra:
         variants.update(_read(Path(extra)))

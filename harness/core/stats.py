@@ -25,8 +25,9 @@ from typing import Iterable, Sequence
 
 from scipy import stats as _sps
 
+from harness.core.constants import DEFAULT_MARGIN_NATS
+
 LN2 = math.log(2.0)
-DEFAULT_MARGIN_NATS = 0.005
 
 
 def bytes_per_token_from_pair(val_loss: float, val_bpb: float) -> float:
@@ -99,7 +100,7 @@ class WelchResult:
     candidate: SeedStats
     baseline: SeedStats
 
-    def significant(self, alpha: float = 0.01) -> bool:
+    def significant(self, alpha: float) -> bool:  # alpha: the acceptance policy's p threshold
         return self.p < alpha
 
     def to_dict(self) -> dict:

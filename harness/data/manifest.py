@@ -13,7 +13,6 @@ cores (measured against ``sha256sum`` by bench/data_verify.py).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -23,29 +22,14 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from harness.core import shards
+from harness.core.digest import sha256_file
 
 MANIFEST_NAME = "harness-manifest.json"
 SCHEMA = "harness-data-manifest/1"
-CHUNK = 4 << 20  # 4 MiB reads: large enough that hashing dominates syscalls
 
 
 def default_jobs() -> int:
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-
-
-def sha256_file(path: str | os.PathLike, progress: Callable[[int], None] | None = None) -> str:
-    h = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            h.update(view[:n])
-            if progress is not None:
-                progress(n)
-    return h.hexdigest()
 
 
 def sha256_files(

@@ -80,6 +80,25 @@ def _resolve_variant(name: str | None, m: mf.Manifest | None) -> registry.Varian
         raise UsageError(str(exc)) from None
 
 
+def _holds_a_dataset(d: Path) -> bool:
+    return mf.manifest_path(d).is_file() or any(shards.parse_name(p) is not None for p in d.iterdir())
+
+
+def datasets_under(directory: str | os.PathLike) -> list[Path]:
+    """The dataset directories ``directory`` stands for: itself when it holds shards or a manifest,
+    else every such folder in ``directory/datasets/`` (the data root that ``data fetch`` and
+    ``data build-embedded --dest`` fill) or directly inside ``directory`` (that ``datasets/`` folder).
+    Empty when there is none: the caller then checks ``directory`` itself and reports what is missing."""
+    d = Path(directory)
+    if not d.is_dir() or _holds_a_dataset(d):
+        return [d] if d.is_dir() else []
+    for parent in (d / "datasets", d):
+        found = sorted(p for p in parent.iterdir() if p.is_dir() and _holds_a_dataset(p)) if parent.is_dir() else []
+        if found:
+            return found
+    return []
+
+
 def verify_dataset(
     directory: str | os.PathLike,
     variant: str | None = None,
@@ -226,6 +245,10 @@ def lock_dataset(
     d = Path(directory)
     if not d.is_dir():
         raise EnvironmentProblem(f"dataset directory {d} does not exist")
+    inside = [p for p in datasets_under(d) if p != d]
+    if inside:  # a data root: locking it would record no shard and vouch for nothing
+        raise UsageError(f"{d} is a data root holding {len(inside)} dataset(s), not a dataset directory.",
+                         hint="Lock one of: " + ", ".join(str(p) for p in inside) + ".")
     old = None
     try:
         old = mf.read_manifest(d)

@@ -131,7 +131,7 @@ def attack(tmp_path):
 def tight_policy(tmp_path):
     """A smoke policy with small sandbox limits (pids, disk) so resource abuse is cheap to try."""
     def _make(**limits: int) -> str:
-        src = Path(__file__).resolve().parents[2] / "policies" / "smoke.toml"
+        src = Path(__file__).resolve().parents[2] / "harness" / "policies" / "smoke.toml"
         text = src.read_text().split("[sandbox]")[0]
         text += "[sandbox]\n" + "".join(f"{k} = {v}\n" for k, v in limits.items())
         p = tmp_path / "tight.toml"
