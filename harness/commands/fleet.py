@@ -87,12 +87,13 @@ def launch_cmd(plan_dir: Path, engine: str, unmanaged: bool, wait_s: float | Non
                                      hint=f"harness fleet status {plan_dir}")
         return
     from harness.fleet.skypilot import launch_argv
+    from harness.resolve import REPO_ROOT
 
     for t in plan.tasks:
         argv = launch_argv(plan.folder / t.task_file, f"pgolf-{plan.id}-{t.id}"[:63], managed=not unmanaged)
         click.echo(" ".join(argv))
-        try:
-            proc = subprocess.run(argv, timeout=1800)
+        try:  # from the harness checkout: it is the tasks' workdir
+            proc = subprocess.run(argv, timeout=1800, cwd=REPO_ROOT)
         except FileNotFoundError:
             raise EnvironmentProblem("the `sky` command is not on PATH.", hint="pipx install skypilot") from None
         if proc.returncode != 0:
