@@ -26,6 +26,7 @@ def command() -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The plan folder to write.")
 @click.option("--infra", default=None, help="SkyPilot infra: a cloud (runpod, aws...), k8s, k8s/CONTEXT, slurm/CLUSTER.")
 @click.option("--accelerators", default=None, help="Smoke plans: GPU:COUNT per task, or none for CPU (default H100:<nproc>).")
+@click.option("--cpus", default="2+", show_default=True, help="CPU-only tasks (--accelerators none): SkyPilot's cpus.")
 @click.option("--image", default=None, metavar="REF|profile|host",
               help="A harness image pinned by digest; `profile` (default): the env profile's base image, set up with "
                    "its pins; `host`: nodes have the harness installed (Slurm).")
@@ -34,7 +35,7 @@ def command() -> None:
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Smoke: trainer environment, as reproduce --env.")
 @click.option("--harness-cmd", default="harness", show_default=True, help="How a node calls the harness.")
 @click.option("--source-repo", default=None, help="Mirror or URL of openai/parameter-golf for PR references.")
-def plan_cmd(submissions, seeds, mode, store, out, infra, accelerators, image, data_source, train_seconds, env_pairs,
+def plan_cmd(submissions, seeds, mode, store, out, infra, accelerators, cpus, image, data_source, train_seconds, env_pairs,
              harness_cmd, source_repo) -> None:
     """Write one SkyPilot task per (SUBMISSION, seed) and plan.json into --out."""
     from harness.commands.reproduce import _seeds
@@ -42,7 +43,7 @@ def plan_cmd(submissions, seeds, mode, store, out, infra, accelerators, image, d
 
     extra = [a for pair in env_pairs for a in ("--env", pair)]
     plan = make_plan(list(submissions), _seeds(seeds), mode=mode, store=store, out=out, infra=infra,
-                     accelerators=accelerators, image=image, data_source=data_source, harness_cmd=harness_cmd,
+                     accelerators=accelerators, cpus=cpus, image=image, data_source=data_source, harness_cmd=harness_cmd,
                      train_seconds=train_seconds, extra_args=extra, source_repo=source_repo)
     for t in plan.tasks:
         click.echo(f"{t.id:40} {t.task_file}  -> {plan.store}/{t.out}")

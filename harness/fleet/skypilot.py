@@ -59,6 +59,7 @@ class TaskSpec:
     image: str | None
     data_variant: str
     data_source: str | None
+    cpus: str = "2+"  # CPU-only smoke tasks (SkyPilot's "N+": at least N)
     mounts: dict[str, str] = field(default_factory=dict)
     harness_cmd: str = "harness"
     train_seconds: float | None = None
@@ -111,7 +112,7 @@ def task_config(spec: TaskSpec) -> dict:
     if spec.accelerators:
         resources["accelerators"] = spec.accelerators
     else:
-        resources["cpus"] = "2+"
+        resources["cpus"] = spec.cpus
     image_id = _image_id(spec.image)
     if image_id:
         resources["image_id"] = image_id
