@@ -87,9 +87,13 @@ def launch_cmd(plan_dir: Path, engine: str, unmanaged: bool, wait_s: float | Non
             raise EnvironmentProblem(f"job array {launched.job_id} still runs after {wait_s:g} s.",
                                      hint=f"harness fleet status {plan_dir}")
         return
+    from harness.fleet.plan import read_launch, record_launch
     from harness.fleet.skypilot import launch_argv
     from harness.resolve import REPO_ROOT
 
+    if read_launch(plan):
+        raise UsageError(f"{plan_dir} was launched already.", hint="Plan again for a new run of the same tasks.")
+    jobs: dict[str, str] = {}
     for t in plan.tasks:
         argv = launch_argv(plan.folder / t.task_file, f"pgolf-{plan.id}-{t.id}"[:63], managed=not unmanaged)
         click.echo(" ".join(argv))
@@ -99,6 +103,8 @@ def launch_cmd(plan_dir: Path, engine: str, unmanaged: bool, wait_s: float | Non
             raise EnvironmentProblem("the `sky` command is not on PATH.", hint="pipx install skypilot") from None
         if proc.returncode != 0:
             raise EnvironmentProblem(f"sky refused task {t.id} (exit {proc.returncode}).")
+        jobs[t.id] = argv[argv.index("--name" if "--name" in argv else "--cluster") + 1]
+        record_launch(plan, "skypilot", jobs)
 
 
 @command.command("status")
@@ -110,13 +116,14 @@ def status_cmd(plan_dir: Path, store: Path | None) -> None:
     from rich.table import Table
 
     from harness.fleet import slurm
-    from harness.fleet.plan import load_plan
+    from harness.fleet.plan import load_plan, read_launch
     from harness.fleet.store import status_rows
 
     plan = load_plan(plan_dir)
-    launch = slurm.read_launch(plan)
-    jobs = (launch or {}).get("tasks", {})
-    queue = slurm.queue(launch["job_id"]) if launch else {}
+    launch = read_launch(plan) or {}
+    jobs = launch.get("tasks", {})
+    # Slurm still knows its jobs (state, node, elapsed); for SkyPilot jobs the store tells the phase.
+    queue = slurm.queue(launch["job_id"]) if launch.get("engine") == "slurm" else {}
     table = Table(title=f"plan {plan.id} ({plan.mode})")
     for col in ("task", "job", "node", "phase", "elapsed", "verdict"):
         table.add_column(col)

@@ -22,6 +22,7 @@ from harness.errors import UsageError
 from harness.fleet import skypilot
 
 PLAN_FILE = "plan.json"
+LAUNCH_FILE = "launch.json"  # which engine took the plan, and each task's job there
 PLAN_FORMAT = "pgolf-harness/fleet-plan-v1"
 OFFICIAL_ACCELERATORS = "H100:8"
 
@@ -145,3 +146,16 @@ def make_plan(refs: list[str], seeds: list[int], *, mode: str, store: str, out: 
             plan.tasks.append(task)
     (out / PLAN_FILE).write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
     return plan
+
+
+def record_launch(plan: Plan, engine: str, jobs: dict[str, str], job_id: str | None = None) -> Path:
+    """Note which engine runs the plan and each task's job (fleet status shows them)."""
+    path = plan.folder / LAUNCH_FILE
+    path.write_text(json.dumps({"engine": engine, "job_id": job_id, "tasks": jobs,
+                                "submitted_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}, indent=2) + "\n")
+    return path
+
+
+def read_launch(plan: Plan) -> dict | None:
+    path = plan.folder / LAUNCH_FILE
+    return json.loads(path.read_text()) if path.is_file() else None

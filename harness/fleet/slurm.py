@@ -8,12 +8,11 @@ become ``--gres=gpu:N``, ``cpus`` becomes ``--cpus-per-task``. Nodes of such a
 cluster share a file system with the submitting machine and have the harness
 installed (plan with ``--image host``): file mounts are the local folders themselves
 and the store must be a folder, not a bucket. The job array's index picks the task;
-``plan/slurm/launch.json`` keeps the job id for ``harness fleet status``.
+``plan/launch.json`` keeps the job id for ``harness fleet status``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import shutil
@@ -24,9 +23,7 @@ from pathlib import Path
 
 from harness.errors import EnvironmentProblem, UsageError
 from harness.fleet import skypilot
-from harness.fleet.plan import Plan
-
-LAUNCH_FILE = "launch.json"
+from harness.fleet.plan import Plan, read_launch, record_launch
 
 
 def available() -> str | None:
@@ -103,9 +100,8 @@ def launch(plan: Plan, workdir: Path, extra_sbatch: list[str] | None = None) -> 
     if why:
         raise EnvironmentProblem(f"cannot submit to Slurm here: {why}.", hint="sh .ci/setup-slurm.sh starts a local one.")
     out_dir = plan.folder / "slurm"
-    if (out_dir / LAUNCH_FILE).exists():
-        raise UsageError(f"{plan.folder} was launched already ({out_dir / LAUNCH_FILE}).",
-                         hint="Plan again for a new run of the same tasks.")
+    if read_launch(plan):
+        raise UsageError(f"{plan.folder} was launched already.", hint="Plan again for a new run of the same tasks.")
     out_dir.mkdir(parents=True, exist_ok=True)
     scripts, resources = [], {}
     for task in plan.tasks:
@@ -122,14 +118,8 @@ def launch(plan: Plan, workdir: Path, extra_sbatch: list[str] | None = None) -> 
         raise EnvironmentProblem(f"sbatch refused the plan: {proc.stderr.strip()}")
     job_id = proc.stdout.strip().split(";")[0]
     launched = Launched(job_id, array, {t.id: f"{job_id}_{i}" for i, t in enumerate(plan.tasks)})
-    (out_dir / LAUNCH_FILE).write_text(json.dumps({"engine": "slurm", "job_id": job_id, "tasks": launched.tasks,
-                                                   "submitted_at": time.time()}, indent=2) + "\n")
+    record_launch(plan, "slurm", launched.tasks, job_id)
     return launched
-
-
-def read_launch(plan: Plan) -> dict | None:
-    path = plan.folder / "slurm" / LAUNCH_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def queue(job_id: str) -> dict[str, dict]:
