@@ -171,6 +171,20 @@ def _per_seed(o: SeedOutcome, run_dir: Path | None) -> dict:
     return d
 
 
+def data_content_sha256(data_dir: str | None) -> str | None:
+    """The data manifest's content digest (without its creation time), or None without a manifest:
+    what records of one dataset fetched or built on different nodes have in common."""
+    if not data_dir:
+        return None
+    from harness.data.manifest import content_sha256, read_manifest
+
+    try:
+        manifest = read_manifest(data_dir)
+    except ValueError:
+        return None
+    return content_sha256(manifest) if manifest is not None else None
+
+
 def summarize_seeds(seed_results: dict[str, dict], baseline_bpb: list[float] | None,
                     baseline_name: str | None) -> tuple[dict, dict, list[dict]]:
     """The record's figures over its seeds: the top-level summary fields, the ``stats`` block and the
@@ -268,6 +282,7 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: A
 
     tok = data_info.get("tokenizer_path")
     data_block = {"variant": data_info["variant"], "manifest_sha256": data_info.get("manifest_sha256"),
+                  "content_sha256": data_content_sha256(data_info.get("data_dir")),
                   "tokenizer_sha256": sha256_file(Path(tok)) if tok else None,
                   "val_targets": next((_int_or_none(o.measurement.canonical_targets) for o in outcomes
                                        if o.measurement.canonical_targets), None),

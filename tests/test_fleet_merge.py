@@ -54,7 +54,8 @@ OTHER_SHA = "0" * 63 + "1"
 
 @pytest.mark.parametrize("what,change", [
     ("submission version", lambda r: r["verification"]["code"]["files"][0].update(sha256=OTHER_SHA)),
-    ("data", lambda r: r["verification"]["data"].update(manifest_sha256=OTHER_SHA)),
+    ("data", lambda r: r["verification"]["data"].update(content_sha256=OTHER_SHA)),
+    ("data", lambda r: r["verification"]["data"].update(tokenizer_sha256=OTHER_SHA)),
     ("policy", lambda r: r["verification"]["policy"].update(id="strict", sha256=OTHER_SHA)),
 ])
 def test_records_of_another_experiment_are_refused(runs, tmp_path, what, change):
@@ -86,3 +87,28 @@ def test_seeds_on_different_node_types_are_flagged_and_keep_their_node(runs, tmp
     assert merged["verification"]["per_seed"]["1"]["node"]["gpu_count"] == 0
     # Still the statistics of both seeds.
     assert merged["verification"]["stats"] == load(runs["both"])["verification"]["stats"]
+
+
+def test_the_same_data_fetched_on_another_node_merges(runs, tmp_path):
+    """Another node's copy of the dataset has its own manifest file (another creation time, so another
+    manifest_sha256) but the same content: its seeds merge, and the merge note keeps each file's sha256."""
+    other = _altered(runs["seed2"], tmp_path / "other", lambda r: r["verification"]["data"].update(
+        manifest_sha256=OTHER_SHA))
+    merged = fleet_merge.merge_records(fleet_merge.load_records([runs["seed1"], other]), None, None, "m")
+    assert merged["verification"]["stats"] == load(runs["both"])["verification"]["stats"]
+    note = next(f for f in merged["verification"]["findings"] if f["rule"] == fleet_merge.MERGE_RULE)
+    assert note["evidence"]["records"]["2"]["data_manifest_sha256"] == OTHER_SHA
+
+
+def test_data_content_digest_ignores_only_the_creation_time(runs):
+    from harness.data.manifest import content_sha256, read_manifest
+    from harness.reproduce import prepare_data
+
+    manifest = read_manifest(prepare_data("embedded", None).data_dir)
+    digest = content_sha256(manifest)
+    assert load(runs["seed1"])["verification"]["data"]["content_sha256"] == digest
+    manifest.created_at = "2000-01-01T00:00:00Z"
+    assert content_sha256(manifest) == digest
+    first = next(iter(manifest.files.values()))
+    first.sha256 = OTHER_SHA
+    assert content_sha256(manifest) != digest

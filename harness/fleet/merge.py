@@ -72,8 +72,10 @@ def _version(rec: dict) -> tuple:
 
 
 def _data(rec: dict) -> tuple:
+    """The dataset by its manifest's content (nodes that fetched the same files agree on it; the file's own
+    sha256 differs by its creation time), else by the manifest file (records older than content_sha256)."""
     d = rec["verification"]["data"]
-    return d["variant"], d.get("manifest_sha256"), d.get("tokenizer_sha256")
+    return d["variant"], d.get("content_sha256") or d.get("manifest_sha256"), d.get("tokenizer_sha256")
 
 
 def _policy(rec: dict) -> tuple:
@@ -193,6 +195,8 @@ def merge_records(loaded: list[tuple[Path, dict]], baseline_bpb: list[float] | N
                      "message": f"merged from {len(loaded)} record(s) by harness record merge",
                      "evidence": {"records": {str(s.seed): {"path": str(s.path),
                                                               "run_id": s.record["verification"]["run_id"],
+                                                              "data_manifest_sha256":
+                                                                  s.record["verification"]["data"]["manifest_sha256"],
                                                               "created_at": s.record["verification"]["created_at"]}
                                               for s in seeds}}})
     v["findings"] = findings
