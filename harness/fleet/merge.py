@@ -244,20 +244,23 @@ def merge(paths: list[Path], out: Path, submission: str | None = None, source_re
 def resolve_submission(rec: dict, ref: str | None, source_repo: str | None):
     """The submission the records ran, found again here (for its claims and baseline), or None.
 
-    Its code must be the version the records measured; another version is refused."""
+    A registry entry or folder named by the record's source comes first (its manifest holds the claims),
+    then a PR at its pinned commit. Its code must be the version the records measured; another is refused."""
+    from harness.record import sha256_file
     from harness.resolve import resolve
 
     src = rec["verification"]["source"]
     if ref is None:
-        if src.get("kind") == "pr":
+        manifest_dir = str(Path(src["manifest"]).parent) if src.get("manifest") else None
+        ref = next((c for c in (manifest_dir, src.get("path"), rec["name"]) if c and _resolvable(c)), None)
+        if ref is None and src.get("kind") == "pr":
             ref = f"github:{src.get('repo')}#{src.get('pr')}@{src.get('sha')}"
-        else:
-            ref = next((c for c in (src.get("path"), rec["name"]) if c and _resolvable(c)), None)
+            recorded_repo = src.get("source_repo")
+            if source_repo is None and recorded_repo and ("://" in recorded_repo or Path(recorded_repo).exists()):
+                source_repo = recorded_repo
         if ref is None:
             return None
-    sub = resolve(ref, source_repo=source_repo or (src.get("source_repo") if src.get("kind") == "pr" else None))
-    from harness.record import sha256_file
-
+    sub = resolve(ref, source_repo=source_repo)
     want = dict(p for p in _version(rec)[1])
     have = {f: sha256_file(Path(sub.folder) / f) for f in want}
     if have != want:
