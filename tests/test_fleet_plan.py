@@ -77,13 +77,15 @@ def test_official_plan_of_toy_data_and_unpinned_image_are_refused(tmp_path):
 def test_smoke_plan_on_cpu_with_a_pinned_image_and_mounted_data(tmp_path):
     image = "ghcr.io/example/pgolf-harness@sha256:" + "a" * 64
     plan = make_plan(["reference"], [1, 2], mode="smoke", store="/shared/records", out=tmp_path / "p",
-                     accelerators="none", image=image, data_source="gs://bucket/data", train_seconds=30)
+                     accelerators="none", image=image, data_source="gs://bucket/data", train_seconds=30,
+                     compile_cache=True)
     cfg = yaml.safe_load((plan.folder / plan.tasks[1].task_file).read_text())
     assert cfg["resources"] == {"cpus": "2+", "image_id": f"docker:{image}",
                                 "job_recovery": {"strategy": "FAILOVER", "max_restarts_on_errors": 0}}
     assert "setup" not in cfg and "file_mounts" not in cfg  # embedded data; the store is a folder
     assert cfg["envs"]["PGOLF_OUT"] == "/shared/records/p/reference/seed-2"
     assert "--train-seconds 30" in cfg["run"]
+    assert "--compile-cache /shared/records/compile-cache" in cfg["run"]
     assert json.loads((plan.folder / "plan.json").read_text())["store"] == "/shared/records"
 
 

@@ -32,11 +32,14 @@ def command() -> None:
                    "its pins; `host`: nodes have the harness installed (Slurm).")
 @click.option("--data-source", default=None, help="A bucket or folder holding the dataset (default: harness data fetch on the node).")
 @click.option("--train-seconds", type=float, default=None, help="Smoke training budget passed to each seed.")
+@click.option("--compile-cache", is_flag=True,
+              help="Seeds keep torch.compile caches in the store (one folder per submission version), so a seed "
+                   "that starts after another seed of its submission finished starts warm.")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Smoke: trainer environment, as reproduce --env.")
 @click.option("--harness-cmd", default="harness", show_default=True, help="How a node calls the harness.")
 @click.option("--source-repo", default=None, help="Mirror or URL of openai/parameter-golf for PR references.")
-def plan_cmd(submissions, seeds, mode, store, out, infra, accelerators, cpus, image, data_source, train_seconds, env_pairs,
-             harness_cmd, source_repo) -> None:
+def plan_cmd(submissions, seeds, mode, store, out, infra, accelerators, cpus, image, data_source, train_seconds,
+             compile_cache, env_pairs, harness_cmd, source_repo) -> None:
     """Write one SkyPilot task per (SUBMISSION, seed) and plan.json into --out."""
     from harness.commands.reproduce import _seeds
     from harness.fleet.plan import make_plan
@@ -44,7 +47,8 @@ def plan_cmd(submissions, seeds, mode, store, out, infra, accelerators, cpus, im
     extra = [a for pair in env_pairs for a in ("--env", pair)]
     plan = make_plan(list(submissions), _seeds(seeds), mode=mode, store=store, out=out, infra=infra,
                      accelerators=accelerators, cpus=cpus, image=image, data_source=data_source, harness_cmd=harness_cmd,
-                     train_seconds=train_seconds, extra_args=extra, source_repo=source_repo)
+                     train_seconds=train_seconds, compile_cache=compile_cache, extra_args=extra,
+                     source_repo=source_repo)
     for t in plan.tasks:
         click.echo(f"{t.id:40} {t.task_file}  -> {plan.store}/{t.out}")
     click.echo(f"plan {plan.id}: {len(plan.tasks)} task(s) in {plan.folder}")

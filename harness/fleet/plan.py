@@ -103,7 +103,7 @@ def node_ref(sub) -> tuple[str, dict[str, str]]:
 
 def make_plan(refs: list[str], seeds: list[int], *, mode: str, store: str, out: Path, infra: str | None = None,
               accelerators: str | None = None, cpus: str = "2+", image: str | None = None, data_source: str | None = None,
-              harness_cmd: str = "harness", train_seconds: float | None = None,
+              harness_cmd: str = "harness", train_seconds: float | None = None, compile_cache: bool = False,
               extra_args: list[str] | None = None, source_repo: str | None = None) -> Plan:
     """Resolve every submission, then write plan.json and one task file per (submission, seed)."""
     from harness.resolve import resolve
@@ -140,7 +140,8 @@ def make_plan(refs: list[str], seeds: list[int], *, mode: str, store: str, out: 
                 store=store, infra=infra,
                 accelerators=skypilot.accelerators_for(mode, accelerators, sub.manifest.nproc),
                 image=image, data_variant=sub.manifest.data, data_source=data_source, cpus=cpus, mounts=mounts,
-                harness_cmd=harness_cmd, train_seconds=train_seconds, extra_args=list(extra_args or []),
+                harness_cmd=harness_cmd, train_seconds=train_seconds, compile_cache=compile_cache,
+                extra_args=list(extra_args or []),
                 source_repo=source_repo if source_repo and "://" in source_repo else None)
             skypilot.write_task(out / task.task_file, spec)
             plan.tasks.append(task)

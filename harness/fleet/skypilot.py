@@ -25,6 +25,7 @@ from harness.errors import EnvironmentProblem, UsageError
 
 STORE_MOUNT = "/pgolf-store"
 DATA_MOUNT = "/pgolf-data"
+COMPILE_CACHE_DIR = "compile-cache"  # under the store, beside the plans
 VENV = "$HOME/pgolf-venv"
 BUCKET_SCHEMES = ("s3://", "gs://", "r2://", "cos://", "oci://", "https://", "nebius://")
 # Images: a harness image pinned by digest, `profile` (the env profile's base image; setup installs the
@@ -63,6 +64,7 @@ class TaskSpec:
     mounts: dict[str, str] = field(default_factory=dict)
     harness_cmd: str = "harness"
     train_seconds: float | None = None
+    compile_cache: bool = False  # seeds share torch.compile caches through the store (one per submission version)
     extra_args: list[str] = field(default_factory=list)
     source_repo: str | None = None
 
@@ -142,6 +144,10 @@ def task_config(spec: TaskSpec) -> dict:
             setup.append(f"{spec.harness_cmd} data fetch {shlex.quote(spec.data_variant)} --dest data")
     if spec.train_seconds:
         run_args += ["--train-seconds", f"{spec.train_seconds:g}"]
+    if spec.compile_cache:
+        # reproduce keeps one cache folder per submission version under it (never shared across
+        # submissions) and records per seed whether it started cold or warm.
+        run_args += ["--compile-cache", f"{store_root}/{COMPILE_CACHE_DIR}"]
     if spec.source_repo:
         run_args += ["--source-repo", shlex.quote(spec.source_repo)]
     run_args += [shlex.quote(a) for a in spec.extra_args]
