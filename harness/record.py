@@ -169,6 +169,61 @@ def _per_seed(o: SeedOutcome, run_dir: Path | None) -> dict:
     return d
 
 
+def data_content_sha256(data_dir: str | None) -> str | None:
+    """The data manifest's content digest (without its creation time), or None without a manifest:
+    what records of one dataset fetched or built on different nodes have in common."""
+    if not data_dir:
+        return None
+    from harness.data.manifest import content_sha256, read_manifest
+
+    try:
+        manifest = read_manifest(data_dir)
+    except ValueError:
+        return None
+    return content_sha256(manifest) if manifest is not None else None
+
+
+def summarize_seeds(seed_results: dict[str, dict], baseline_bpb: list[float] | None,
+                    baseline_name: str | None) -> tuple[dict, dict, list[dict]]:
+    """The record's figures over its seeds: the top-level summary fields, the ``stats`` block and the
+    findings they raise. Only seeds with status ok and a val_bpb count (failed seeds are listed, never
+    averaged). It reads the seed_results of a record, so a record written by one run and one merged
+    from per-seed records (``harness record merge``) get their numbers from the same code."""
+    ok = [r for r in seed_results.values() if r.get("status") == "ok" and r.get("val_bpb") is not None]
+    bpb = [r["val_bpb"] for r in ok]
+    loss = [r["val_loss"] for r in ok]
+    pairs = [(r["val_loss"], r["val_bpb"]) for r in ok]
+    bytes_ok = [r["artifact_bytes"] for r in ok if r.get("artifact_bytes")]
+    code_ok = [r.get("code_bytes") for r in ok if r.get("code_bytes") is not None]
+
+    findings: list[dict] = []
+    stats: dict[str, Any] = {"mean": None, "std_sample": None, "std_population": None, "n": 0}
+    s_bpb, s_loss = seed_stats(bpb), seed_stats(loss)
+    if s_bpb:
+        stats.update(s_bpb)
+        stats["val_loss"] = s_loss
+        try:
+            bpt = stats_mod.bytes_per_token_from_pairs(pairs)
+            stats["bytes_per_token"] = bpt
+            stats["margin_bpb"] = stats_mod.margin_bpb(bpt, DEFAULT_MARGIN_NATS)
+        except ValueError:
+            pass
+    sig = significance(pairs, baseline_bpb) if baseline_bpb else None
+    if sig:
+        stats["welch"] = {"baseline": str(baseline_name), "t": sig["t"], "df": sig["df"], "p": sig["p"],
+                          "mean_diff": sig["mean_diff_bpb"], "margin_bpb": sig["margin_bpb"]}
+    elif baseline_bpb:
+        stats["welch"] = None
+        findings.append({"rule": "stats.welch", "severity": "info", "seed": None,
+                         "message": "Welch test needs >= 2 successful seeds on each side"})
+    summary = {"val_loss": s_loss["mean"] if s_loss else None, "val_bpb": s_bpb["mean"] if s_bpb else None,
+               "val_loss_std": s_loss["std_sample"] if s_loss else None,
+               "val_bpb_std": s_bpb["std_sample"] if s_bpb else None,
+               "bytes_total": max(bytes_ok) if bytes_ok else None,
+               "bytes_code": max(code_ok) if code_ok else None}
+    return summary, stats, findings
+
+
 def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: Policy, policy_id: str,
                  manifest: Any, origin: dict, code_dir: Path, env_report: dict, data_info: dict,
                  isolation: dict, smoke: dict | None, baseline_bpb: list[float] | None,
@@ -176,14 +231,6 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: P
                  author: str = "pgolf-harness", github_id: str = "pgolf-harness",
                  notes: list[str] | None = None, extra_findings: list[dict] | None = None) -> dict:
     """The v1 record for one reproduction (failed seeds listed, never averaged)."""
-
-    ok = [o for o in outcomes if o.ok and o.measurement.val_bpb is not None]
-    bpb = [o.measurement.val_bpb for o in ok]
-    loss = [o.measurement.val_loss for o in ok]
-    pairs = [(o.measurement.val_loss, o.measurement.val_bpb) for o in ok]
-    bytes_ok = [o.measurement.artifact_bytes_disk for o in ok if o.measurement.artifact_bytes_disk]
-    code_ok = [(o.measurement.code or {}).get("counted_bytes") for o in ok]
-
     findings: list[dict] = []
     for o in outcomes:
         for f in o.measurement.findings:
@@ -214,25 +261,9 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: P
         findings.append({"rule": "smoke.scaling", "severity": "info", "seed": None,
                          "message": "budgets scaled for a smoke run", "evidence": smoke})
 
-    stats: dict[str, Any] = {"mean": None, "std_sample": None, "std_population": None, "n": 0}
-    s_bpb, s_loss = seed_stats(bpb), seed_stats(loss)
-    if s_bpb:
-        stats.update(s_bpb)
-        stats["val_loss"] = s_loss
-        try:
-            bpt = stats_mod.bytes_per_token_from_pairs(pairs)
-            stats["bytes_per_token"] = bpt
-            stats["margin_bpb"] = stats_mod.margin_bpb(bpt, DEFAULT_MARGIN_NATS)
-        except ValueError:
-            pass
-    sig = significance(pairs, baseline_bpb) if baseline_bpb else None
-    if sig:
-        stats["welch"] = {"baseline": str(manifest.baseline), "t": sig["t"], "df": sig["df"], "p": sig["p"],
-                          "mean_diff": sig["mean_diff_bpb"], "margin_bpb": sig["margin_bpb"]}
-    elif baseline_bpb:
-        stats["welch"] = None
-        findings.append({"rule": "stats.welch", "severity": "info", "seed": None,
-                         "message": "Welch test needs >= 2 successful seeds on each side"})
+    seed_results = {str(o.seed): _seed_result(o) for o in outcomes}
+    summary, stats, stats_findings = summarize_seeds(seed_results, baseline_bpb, manifest.baseline)
+    findings.extend(stats_findings)
 
     code_files = []
     for f in manifest.code_files:
@@ -243,6 +274,7 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: P
 
     tok = data_info.get("tokenizer_path")
     data_block = {"variant": data_info["variant"], "manifest_sha256": data_info.get("manifest_sha256"),
+                  "content_sha256": data_content_sha256(data_info.get("data_dir")),
                   "tokenizer_sha256": sha256_file(Path(tok)) if tok else None,
                   "val_targets": next((_int_or_none(o.measurement.canonical_targets) for o in outcomes
                                        if o.measurement.canonical_targets), None),
@@ -264,14 +296,14 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: P
         "date": _dt.date.today().isoformat(),
         "track": "10min_16mb",
         "blurb": f"Reproduced by pgolf-harness ({mode} mode).",
-        "val_loss": s_loss["mean"] if s_loss else None,
-        "val_bpb": s_bpb["mean"] if s_bpb else None,
-        "val_loss_std": s_loss["std_sample"] if s_loss else None,
-        "val_bpb_std": s_bpb["std_sample"] if s_bpb else None,
+        "val_loss": summary["val_loss"],
+        "val_bpb": summary["val_bpb"],
+        "val_loss_std": summary["val_loss_std"],
+        "val_bpb_std": summary["val_bpb_std"],
         "seeds": [o.seed for o in outcomes],
-        "seed_results": {str(o.seed): _seed_result(o) for o in outcomes},
-        "bytes_total": max(bytes_ok) if bytes_ok else None,
-        "bytes_code": max(c for c in code_ok if c is not None) if any(c is not None for c in code_ok) else None,
+        "seed_results": seed_results,
+        "bytes_total": summary["bytes_total"],
+        "bytes_code": summary["bytes_code"],
         "hardware": hardware,
         "pytorch_version": str(env_report.get("torch") or ""),
         "verification": {

@@ -101,3 +101,29 @@ def show_cmd(path: str, as_json: bool) -> None:
         click.echo(f"  seed {seed:>6}: val_bpb={sr.val_bpb} val_loss={sr.val_loss} artifact={sr.artifact_bytes}")
     for w in rec.warnings:
         click.secho(f"warning [{w.kind}] {w.message}", fg="yellow")
+
+
+@command.command("merge")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the merged submission.json.")
+@click.option("--submission", default=None, metavar="REF",
+              help="The submission the records ran (default: found from the records' source), for its claims and baseline.")
+@click.option("--source-repo", default=None, help="Local mirror or URL of openai/parameter-golf for PR references.")
+def merge_cmd(runs: tuple[Path, ...], out: Path, submission: str | None, source_repo: str | None) -> None:
+    """Merge per-seed RUN records (run folders or submission.json files) into one multi-seed record.
+
+    The figures over the seeds and the comparison with the claims are those a
+    single multi-seed run computes. Records of different submission versions,
+    data, policies or run settings are refused (exit 2); seeds that ran on
+    different node types are kept, each with its node qualification, and flagged.
+    """
+    from harness.fleet.merge import merge
+
+    path, merged = merge(list(runs), out, submission, source_repo, say=click.echo)
+    stats = merged["verification"]["stats"]
+    std = stats.get("std_sample")
+    click.echo(f"seeds {merged['seeds']}: val_bpb mean {stats['mean']} std(sample) {'-' if std is None else std} n={stats['n']}")
+    for f in merged["verification"]["findings"]:
+        if f.get("severity") in ("error", "warning"):
+            click.secho(f"{f['severity']} seed {f.get('seed')}: {f['message']}", fg="red" if f["severity"] == "error" else "yellow")
+    click.echo(f"record: {path}")

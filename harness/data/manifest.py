@@ -98,6 +98,13 @@ class Manifest:
         )
 
 
+def content_sha256(manifest: Manifest) -> str:
+    """sha256 of what the manifest vouches for: every field but its creation time. Two machines that
+    fetched or built the same files agree on it, where the sha256 of the file itself differs."""
+    body = {k: v for k, v in manifest.to_json().items() if k != "created_at"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def now_utc() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
