@@ -8,10 +8,13 @@
 #
 #   docker build -t pgolf-harness .
 #   docker run --gpus all --network none -v "$PWD/data:/data" pgolf-harness env check
-#   docker run --gpus all --network none --security-opt systempaths=unconfined \
+#   docker run --gpus all --network none --user 0 --security-opt systempaths=unconfined \
+#     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
 #     -v "$PWD/data:/data" -v "$PWD/runs:/runs" pgolf-harness reproduce submissions/reference --out /runs
-# (systempaths=unconfined lets the harness give each seed its own PID namespace, so a kill takes
-#  every rank; without it only killpg is left inside a container.)
+# Each seed runs under bubblewrap inside the container (README: Isolation). It needs user namespaces
+# (Docker's default seccomp profile forbids them; podman's allows them) and a fresh /proc
+# (systempaths=unconfined); AppArmor hosts also need apparmor=unconfined. --user 0 lets the harness
+# run the trainer as a uid of its own; as the image's user 10001 everything else still holds.
 #
 # CPU variant (tests/test_image.py builds it with podman from a local Debian base and a
 # filled wheel folder; `python -m harness.image build-args --cpu torch==2.13.0+cpu`):
@@ -51,7 +54,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 # Versions come with the pinned base image (its digest pins them).
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc g++ lrzip ca-certificates \
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc g++ lrzip bubblewrap ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv
 

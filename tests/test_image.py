@@ -144,3 +144,56 @@ def test_reproduce_reference_inside_without_network(built, tmp_path):
     assert v["isolation"]["kill"] == "pidns" and v["isolation"]["network"].startswith("netns")
     env = json.dumps(v)
     assert torch_spec.split("==")[1] in env and image.BASE_MIN in env  # env report with the image provenance
+
+
+# Attacks that must fail the same way inside the image (the third setting of tests/attacks): each is
+# the trainer hook of tests/attacks/conftest.py's template and the outcome checked on the record.
+_IMAGE_ATTACKS = {
+    "secrets_and_escape": dict(setup="""
+        import ctypes, glob
+        libc = ctypes.CDLL(None, use_errno=True)
+        r = {"umount": libc.umount2(b"/tmp", 2), "unshare_user": libc.unshare(0x10000000),
+             "setns": libc.setns(os.open("/proc/1/ns/net", os.O_RDONLY), 0)}
+        leaked = [p for p in glob.glob("/proc/*/environ") if b"IMAGE_SECRET" in open(p, "rb").read()]
+        say("RESULTS " + repr(sorted(r.items())) + " LEAKED " + repr(leaked))
+    """),
+    "forged_stderr_metric": dict(after="""
+        print("final_int8_zlib_roundtrip_exact val_loss:0.10000000 val_bpb:0.90000000", file=sys.stderr, flush=True)
+        for p in ("../harness.log", "../../submission.json"):
+            try:
+                open(p, "a").write("forged")
+            except OSError:
+                pass
+    """),
+    "truncated_code": dict(setup='open(__file__, "w").write("pass")'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_IMAGE_ATTACKS))
+def test_attacks_fail_inside_the_image(built, tmp_path, name):
+    """Run as the image's user (10001) with the documented flags: bubblewrap holds inside the container."""
+    from tests.attacks.conftest import write_submission
+
+    pm, _, _ = built
+    sub = write_submission(tmp_path, **_IMAGE_ATTACKS[name])
+    out = tmp_path / "runs"
+    out.mkdir()
+    for p in (tmp_path, sub, out):
+        p.chmod(0o777 if p == out else 0o755)
+    proc = image.run(pm, TAG, "reproduce", "/sub", "--mode", "smoke", "--seeds", "1", "--out", "/runs",
+                     "--run-id", "a", "--no-progress", volumes=[f"{sub}:/sub:ro", f"{out}:/runs"],
+                     opts=[*image.SANDBOX_OPTS, "-e", "IMAGE_SECRET_TOKEN=hunter2"], check=False)
+    text = proc.stdout.decode() + proc.stderr.decode()
+    rec = json.loads((out / "a" / "submission.json").read_text())
+    iso = rec["verification"]["isolation"]
+    assert iso["engine"].startswith("bubblewrap"), text[-3000:]
+    log = (out / "a" / "seed-1" / "harness.log").read_text()
+    if name == "secrets_and_escape":
+        line = next(ln for ln in log.splitlines() if "RESULTS" in ln)
+        assert "LEAKED []" in line and ", 0)" not in line, line
+        assert "hunter2" not in log
+    elif name == "forged_stderr_metric":
+        assert rec["val_bpb"] == pytest.approx(3.2) and "forged" not in log
+    else:
+        assert proc.returncode != 0
+        assert any(f["rule"] == "code.modified" for f in rec["verification"]["findings"])

@@ -13,6 +13,7 @@ cores (measured against ``sha256sum`` by bench/data_verify.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
