@@ -64,14 +64,14 @@ def load_cases(path: Path = CASES_PATH) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- running
 
 def _cli_resolution(git_dir: Path, head: str) -> dict[str, Any]:
-    """What `harness verify github:openai/parameter-golf#N` would pick (it verifies one folder)."""
-    from harness.resolve import find_pr_folder
+    """What `harness verify github:openai/parameter-golf#N` reports on (one report per records folder)."""
+    from harness.resolve import pr_folders
 
     try:
-        folder, notes = find_pr_folder(git_dir, head)
+        folders, notes, _ = pr_folders(git_dir, head)
     except Exception as exc:  # noqa: BLE001 - a PR shape the CLI rejects is a result, not a crash
         return {"ok": False, "message": f"{type(exc).__name__}: {exc}"}
-    return {"ok": True, "folder": folder, "notes": notes}
+    return {"ok": True, "folder": folders[0], "folders": folders, "notes": notes}
 
 
 def _finding_row(f: Any, prefix: str = "") -> dict[str, Any]:
@@ -178,8 +178,9 @@ def score(doc: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         "probe_graded": len(probe_grade),
         "probe_graded_named_site_or_error": sum(1 for v in probe_grade if v["outcome"] in ("error", "probe")),
         "cli_resolve_failures": [r["pr"] for r in rows if not r["cli_resolve"]["ok"]],
-        # `harness verify <PR ref>` reports on one folder; these PRs add more than one
-        "cli_one_folder_of_several": [r["pr"] for r in rows if r["cli_resolve"]["ok"] and len(r["folders"]) > 1],
+        # `harness verify <PR ref>` reports on each folder the PR adds; these cases list a folder it would miss
+        "cli_one_folder_of_several": [r["pr"] for r in rows if r["cli_resolve"]["ok"] and len(r["folders"]) >
+                                      len(r["cli_resolve"].get("folders", [r["cli_resolve"].get("folder")]))],
         "folder_failures": [r["pr"] for r in rows if any("error" in f for f in r["folders"])],
     }
     return {"violations": violations, "clean": clean, "table": {k: dict(v) for k, v in table.items()},
@@ -227,7 +228,7 @@ def render(doc: dict[str, Any], scored: dict[str, Any]) -> str:
             f"{_pct(s['probe_graded_named_site_or_error'], s['probe_graded'])}",
             f"  PR refs the CLI cannot resolve:        {len(s['cli_resolve_failures'])} "
             + " ".join(f"#{p}" for p in s["cli_resolve_failures"]),
-            f"  PR refs the CLI verifies 1 folder of N: {len(s['cli_one_folder_of_several'])} "
+            f"  PR refs whose folders the CLI misses:   {len(s['cli_one_folder_of_several'])} "
             + " ".join(f"#{p}" for p in s["cli_one_folder_of_several"]),
             f"  cases with a folder that failed:       {len(s['folder_failures'])} "
             + " ".join(f"#{p}" for p in s["folder_failures"])]

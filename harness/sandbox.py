@@ -23,14 +23,11 @@ secrets dropped. The launcher that sets this up is :mod:`harness.netns_exec`.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,10 +37,11 @@ from typing import IO, Any
 from harness.errors import EnvironmentProblem
 from harness.sandbox_bwrap import cleanup as bwrap_cleanup
 from harness.sandbox_bwrap import launch_bwrap
+from harness.sandbox_detect import detect_isolation
+from harness.sandbox_fallback import launch_fallback
 from harness.bwrap_view import bwrap_path
 from harness.procs import MARKER_VAR, alive, env_values, gpu_memory_used, gpu_pids, other_ids, pids_holding, pids_with_env
 
-LAUNCHER = Path(__file__).with_name("netns_exec.py")
 
 # Host variables a trainer may inherit; everything else is dropped (then secrets are
 # filtered again, in case an allowed pattern or the caller's env carries one).
@@ -131,91 +129,6 @@ class SandboxOptions:
     engine: str = "auto"
     read_only: list[Path] = field(default_factory=list)  # inputs the trainer reads (data, tokenizer)
     limits: dict[str, int] = field(default_factory=dict)  # pids/memory/disk/shm (harness.limits)
-
-
-# ---------------------------------------------------------------------------------- detect
-
-
-def _cgroup2_mount() -> str | None:
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                if right.split(" ", 1)[0] == "cgroup2":
-                    return left.split()[4]
-    except OSError:
-        return None
-    return None
-
-
-def _own_cgroup_dir() -> Path | None:
-    mnt = _cgroup2_mount()
-    if not mnt:
-        return None
-    try:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            if line.startswith("0::"):
-                return Path(mnt) / line[3:].lstrip("/")
-    except OSError:
-        return None
-    return Path(mnt)
-
-
-def _probe_cgroup2() -> dict[str, Any]:
-    base = _own_cgroup_dir()
-    if base is None:
-        return {"ok": False, "detail": "no cgroup2 filesystem mounted (cgroup v1 or none)"}
-    probe = base / f"pgolf-probe-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    try:
-        probe.mkdir()
-    except OSError as exc:
-        return {"ok": False, "detail": f"cannot create a cgroup under {base}: {exc.strerror}", "base": str(base)}
-    try:
-        if not (probe / "cgroup.kill").exists():
-            return {"ok": False, "detail": "kernel has no cgroup.kill (needs Linux >= 5.14)", "base": str(base)}
-        return {"ok": True, "detail": "", "base": str(base)}
-    finally:
-        try:
-            probe.rmdir()
-        except OSError:
-            pass
-
-
-@functools.lru_cache(maxsize=1)
-def detect_isolation() -> dict[str, Any]:
-    """What containment this machine offers, probed for real (cached per process).
-
-    Keys: cgroup_v2, user_namespace, pid_namespace, net_namespace, mount_namespace (each
-    {"ok", "detail"}), namespaces_via_user_namespace (True when not root),
-    kill_method (the strongest available), network_isolation (bool), is_root, nvidia_smi,
-    kernel.
-    """
-    info: dict[str, Any] = {"is_root": os.geteuid() == 0, "kernel": os.uname().release,
-                            "cgroup_v2": _probe_cgroup2()}
-    try:
-        out = subprocess.run([sys.executable, "-I", str(LAUNCHER), "--probe"], capture_output=True,
-                             text=True, timeout=30, check=False)
-        ns = json.loads(out.stdout) if out.returncode == 0 else {}
-        err = out.stderr.strip()[-300:]
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        ns, err = {}, str(exc)
-    for k in ("user_namespace", "pid_namespace", "net_namespace", "mount_namespace"):
-        info[k] = ns.get(k, {"ok": False, "detail": err or "probe failed"})
-    # Without root the namespaces above were probed (and will be made) inside a user namespace.
-    info["namespaces_via_user_namespace"] = bool(ns.get("namespaces_via_user_namespace", not info["is_root"]))
-    if info["cgroup_v2"]["ok"]:
-        info["kill_method"] = "cgroup"
-    elif info["pid_namespace"]["ok"]:
-        info["kill_method"] = "pidns"
-    else:
-        info["kill_method"] = "killpg"
-    info["network_isolation"] = bool(info["net_namespace"]["ok"])
-    info["nvidia_smi"] = shutil.which("nvidia-smi")
-    return info
-
-
-FALLBACK_LABEL = ("fallback: hand-written namespaces (contains a runaway, not an adversary: no privilege "
-                  "separation, the host file system stays visible)")
 
 
 def pick_engine(engine: str) -> str:
@@ -360,90 +273,14 @@ class SeedSandbox:
             self.proc = launch_bwrap(self, argv, cwd, env, dropped, stdout,
                                      subprocess.STDOUT if stderr is None else stderr)
             return self.proc
-        opts = self.options
-        net_ok = self.avail["net_namespace"]["ok"]
-        mnt_ok = self.avail["mount_namespace"]["ok"]
-        use_pidns = self.avail["pid_namespace"]["ok"] and self.kill_method in ("cgroup", "pidns")
-        if opts.isolate_network and not net_ok and opts.require_network_isolation:
-            raise EnvironmentProblem(
-                "Network isolation was required but this machine cannot create a network namespace "
-                f"({self.avail['net_namespace']['detail']}).",
-                hint="Run as root on Linux (or in a privileged container), or drop --require-isolation.")
-        # PDEATHSIG fires when the parent THREAD exits: run_seed keeps its calling thread
-        # alive for the seed's whole life, so the seed dies only if the harness does.
-        wrap = [sys.executable, "-I", str(LAUNCHER), "--parent-pid", str(os.getpid())]
-        iso: dict[str, Any] = {"engine": FALLBACK_LABEL, "kill": self.kill_method, "pid_namespace": use_pidns}
-        if self.kill_method == "cgroup":
-            base = Path(self.avail["cgroup_v2"]["base"])
-            self.cgroup = base / f"pgolf-seed-{self.seed_id}"
-            self.cgroup.mkdir()
-            wrap += ["--cgroup", str(self.cgroup)]
-            iso["cgroup"] = str(self.cgroup)
-        use_userns = {"on": True, "off": False}.get(opts.user_namespace, os.geteuid() != 0)
-        if use_userns:
-            wrap.append("--userns")
-        iso["user_namespace"] = use_userns
-        if use_pidns:
-            wrap.append("--pidns")
-        if opts.isolate_network and net_ok:
-            wrap.append("--netns")
-            env.update({"NCCL_SOCKET_IFNAME": "lo", "GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"})
-            iso["network"] = "netns (lo only)"
-        else:
-            iso["network"] = "host" + ("" if not opts.isolate_network else
-                                       f" (namespace unavailable: {self.avail['net_namespace']['detail']})")
-        tmp = self._fresh_dir("tmp")
-        if opts.private_tmp and mnt_ok:
-            wrap += ["--private-tmp", str(tmp)]
-            env["TMPDIR"] = "/tmp"
-            iso["private_tmp"] = "mount (fresh dir over /tmp)"
-        else:
-            env["TMPDIR"] = str(tmp)
-            iso["private_tmp"] = "TMPDIR only" if opts.private_tmp else "off"
-        if opts.private_shm and mnt_ok:
-            wrap.append("--private-shm")
-            iso["private_shm"] = "tmpfs"
-        else:
-            iso["private_shm"] = "host"
-        keeps = {cwd, self.state_dir, Path(sys.prefix), Path(sys.base_prefix), *map(Path, opts.keep_paths),
-                 *map(Path, opts.read_only)}
-        for v in env.values():
-            for part in v.split(os.pathsep):
-                if not part.startswith("/tmp/"):
-                    continue
-                p = Path(part)  # may be a glob or a file still to be written: keep its folder
-                while not p.exists() and p.parent != Path("/tmp"):
-                    p = p.parent
-                if p.exists() and p != Path("/tmp"):
-                    keeps.add(p)
-        for k in sorted(keeps):
-            wrap += ["--keep", str(k)]
-        hides = [Path(p) for p in opts.hide_paths] + ([Path(log_path)] if log_path else [])
-        if mnt_ok and hides:
-            empty = self.state_dir / ".hidden-empty"
-            if not empty.exists():
-                empty.write_bytes(b"")
-            empty.chmod(0o444)
-            wrap += ["--empty-file", str(empty)]
-            for h in hides:
-                wrap += ["--hide", str(Path(h).resolve())]
-            iso["harness_log"] = "hidden (empty read-only file bound over it)"
-        else:
-            iso["harness_log"] = "outside the working copy (not hidden: no mount namespace)"
-        iso.update({"fresh_home": opts.fresh_home, "env_dropped": dropped,
-                    "env_allow_list": sorted(set(ENV_ALLOW) | set(opts.env_passthrough)),
-                    "seed_id": self.seed_id, "marker": f"{MARKER_VAR}={self.seed_id}",
-                    # What the machine offered, beside what was in force above.
-                    "available": {k: self.avail[k]["ok"] for k in
-                                  ("cgroup_v2", "user_namespace", "pid_namespace", "net_namespace", "mount_namespace")}})
-        self.isolation.update(iso)
-        self.env = env
-        self.argv = wrap + ["--", *argv]
-        self.gpu_baseline = gpu_memory_used()
-        self.proc = subprocess.Popen(self.argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                                     stderr=subprocess.STDOUT if stderr is None else stderr,
-                                     start_new_session=True, close_fds=True)
+        self.proc = launch_fallback(self, argv, cwd, env, dropped, log_path, stdout,
+                                    subprocess.STDOUT if stderr is None else stderr)
         return self.proc
+
+    @staticmethod
+    def env_allow() -> tuple[str, ...]:
+        """Host variables a trainer may inherit (the allow-list, before secrets are filtered)."""
+        return ENV_ALLOW
 
     # -- kill ----------------------------------------------------------------------------
 
