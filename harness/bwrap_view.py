@@ -33,7 +33,6 @@ ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezo
 # Top-level system directories: bound read-only when they are directories, recreated as the
 # same symlink when they are symlinks (merged-/usr systems).
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
-HOSTNAME = "pgolf-seed"
 GPU_NODE_GLOBS = ("/dev/nvidia*", "/dev/nvidia-caps/*", "/dev/dri/*")
 
 
@@ -78,8 +77,7 @@ class View:
 
     def argv(self, env: dict[str, str]) -> list[str]:
         a = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-             "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-             "--hostname", HOSTNAME]
+             "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
         if self.isolate_network:
             a.append("--unshare-net")
         if self.uid is not None:

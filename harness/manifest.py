@@ -124,12 +124,6 @@ def parse_manifest(data: dict[str, Any], *, path: Path | None = None, default_na
         check_plain(data, where)
     except ValueError as exc:
         raise UsageError(f"{exc}.", hint="Fix the manifest: every number must be finite.") from None
-    errors = manifest_errors("manifest", data)
-    if errors:
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise UsageError(f"{where}: {errors[0]}{more}.",
-                         hint="See the manifest schema in harness/manifest.py's docstring; paths are relative to the "
-                              "submission folder and may not contain '..'.")
     unknown = set(data) - _SECTIONS
     if unknown:
         raise UsageError(f"{where}: unknown section(s) {sorted(unknown)}; allowed: {sorted(_SECTIONS)}.")
@@ -137,6 +131,13 @@ def parse_manifest(data: dict[str, Any], *, path: Path | None = None, default_na
     bad = set(sub) - _SUBMISSION_KEYS
     if bad:
         raise UsageError(f"{where}: unknown [submission] key(s) {sorted(bad)}; allowed: {sorted(_SUBMISSION_KEYS)}.")
+    # Types, names and paths (after the typo checks above, whose messages name the allowed keys).
+    errors = manifest_errors("manifest", data)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UsageError(f"{where}: {errors[0]}{more}.",
+                         hint="See the manifest schema in harness/manifest.py's docstring; paths are relative to the "
+                              "submission folder and may not contain '..'.")
     smoke = data.get("smoke", {})
     claim = data.get("claim", {})
     claims = []

@@ -119,7 +119,7 @@ def measure_artifact(m: "SeedMeasurement", work: Path, pattern: str, code_bytes:
     except ArtifactProblem as exc:
         m.finding("error", exc.rule, str(exc))
         if m.ok:
-            m.ok, m.failure = False, f"no usable artifact: {exc}"
+            m.ok, m.failure = False, f"no artifact: {exc}"
         return
     m.artifact_file = final.path
     m.artifact_path = str(Path(work) / final.path)

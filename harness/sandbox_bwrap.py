@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from harness import limits as lim
 from harness import seccomp
-from harness.bwrap_view import HOSTNAME, View, bwrap_path
+from harness.bwrap_view import View, bwrap_path
 from harness.procs import MARKER_VAR, gpu_memory_used
 
 if TYPE_CHECKING:
@@ -59,10 +60,11 @@ def _chown_tree(root: Path, uid: int, gid: int) -> None:
 
 
 def _etc_binds(state_dir: Path, uid: int | None, gid: int | None, home: Path) -> list[str]:
-    """bwrap arguments laying the seed's own /etc/hosts (its hostname resolves to 127.0.0.1, as
-    torchrun's rendezvous needs) and, for a sandbox uid, /etc/passwd and /etc/group that name it
+    """bwrap arguments laying the seed's own /etc/hosts (the hostname, which the seed shares with the
+    host because a container may forbid sethostname, resolves to 127.0.0.1, as torchrun's rendezvous
+    needs inside a network namespace) and, for a sandbox uid, /etc/passwd and /etc/group that name it
     (getpwuid() in Python's getpass and torch's cache paths)."""
-    files = {"hosts": f"127.0.0.1 localhost {HOSTNAME}\n::1 localhost ip6-localhost ip6-loopback\n"}
+    files = {"hosts": f"127.0.0.1 localhost {socket.gethostname()}\n::1 localhost ip6-localhost ip6-loopback\n"}
     if uid is not None:
         for name, line in (("passwd", f"{SANDBOX_USER}:x:{uid}:{gid}::{home}:/bin/sh\n"),
                            ("group", f"{SANDBOX_USER}:x:{gid}:\n")):

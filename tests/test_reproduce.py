@@ -153,7 +153,7 @@ def test_data_dir_brings_its_own_tokenizer_and_variant(tmp_path: Path, tokenizer
 
 
 def test_data_is_verified_before_the_seeds_run(tmp_path: Path) -> None:
-    """A shard that changed since its manifest was written: a smoke run records it as a finding."""
+    """A shard that changed since its manifest was written stops a smoke run before any seed (exit 3)."""
     import shutil as _sh
 
     from harness.reproduce import prepare_data
@@ -166,11 +166,12 @@ def test_data_is_verified_before_the_seeds_run(tmp_path: Path) -> None:
     raw = bytearray(train.read_bytes())
     raw[4096] ^= 1
     train.write_bytes(bytes(raw))
-    res = reproduce(REFERENCE, ReproduceOptions(seeds=[1], mode="smoke", out=tmp_path / "runs", progress=False,
-                                                train_seconds=2, data=ds))
-    rec = json.loads((res.run_dir / "submission.json").read_text())
-    found = [f for f in rec["verification"]["findings"] if f["rule"] == "data.verify"]
-    assert found and "fineweb_train_000000.bin" in found[0]["message"] and "sha256" in found[0]["message"]
+    with pytest.raises(EnvironmentProblem) as exc:
+        reproduce(REFERENCE, ReproduceOptions(seeds=[1], mode="smoke", out=tmp_path / "runs", progress=False,
+                                              train_seconds=2, data=ds))
+    assert exc.value.exit_code == 3
+    assert "fineweb_train_000000.bin" in str(exc.value) and "sha256" in str(exc.value)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*/seed-1"))
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from harness.commands.reproduce import SeedList
 from harness.errors import EnvironmentProblem, UsageError
 
 STORE_HELP = ("Record store: a bucket (s3://, gs://, r2://...) mounted on every node, or a folder every node "
@@ -20,7 +21,7 @@ def command() -> None:
 
 @command.command("plan")
 @click.argument("submissions", nargs=-1, required=True)
-@click.option("--seeds", default="42,314,0", show_default=True, help="Comma-separated seeds, one task each.")
+@click.option("--seeds", type=SeedList(), default="42,314,0", show_default=True, help="Comma-separated seeds, one task each.")
 @click.option("--mode", type=click.Choice(["official", "smoke"]), default="official", show_default=True)
 @click.option("--store", required=True, help=STORE_HELP)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The plan folder to write.")
@@ -41,11 +42,10 @@ def command() -> None:
 def plan_cmd(submissions, seeds, mode, store, out, infra, accelerators, cpus, image, data_source, train_seconds,
              compile_cache, env_pairs, harness_cmd, source_repo) -> None:
     """Write one SkyPilot task per (SUBMISSION, seed) and plan.json into --out."""
-    from harness.commands.reproduce import _seeds
     from harness.fleet.plan import make_plan
 
     extra = [a for pair in env_pairs for a in ("--env", pair)]
-    plan = make_plan(list(submissions), _seeds(seeds), mode=mode, store=store, out=out, infra=infra,
+    plan = make_plan(list(submissions), seeds, mode=mode, store=store, out=out, infra=infra,
                      accelerators=accelerators, cpus=cpus, image=image, data_source=data_source, harness_cmd=harness_cmd,
                      train_seconds=train_seconds, compile_cache=compile_cache, extra_args=extra,
                      source_repo=source_repo)

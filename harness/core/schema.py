@@ -78,7 +78,7 @@ def loads_json(text: str | bytes, where: str = "input") -> Any:
     except RecursionError:
         raise ValueError(f"{where} nests too deeply to read") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{where} is not valid JSON ({exc})") from None
+        raise ValueError(f"{where} is not JSON ({exc})") from None
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
     check_plain(obj, where)
