@@ -15,6 +15,7 @@ given seconds and says so in the record.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -507,7 +508,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
         say(f"  note: {n}")
     say(f"  node: {node_line(report['node'])}")
 
-    cache_dir = compile_cache_for(opts.compile_cache, sub) if opts.compile_cache else None
+    cache_dir = compile_cache_for(opts.compile_cache, sub, report) if opts.compile_cache else None
     if cache_dir:
         say(f"  compile cache: {cache_dir} ({'warm' if compile_cache_is_warm(cache_dir) else 'cold'}; shared by this "
             "submission's seeds and later runs of it)")
@@ -596,21 +597,28 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     return ReproduceResult(run_dir, record_path, record, outcomes, code, time.monotonic() - t_start, comparison)
 
 
-def compile_cache_for(root: Path, sub: ResolvedSubmission) -> Path:
+def compile_cache_for(root: Path, sub: ResolvedSubmission, report: dict | None = None) -> Path:
     """The torch.compile cache folder of one submission version under ``root``.
 
     Seeds of one submission may share compiled kernels: they run the same code, and a warm cache
     only shortens the compile before the training timer, which no budget counts (the record says per
     seed whether its cache was warm). Different submissions never share one: a cache is code the next
     process loads, so one submission could plant kernels in another's run. The folder is keyed by the
-    name and the pinned commit (PR heads) or the code's digest (local folders).
+    name and the pinned commit (PR heads) or the code's digest (local folders), then by what compiled
+    kernels depend on: torch, triton and the GPU model (``report``, the env report), so a cache kept in
+    a shared store (``harness fleet plan --compile-cache``) is only ever loaded where it was built for.
     """
     version = sub.origin.get("sha")
     if not version:
         entry = Path(sub.folder) / sub.manifest.entry
         version = sha256_file(entry) if entry.is_file() else "local"
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sub.name)
-    return (Path(root) / f"{safe}-{str(version)[:12]}").resolve()
+    folder = f"{safe}-{str(version)[:12]}"
+    if report is not None:
+        gpus = sorted({str(g.get("name")) for g in report.get("gpus") or [] if isinstance(g, dict)}) or ["cpu"]
+        platform = f"torch {report.get('torch')}|triton {report.get('triton')}|{','.join(gpus)}"
+        folder += "-" + hashlib.sha256(platform.encode()).hexdigest()[:8]
+    return (Path(root) / folder).resolve()
 
 
 def shared_host_findings(isolation: dict, mode: str) -> list[dict]:

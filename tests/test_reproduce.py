@@ -240,10 +240,13 @@ def test_compile_cache_is_shared_by_a_submissions_seeds_and_recorded(tmp_path: P
     assert (per_seed["1"]["compile_cache"], per_seed["2"]["compile_cache"]) == ("cold", "warm")
     assert validate_record(res.record) == []
     # One folder per submission version: the code's digest names it, so changed code starts cold.
-    folder = compile_cache_for(tmp_path / "cache", resolve(str(sub)))
+    env = res.record["verification"]["environment"]  # torch, triton and the GPU model key the folder too
+    folder = compile_cache_for(tmp_path / "cache", resolve(str(sub)), env)
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [folder.name]
     assert folder.name.startswith("compiling-") and any(folder.rglob("*"))
     assert any(f"compile cache: {folder} (cold" in line for line in said), said
     (sub / "train_gpt.py").write_text(_COMPILING_TRAINER + "# changed\n")
-    assert compile_cache_for(tmp_path / "cache", resolve(str(sub))) != folder
+    assert compile_cache_for(tmp_path / "cache", resolve(str(sub)), env) != folder
+    assert compile_cache_for(tmp_path / "cache", resolve(str(sub)), {**env, "torch": "0.0"}) != \
+        compile_cache_for(tmp_path / "cache", resolve(str(sub)), env)  # another torch never loads these kernels
 

@@ -122,19 +122,26 @@ def test_the_python_environment_and_the_harness_are_read_only(attack):
     import site
 
     dirs = sorted({*site.getsitepackages(), *(p for p in sys.path if p and os.path.isdir(p)), str(HARNESS_SRC)})
-    out = attack(setup=f"""
-        for d in {dirs!r}:
+    try:
+        out = attack(setup=f"""
+            for d in {dirs!r}:
+                try:
+                    open(os.path.join(d, "zz_pgolf_planted.pth"), "w").write("# planted by tests/attacks\\n")
+                    say("PLANTED " + d)
+                except OSError:
+                    pass
+        """)
+        planted = {ln.split(" ", 1)[1] for ln in out.stdout_lines() if ln.startswith("PLANTED ")}
+        # The Python environment is bound read-only; a folder outside the view may exist in it only as an
+        # empty, throw-away parent of a bound path: a write there lands nowhere on the host.
+        assert not planted & set(site.getsitepackages())
+        assert not [d for d in dirs if os.path.exists(os.path.join(d, "zz_pgolf_planted.pth"))]
+    finally:  # an engine that lets the attack through (the fallback, measured by hand) leaves nothing behind
+        for d in dirs:
             try:
-                open(os.path.join(d, "zz_pgolf_planted.pth"), "w").write("import os\\n")
-                say("PLANTED " + d)
+                os.remove(os.path.join(d, "zz_pgolf_planted.pth"))
             except OSError:
                 pass
-    """)
-    planted = {ln.split(" ", 1)[1] for ln in out.stdout_lines() if ln.startswith("PLANTED ")}
-    # The Python environment is bound read-only; a folder outside the view may exist in it only as an
-    # empty, throw-away parent of a bound path: a write there lands nowhere on the host.
-    assert not planted & set(site.getsitepackages())
-    assert not [d for d in dirs if os.path.exists(os.path.join(d, "zz_pgolf_planted.pth"))]
 
 
 def test_no_process_survives_the_seed(attack, tmp_path):
