@@ -19,13 +19,14 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import EnvironmentProblem, HarnessError, UsageError
+from harness.data.embedded import ensure_embedded, tokenizer_for
+from harness.env import check_env, env_report
 from harness.fa3_shim import shim_dir
 from harness.evidence import ArtifactWatch, copy_submission
 from harness.limits import limits_from_policy
@@ -105,12 +106,7 @@ def _find_tokenizer(data_dir: Path, hint: str | None = None) -> Path | None:
     """The tokenizer of ``data_dir``: the one its manifest names, else the registry's file name,
     else the only ``*.model`` beside it. Several candidates and no way to choose is an error: a
     wrong tokenizer silently breaks every byte count."""
-    try:
-        from harness.data.embedded import tokenizer_for
-
-        named_by_manifest = tokenizer_for(data_dir)
-    except ImportError:
-        named_by_manifest = None
+    named_by_manifest = tokenizer_for(data_dir)
     if named_by_manifest is not None:
         return named_by_manifest
     cands: list[Path] = []
@@ -183,18 +179,9 @@ def prepare_data(variant: str, data: Path | None) -> DataInfo:
             how += f" (its manifest: variant {local}, not the submission's {variant})"
             variant = local
     elif variant == "embedded":
-        try:
-            from harness.data.embedded import ensure_embedded  # DATA-B
-        except ImportError:
-            raise EnvironmentProblem("the embedded dataset builder (harness.data.embedded) is not installed.",
-                                     hint="Pass --data DIR with canonical shards and a tokenizer.") from None
         data_dir, tok = _from_embedded(ensure_embedded())
         if tok is None:
-            try:
-                from harness.data.embedded import tokenizer_for
-                tok = tokenizer_for(data_dir)
-            except ImportError:
-                tok = None
+            tok = tokenizer_for(data_dir)
         if tok is None:
             tok = _find_tokenizer(data_dir)
         data_dir, tok = data_dir.resolve(), (tok.resolve() if tok else None)  # the trainer runs elsewhere
@@ -233,31 +220,9 @@ def _no_data(variant: str, data_dir: Path):
 
 # ------------------------------------------------------------------------- checks
 
-def _gpu_names() -> list[str]:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [x.strip() for x in out.stdout.splitlines() if x.strip()] if out.returncode == 0 else []
-
-
 def environment_report() -> dict:
-    try:
-        from harness.env import env_report  # IMAGE
-        rep = env_report()
-        return rep if isinstance(rep, dict) else dict(rep.__dict__)
-    except ImportError:
-        import platform
-        rep: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
-                               "gpus": _gpu_names(), "source": "reproduce fallback (harness.env absent)"}
-        try:
-            import torch
-            rep["torch"] = torch.__version__
-            rep["cuda"] = torch.version.cuda
-        except ImportError:
-            rep["torch"] = None
-        return rep
+    rep = env_report()
+    return rep if isinstance(rep, dict) else dict(rep.__dict__)
 
 
 def verify_data(data: DataInfo, mode: str, say: Callable[[str], None]) -> list[dict]:
@@ -285,11 +250,7 @@ def verify_data(data: DataInfo, mode: str, say: Callable[[str], None]) -> list[d
 
 
 def env_findings(report: dict, mode: str) -> list[dict]:
-    """The env profile comparison (IMAGE's check_env): a mismatch is a finding, never a refusal."""
-    try:
-        from harness.env import check_env  # IMAGE
-    except ImportError:
-        return []
+    """The env profile comparison (harness.env.check_env): a mismatch is a finding, never a refusal."""
     out = []
     for f in check_env(report, "official" if mode == "official" else "smoke"):
         d = f.to_dict() if hasattr(f, "to_dict") else dict(f)
