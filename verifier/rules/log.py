@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from harness.core import registry
 from verifier.model import Evidence, Finding, excerpt
 from verifier.rules._registry import RULES, rule
 from verifier.subject import LogInput, Subject
@@ -85,10 +86,7 @@ def check_timing(s: Subject) -> list[Finding]:
     pairs, missing = _logs_with_summary(s, r.id)
     if missing:
         return missing
-    try:
-        policy = _load_policy(s.policy_id or DEFAULT_POLICY)
-    except ImportError:
-        return _no_logs(r.id, "harness.core.policy is not importable; timing not judged")
+    policy = _load_policy(s.policy_id or DEFAULT_POLICY)
     try:
         strict = _load_policy(STRICT_POLICY) if (s.policy_id or DEFAULT_POLICY) != STRICT_POLICY else None
     except Exception:  # noqa: BLE001 - strict is informative only
@@ -404,10 +402,6 @@ def check_coverage(s: Subject) -> list[Finding]:
     pairs, missing = _logs_with_summary(s, r.id)
     if missing:
         return missing
-    try:
-        from harness.core import registry
-    except ImportError:
-        return _no_logs(r.id, "harness.core.registry is not importable")
     out = []
     for lg, summ in pairs:
         scored = _scored_targets(summ)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from harness.core import records
 from verifier.model import Evidence, Finding
 from verifier.rules._registry import RULES, rule
 from verifier.rules.log import CAP_BYTES, _g, _ev, _headline, _printed_decimals
@@ -52,11 +53,6 @@ def check_schema(s: Subject) -> list[Finding]:
     if s.submission_error:
         return [r.finding(f"submission.json does not parse: {s.submission_error}", evidence=[_sub_ev(s)])]
     out = []
-    try:
-        from harness.core import records
-    except ImportError:
-        return [r.finding("harness.core.records is not importable; schema not checked", status="not_available",
-                          severity="info")]
     for err in records.check_legacy_subset(s.submission):
         # free-form upstream files: the organizers merged records missing these fields
         out.append(r.finding(f"submission.json: {err}", severity="info", evidence=[_sub_ev(s)]))
