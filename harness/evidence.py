@@ -78,8 +78,8 @@ def find_artifact(work: Path, pattern: str) -> str:
     hits = sorted(full or base)
     if not hits:
         raise ArtifactProblem("artifact.missing", f"no file matching {pattern!r} in the work directory")
-    odd = [f"{h} ({_kind(os.lstat(os.path.join(work, h)).st_mode)})" for h in hits
-           if not stat.S_ISREG(os.lstat(os.path.join(work, h)).st_mode)]
+    modes = {h: os.lstat(os.path.join(work, h)).st_mode for h in hits}
+    odd = [f"{h} ({_kind(mode)})" for h, mode in modes.items() if not stat.S_ISREG(mode)]
     if odd:
         raise ArtifactProblem("artifact.not_regular", f"the artifact pattern {pattern!r} matches {', '.join(odd)}: "
                               "the artifact must be a regular file in the work directory")

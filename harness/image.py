@@ -221,7 +221,7 @@ def _same_fs(a: Path, b: Path) -> bool:
 def project_deps() -> list[str]:
     try:
         import tomllib
-    except ModuleNotFoundError:  # pragma: no cover
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10 has no tomllib; tomli is its backport
         import tomli as tomllib  # type: ignore[no-redef]
     with open(REPO / "pyproject.toml", "rb") as f:
         return list(tomllib.load(f)["project"]["dependencies"])

@@ -277,6 +277,15 @@ class SeedSandbox:
                                     subprocess.STDOUT if stderr is None else stderr)
         return self.proc
 
+    def returncode(self) -> int | None:
+        """The trainer's exit status as Popen reports it (negative: killed by that signal). bwrap's
+        init reports a trainer killed by signal N as exit code 128+N; the fallback launcher
+        re-creates the signal itself."""
+        rc = self.proc.returncode if self.proc is not None else None
+        if self.engine == "bwrap" and rc is not None and 128 < rc < 128 + 65:
+            return -(rc - 128)
+        return rc
+
     @staticmethod
     def env_allow() -> tuple[str, ...]:
         """Host variables a trainer may inherit (the allow-list, before secrets are filtered)."""

@@ -329,9 +329,7 @@ def run_seed(spec: SeedSpec, on_line: OnLine | None = None, tracker: PhaseTracke
         log.close()
         os.close(out_r)
         os.close(err_r)
-    rc = proc.returncode
-    if sandbox.engine == "bwrap" and rc is not None and 128 < rc < 128 + 65:
-        rc = -(rc - 128)  # bwrap's init reports a trainer killed by signal N as exit code 128+N
+    rc = sandbox.returncode()
     orphans = len(teardown.orphans_left)  # teardown runs after any kill: the final state
     isolation = dict(sandbox.isolation)
     isolation["host_shared_with"] = sorted(sandbox.shared_with)

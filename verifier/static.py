@@ -450,7 +450,7 @@ def _eval_payload(node: ast.AST, u: CodeUnit, consts: dict[str, ast.AST], chain:
             for codec in codecs:
                 try:
                     out = _DECOMPRESSORS[codec](data)
-                except ImportError:
+                except ImportError:  # an optional third-party codec (brotli, zstandard) not installed here
                     continue
                 except Exception:  # noqa: BLE001 - try the next codec
                     continue

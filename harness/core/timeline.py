@@ -432,11 +432,11 @@ def _eval(tl: Timeline, events: list[Event], after: list[Event], closed: Event |
         return
     _anchor(tl, "headline", head_ev)
     script = head.eval_time_s
+    begin = _eval_begin(after, closed, head_ev, head.name) if stamped else None
     if stamped and timer is not None and timer.t is not None:
         _seg(tl, "scored eval", "scored_eval", timer, head_ev, head_ev.t - timer.t, "harness",
              "'beginning TTT eval timer' -> the headline metric line", script_seconds=script)
-    elif script is not None and stamped and _eval_begin(after, closed, head_ev, head.name) is not None:
-        begin = _eval_begin(after, closed, head_ev, head.name)
+    elif script is not None and begin is not None:
         secs = head_ev.t - begin.t
         _seg(tl, "scored eval", "scored_eval", begin, head_ev, secs, "harness",
              f"the line before the eval -> the headline metric line ({head.name}); the script printed {script:.3f} s",
