@@ -65,6 +65,8 @@ class Hyperparameters:
     warmdown_frac = _env_float("WARMDOWN_FRAC", 0.3)
     grad_clip_norm = _env_float("GRAD_CLIP_NORM", 1.0)
     compressor = os.environ.get("COMPRESSOR", "zlib")
+    # torch.compile for training: "auto" = on CUDA only (a CPU compile costs minutes on small machines).
+    compile = os.environ.get("COMPILE", "auto")
 
 
 # ----------------------------------------------------------------------------- data
@@ -400,14 +402,22 @@ def main() -> None:
     model = TinyGPT(args.vocab_size, args.model_dim, args.num_layers, args.num_heads,
                     args.mlp_mult, seq_len).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    ddp_model = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if use_cuda else None) \
-        if distributed else model
+    compiled = args.compile == "1" or (args.compile == "auto" and use_cuda)
+    train_model: nn.Module = model
+    if compiled:
+        # One whole graph: DDP's graph split (optimize_ddp) makes AOTAutograd skip its cache for every
+        # piece (torch 2.11), so a seed starting with a warm compile cache would still re-trace them.
+        # This model is too small for DDP's compute/communication overlap to matter.
+        torch._dynamo.config.optimize_ddp = False
+        train_model = torch.compile(model, dynamic=False, fullgraph=True)
+    ddp_model = nn.parallel.DistributedDataParallel(train_model, device_ids=[local_rank] if use_cuda else None) \
+        if distributed else train_model
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95),
                             weight_decay=args.weight_decay, fused=use_cuda)
     log0(f"model_params:{n_params}")
     log0(f"world_size:{world} grad_accum_steps:{accum}")
     log0(f"model_dim:{args.model_dim} num_layers:{args.num_layers} num_heads:{args.num_heads} "
-         f"mlp_mult:{args.mlp_mult} lr:{args.lr} compressor:{args.compressor}")
+         f"mlp_mult:{args.mlp_mult} lr:{args.lr} compressor:{args.compressor} compile:{int(compiled)}")
     log0(f"train_batch_tokens:{args.train_batch_tokens} train_seq_len:{seq_len} "
          f"iterations:{args.iterations} warmup_steps:{args.warmup_steps} "
          f"max_wallclock_seconds:{args.max_wallclock_seconds:.3f}")
