@@ -18,7 +18,8 @@ def _num(v) -> float | None:
         return None
 
 
-@rule("code.budget_knobs", "time-budget knobs do not extend the 600 s budget", since="2026-03-18", severity="error", group="code",
+@rule("code.budget_knobs", "time-budget knobs do not extend the 600 s budget",
+      since="2026-03-18", severity="error", group="code",
       needs=("code",), requires="code",
       source=README_SOURCE + "'must run in under 10 minutes on 8xH100s' (README.md:165); DESIGN.md 'Verifier' "
       "(MAX_WALLCLOCK_SECONDS > 600, FORCE_STOP_STEP); #1956 on FORCE_STOP_STEP=4945 (601,153 ms)")

@@ -20,7 +20,8 @@ _CACHE = re.compile(r"ngram|n_gram|kgram|hash_cache|token_cache|cache_count|ppm_
 _EVALFN = re.compile(r"eval|score|ttt|sliding|bpb", re.I)
 
 
-@rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)", since="2026-03-18", severity="error",
+@rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)",
+      since="2026-03-18", severity="error",
       group="code", heuristic=True, needs=("code",), requires="code",
       source="challenge README record criterion 2, val_bpb 'correctly calculated' (README.md:236-242, 2026-03-18); "
       "applied by the organizer ruling of 2026-03-27 to PRs then open (valerio-oai on #677, summarised in issue "

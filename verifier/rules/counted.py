@@ -71,7 +71,8 @@ def _env_defaults(u: CodeUnit) -> dict[str, object]:
     return out
 
 
-@rule("code.log_identity", "the logs were produced by the shipped code", since="2026-03-18", severity="warning", group="code",
+@rule("code.log_identity", "the logs were produced by the shipped code",
+      since="2026-03-18", severity="warning", group="code",
       needs=("code", "logs"), requires="entry",
       source="issue 11 item 3; PGOLF_FACTS §5.5 (several merged records ship code that differs from the source "
       "their logs embed); README: the log must be 'automatically produced by your script' (README.md:244-252)")
@@ -169,7 +170,8 @@ def check_counted_size(s: Subject, r: Rule) -> list[Finding]:
     return out
 
 
-@rule("log.code_measured", "the source a log embeds is the code it measured", since="2026-03-18", severity="warning", group="log",
+@rule("log.code_measured", "the source a log embeds is the code it measured",
+      since="2026-03-18", severity="warning", group="log",
       needs=("logs",), requires="logs",
       source="issue 11 item 3/5 (VarLenAttn train0/train1: identical embedded sources, different logged sizes); "
       "PGOLF_FACTS §5.5")

@@ -66,7 +66,8 @@ def scored_targets(summ: Any) -> int | None:
     return t if t else attr(summ, "val_tokens")
 
 
-@rule("log.coverage", "the scored targets cover the canonical validation stream", since="2026-03-18", severity="error", group="log",
+@rule("log.coverage", "the scored targets cover the canonical validation stream",
+      since="2026-03-18", severity="error", group="log",
       needs=("logs",), requires="logs",
       source="DESIGN.md 'Coverage and byte accounting'; PGOLF_FACTS §2.4 (a tail shorter than one eval sequence is "
       "dropped by the multiple-of-context truncation, accepted: #2146 checked val_tokens 47851520)")

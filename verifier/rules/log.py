@@ -18,7 +18,8 @@ from verifier.rules.registration import rule
 from verifier.subject import Subject
 
 
-@rule("log.artifact_cap", "artifact bytes (code + compressed model) <= 16,000,000 for every seed", since="2026-03-18", severity="error",
+@rule("log.artifact_cap", "artifact bytes (code + compressed model) <= 16,000,000 for every seed",
+      since="2026-03-18", severity="error",
       group="log", needs=("logs",), requires="logs",
       source="challenge README: cap is decimal 16,000,000 bytes, code bytes + compressed model bytes (README.md:205-208)")
 def check_artifact_cap(s: Subject, r: Rule) -> list[Finding]:
@@ -77,7 +78,8 @@ def _shipped_total(s: Subject, summ: Any) -> int | None:
 # hardware
 
 
-@rule("log.hardware", "run on 8x H100 SXM (from the log's nvidia-smi block)", since="2026-03-18", severity="warning", group="log",
+@rule("log.hardware", "run on 8x H100 SXM (from the log's nvidia-smi block)",
+      since="2026-03-18", severity="warning", group="log",
       needs=("logs",), requires="logs",
       source="challenge README 'must run in under 10 minutes on 8xH100s (specifically the SXM variant)' "
       "(README.md:165, SXM clause 2026-03-18); DESIGN.md: two merged records ran on H200")
@@ -116,8 +118,9 @@ def check_hardware(s: Subject, r: Rule) -> list[Finding]:
     return out
 
 
-@rule("log.metric", "a headline metric is found and consistent", since="2026-03-18", severity="warning", group="log", needs=("logs",),
-      requires="logs", source="DESIGN.md 'One parser...': the headline is picked by a documented precedence, never the last line")
+@rule("log.metric", "a headline metric is found and consistent",
+      since="2026-03-18", severity="warning", group="log", needs=("logs",), requires="logs",
+      source="DESIGN.md 'One parser...': the headline is picked by a documented precedence, never the last line")
 def check_metric(s: Subject, r: Rule) -> list[Finding]:
     pairs = log_summaries(s)
     out = []

@@ -43,7 +43,8 @@ def argv0(call_args: tuple[str, ...]) -> list[str]:
     return out
 
 
-@rule("code.network", "no network or download calls reachable at run time", since="2026-03-18", severity="error", group="code",
+@rule("code.network", "no network or download calls reachable at run time",
+      since="2026-03-18", severity="error", group="code",
       source=README_SOURCE + "'No external downloads, training dataset access, or network calls are allowed "
       "during evaluation' (README.md:209)", needs=("code",), requires="code")
 def check_network(s: Subject, r: Rule) -> list[Finding]:

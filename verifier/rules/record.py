@@ -35,7 +35,8 @@ def _sub_ev(s: Subject, key: str | None = None) -> Evidence:
     return Evidence(s.rel(path), line, None if line is None else path.read_text(encoding="utf-8").split("\n")[line - 1].strip()[:160])
 
 
-@rule("record.schema", "submission.json parses and carries the fields a record needs", since="2026-03-18", severity="error",
+@rule("record.schema", "submission.json parses and carries the fields a record needs",
+      since="2026-03-18", severity="error",
       group="record", needs=("claims",),
       source=README_SOURCE + "a PR adds one folder with README.md, submission.json, train logs and train_gpt.py "
       "(README.md:244-252); harness.core.records legacy subset")
@@ -312,7 +313,8 @@ def check_significance(s: Subject, r: Rule) -> list[Finding]:
     return [r.finding(msg + " (not p < 0.01 under the README rule)", **data)]
 
 
-@rule("record.track", "track claims are consistent with the logged times and hardware", since="2026-03-18", severity="error",
+@rule("record.track", "track claims are consistent with the logged times and hardware",
+      since="2026-03-18", severity="error",
       group="record", needs=("claims",), requires="record",
       source=README_SOURCE + "10-minute track: train < 600 s and eval < 600 s on 8xH100 SXM (README.md:165, 221); "
       "non-record track may use unlimited compute if noted (README.md:254-260)")

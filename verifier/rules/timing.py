@@ -26,7 +26,8 @@ def load_timing_policy(policy_id: str) -> Any:
     return load_policy(policy_id)
 
 
-@rule("log.timing", "train and eval times pass the timing policy", since="2026-03-18", severity="error", group="log", needs=("logs",),
+@rule("log.timing", "train and eval times pass the timing policy",
+      since="2026-03-18", severity="error", group="log", needs=("logs",),
       requires="logs",
       source="challenge README 'under 10 minutes on 8xH100s' (README.md:165) and eval '10 minutes ... in addition' "
       "(README.md:221); DESIGN.md 'Timing policy' (organizer-tda-v1: training-data-access reading, as merged)")

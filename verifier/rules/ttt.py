@@ -52,7 +52,8 @@ def _adapts_on_eval_data(u: CodeUnit, name: str, loop: ast.AST) -> bool:
     return bool(val) or any(i.lower().startswith(("ttt", "lora")) for i in idents)
 
 
-@rule("code.ttt_score_order", "test-time training scores each token before updating on it", since="2026-03-20", severity="error",
+@rule("code.ttt_score_order", "test-time training scores each token before updating on it",
+      since="2026-03-20", severity="error",
       group="code", heuristic=True, needs=("code",), requires="code",
       source=README_SOURCE + "'only allowed to test-time train on validation set tokens you've already evaluated "
       "your model on' (README.md:223, added 2026-03-20); issue #1017 condition C3")
