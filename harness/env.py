@@ -26,15 +26,19 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core.finding import Finding, Severity
 from harness.core.policy import PolicyError, load_policy
 from harness.errors import UsageError
 
 ENV_PROFILE_ID = "reference-2026-04"
 CHECK_POLICIES = ("official", "smoke", ENV_PROFILE_ID)
+
+# what to do when the official hardware rule fails (the CLI's refusal says the same)
+HARDWARE_HINT = "Run smoke tests with --policy smoke / --mode smoke; official reproductions need 8x H100 SXM."
 
 _SMI_FIELDS = ("index", "name", "memory.total", "driver_version", "pci.bus_id", "power.max_limit")
 
@@ -235,22 +239,6 @@ def _image_provenance() -> dict | None:
 # ----------------------------------------------------------------------------- policy
 
 @dataclass
-class Finding:
-    """One difference between this machine and a policy."""
-
-    severity: str  # "error" (official hardware: refuse), "warning" (env profile), "info"
-    field: str
-    expected: Any
-    found: Any
-    message: str
-    rule: str = ""
-    logged: Any = None  # what the record's own log says for this field (beside the finding)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
 class EnvPolicy:
     id: str
     version: str
@@ -298,6 +286,15 @@ def load_env_policy(policy: str | Path | EnvPolicy | dict | None) -> EnvPolicy:
                      source=str(prof.get("_path", "")), extra={"profile_id": prof.get("id")})
 
 
+def env_finding(severity: Severity, field_: str, expected: Any, found: Any, message: str, rule_id: str,
+                logged: Any = None) -> Finding:
+    """One difference between this machine and a policy: ``data`` holds the field, what the policy expects,
+    what this machine has and what the record's own log says for it (beside the finding)."""
+    hint = HARDWARE_HINT if severity == "error" else ""
+    return Finding(rule_id, severity, "violation", message, [],
+                   {"field": field_, "expected": expected, "found": found, "logged": logged}, hint)
+
+
 def _base(v: str | None) -> str | None:
     """'2.9.1+cu128' -> '2.9.1'; '3.12.3' stays (compared by prefix)."""
     return v.split("+")[0] if v else v
@@ -330,26 +327,28 @@ def check_env(report: dict[str, Any], policy: str | Path | EnvPolicy | dict | No
         ff = str(hw.get("form_factor", ""))
         logged_hw = _logged_for(logged, "hardware", "gpu_name")
         if len(gpus) != want_n:
-            out.append(Finding("error", "gpu_count", want_n, len(gpus),
-                               f"GPU count: need {want_n}, found {len(gpus)}", "hardware.count", logged_hw))
+            out.append(env_finding("error", "gpu_count", want_n, len(gpus),
+                                   f"GPU count: need {want_n}, found {len(gpus)}", "hardware.count", logged_hw))
         bad_model = sorted({g.get("name") for g in gpus if model and model not in str(g.get("name"))})
         if bad_model:
-            out.append(Finding("error", "gpu_model", model, bad_model,
-                               f"GPU model: need {model}, found {', '.join(bad_model)}", "hardware.model", logged_hw))
+            out.append(env_finding("error", "gpu_model", model, bad_model,
+                                   f"GPU model: need {model}, found {', '.join(bad_model)}", "hardware.model",
+                                   logged_hw))
         bad_ff = sorted({str(g.get("form_factor")) for g in gpus if ff and g.get("form_factor") != ff})
         if bad_ff:
-            out.append(Finding("error", "form_factor", ff, bad_ff,
-                               f"form factor: need {ff}, found {', '.join(bad_ff)}", "hardware.form_factor", logged_hw))
+            out.append(env_finding("error", "form_factor", ff, bad_ff,
+                                   f"form factor: need {ff}, found {', '.join(bad_ff)}", "hardware.form_factor",
+                                   logged_hw))
     env = pol.env
     sev = pol.profile_severity
     pid = pol.extra.get("profile_id") or ENV_PROFILE_ID
 
     def profile(field_: str, want: Any, found: Any, same: bool, *logged_keys: str) -> None:
         if not same:
-            out.append(Finding(sev, field_, want, found if found is not None else "absent",
-                               f"{field_}: profile {pid} has {want}, this machine has "
-                               f"{found if found is not None else 'absent'}",
-                               f"env.{field_}", _logged_for(logged, *logged_keys)))
+            out.append(env_finding(sev, field_, want, found if found is not None else "absent",
+                                   f"{field_}: profile {pid} has {want}, this machine has "
+                                   f"{found if found is not None else 'absent'}",
+                                   f"env.{field_}", _logged_for(logged, *logged_keys)))
 
     if env.get("torch"):
         t = report.get("torch")

@@ -253,12 +253,11 @@ def env_findings(report: dict, mode: str) -> list[dict]:
     """The env profile comparison (harness.env.check_env): a mismatch is a finding, never a refusal."""
     out = []
     for f in check_env(report, "official" if mode == "official" else "smoke"):
-        d = f.to_dict() if hasattr(f, "to_dict") else dict(f)
-        sev = d.get("severity", "info")
+        sev = f.severity
         if mode != "official" and sev == "error":
             sev = "info"  # smoke runs are unofficial anyway; hardware is only informative there
-        out.append({"rule": str(d.get("rule") or f"env.{d.get('field')}"), "severity": sev, "message": d.get("message", ""),
-                    "evidence": {"expected": d.get("expected"), "found": d.get("found")}})
+        out.append({"rule": f.rule_id, "severity": sev, "message": f.message,
+                    "evidence": {"expected": f.data["expected"], "found": f.data["found"]}})
     return out
 
 

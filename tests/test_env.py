@@ -62,7 +62,11 @@ def test_official_hardware_mismatch_is_one_error_per_mismatch(monkeypatch, tmp_p
     fake_smi(tmp_path, monkeypatch, n, name, power)
     rep = envlib.env_report()
     errors = envlib.hardware_errors(envlib.check_env(rep, "official"))
-    assert {e.field for e in errors} == expect
+    assert {e.data["field"] for e in errors} == expect
+    # one Finding shape (harness.core.finding): the rule, the numbers behind the message, and what to do
+    d = errors[0].to_dict()
+    assert d["rule_id"].startswith("hardware.") and d["status"] == "violation"
+    assert set(d["data"]) == {"field", "expected", "found", "logged"} and d["hint"] == envlib.HARDWARE_HINT
     # smoke and the env profile never refuse on hardware
     assert envlib.hardware_errors(envlib.check_env(rep, "smoke")) == []
     assert envlib.hardware_errors(envlib.check_env(rep, "reference-2026-04")) == []
@@ -84,15 +88,15 @@ def test_profile_mismatch_is_a_warning_with_logged_env_beside_it():
            "packages": {"brotli": "1.2.0", "zstandard": "0.25.0", "sentencepiece": "0.2.1",
                         "huggingface_hub": None, "python_minifier": "3.4.0"}, "gpus": []}
     logged = {"torch_version": "2.9.1+cu128", "gpu_name": "NVIDIA H100 80GB HBM3"}
-    f = {x.field: x for x in envlib.check_env(rep, "reference-2026-04", logged=logged)}
+    f = {x.data["field"]: x for x in envlib.check_env(rep, "reference-2026-04", logged=logged)}
     assert set(f) == {"torch", "cuda", "triton", "fa3", "huggingface_hub"}
     assert all(x.severity == "warning" for x in f.values())
-    assert f["torch"].logged == "2.9.1+cu128" and f["torch"].found == "2.11.0+cu130"
-    assert f["huggingface_hub"].found == "absent"
+    assert f["torch"].data["logged"] == "2.9.1+cu128" and f["torch"].data["found"] == "2.11.0+cu130"
+    assert f["huggingface_hub"].data["found"] == "absent"
     # the shim never satisfies the FA3 pin
     rep["fa3"] = {"importable": True, "version": "0.0.0+pgolf.sdpa.shim", "shim": True}
     assert envlib.check_env(rep, "smoke")[0].severity == "info"
-    assert any(x.field == "fa3" and x.found == "SDPA shim" for x in envlib.check_env(rep, "smoke"))
+    assert any(x.data["field"] == "fa3" and x.data["found"] == "SDPA shim" for x in envlib.check_env(rep, "smoke"))
 
 
 def test_shim_on_path_is_reported_as_shim(monkeypatch):

@@ -347,11 +347,11 @@ def main():
 def test_newer_grammar_is_a_note_not_an_error(tmp_path, monkeypatch):
     """2026-04-08_SP8192_ParallelResid_ScoreFirstTTT (merged) decodes to a script with a PEP 701 f-string that
     Python 3.11 rejects ("f-string: expecting '}'"): the code is fine on the 3.12 it ran on."""
-    import verifier.static as static
+    from verifier.static import newer_grammar
 
     monkeypatch.delenv("PGOLF_NEWER_PYTHON", raising=False)
-    monkeypatch.setattr(static.shutil, "which", lambda name: None)
-    monkeypatch.setattr(static, "_installed_newer_python", lambda: None)
+    monkeypatch.setattr(newer_grammar.shutil, "which", lambda name: None)
+    monkeypatch.setattr(newer_grammar, "installed_newer_python", lambda: None)
     fs = _run("code.parse", _folder(tmp_path, PEP701))
     assert _problems(fs) == [] and fs and fs[0].severity == "info" and "cannot parse here" in fs[0].message
     (tmp_path / "b").mkdir()

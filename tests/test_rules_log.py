@@ -10,7 +10,7 @@ from types import SimpleNamespace as NS
 import pytest
 
 from verifier.rules import get_rule
-from verifier.rules import log as logrules
+from verifier.rules import timing
 from verifier.subject import LogInput, Subject
 
 
@@ -172,7 +172,7 @@ def test_timing_follows_policy_verdict(tmp_path, monkeypatch, status, severity):
                          excluded=True, phase="eval")])
     verdicts = [_verdict("train", status, 604.2), _verdict("eval", "PASS", 500.0)]
     verdicts[0].warnings = ["600.200 s is over the 600 s cap by 0.200 s, within the 0.5 s grace"]
-    monkeypatch.setattr(logrules, "_load_policy", lambda pid: _Policy(verdicts, pid))
+    monkeypatch.setattr(timing, "load_timing_policy", lambda pid: _Policy(verdicts, pid))
     s = _subject(tmp_path, _summary(), timeline=tl)
     fs = get_rule("log.timing").check(s)
     probs = _problems(fs)
@@ -185,7 +185,7 @@ def test_timing_follows_policy_verdict(tmp_path, monkeypatch, status, severity):
 
 
 def test_timing_fail_on_non_record_track_is_info(tmp_path, monkeypatch):
-    monkeypatch.setattr(logrules, "_load_policy", lambda pid: _Policy([_verdict("train", "FAIL", 14400.0)], pid))
+    monkeypatch.setattr(timing, "load_timing_policy", lambda pid: _Policy([_verdict("train", "FAIL", 14400.0)], pid))
     s = _subject(tmp_path, _summary(), track="non_record_16mb", timeline=NS(segments=[]))
     assert _problems(get_rule("log.timing").check(s)) == []
 
@@ -290,7 +290,7 @@ def test_timing_counts_the_eval_the_claim_quotes(tmp_path, monkeypatch):
                                phase="eval"),
                             NS(name="eval final_slot", seconds=slot_s, source="script", note="excluded",
                                excluded=True, phase="eval")])
-    monkeypatch.setattr(logrules, "_load_policy",
+    monkeypatch.setattr(timing, "load_timing_policy",
                         lambda pid: _Policy([_verdict("train", "PASS", 599.0), _verdict("eval", "PASS", 395.4)], pid))
     head = NS(name="final_slot_exact", val_loss=1.11, val_bpb=0.658, line_no=3, eval_time_s=405.2, reason="",
               agrees_with_claim=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.core.policy import load_policy
-from verifier.model import SEVERITIES, Finding
+from harness.core.finding import SEVERITIES, Finding
 from verifier.report import Report, RuleOutcome
 from verifier.rules import catalogue, is_heuristic, ruleset_version
 from verifier.subject import Subject, date_subject, load_subject

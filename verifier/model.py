@@ -1,4 +1,4 @@
-"""The verifier's vocabulary: rules, findings and their evidence.
+"""The verifier's rules: data plus one small check each (findings are ``harness.core.finding``'s).
 
 A rule is data (id, title, default severity, source, group) plus one small
 check function. A check returns findings; an empty list means the rule saw
@@ -9,53 +9,15 @@ nothing wrong *in what it could see*. Statuses keep "not checked" apart from
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal
+
+from harness.core.finding import Evidence, Finding, Severity, Status
 
 if TYPE_CHECKING:  # pragma: no cover
     from verifier.subject import Subject
 
-Severity = Literal["error", "warning", "info"]
 Group = Literal["code", "log", "record", "reproduction"]
-SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
-
-# What a finding says about its rule's outcome on this subject.
-#   violation            the rule is broken (evidence attached)
-#   needs_runtime_probe  a static heuristic fired or cannot decide; only a run can tell
-#   not_available        the input the rule needs is absent (no code, no log, no claims)
-#   observation          a fact worth showing (sizes, decoded payloads, strict-policy verdicts)
-Status = Literal["violation", "needs_runtime_probe", "not_available", "observation"]
-
-
-@dataclass
-class Evidence:
-    file: str | None = None
-    line: int | None = None
-    excerpt: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Finding:
-    rule_id: str
-    severity: Severity
-    status: Status
-    message: str
-    evidence: list[Evidence] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)  # numbers behind the message, for JSON readers
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule_id": self.rule_id,
-            "severity": self.severity,
-            "status": self.status,
-            "message": self.message,
-            "evidence": [e.to_dict() for e in self.evidence],
-            "data": self.data,
-        }
-
 
 CheckFn = Callable[["Subject"], list[Finding]]
 
@@ -84,8 +46,3 @@ class Rule:
         """Whether this rule applied to a PR opened on ``opened_on`` (ISO day; None: judged by every rule)."""
         return opened_on is None or not self.since or self.since <= opened_on
 
-
-def excerpt(text: str, limit: int = 160) -> str:
-    """One line of evidence, trimmed (minified files have very long lines)."""
-    text = text.strip().replace("\t", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -14,7 +14,8 @@ from typing import Any
 
 from harness.core import schema
 from harness.core import markdown as md
-from verifier.model import SEVERITIES, Finding, Rule
+from harness.core.finding import SEVERITIES, Finding
+from verifier.model import Rule
 
 SCHEMA_FILE = "report.schema.json"  # package data, read by harness.core.schema
 REPORT_VERSION = 1

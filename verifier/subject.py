@@ -19,7 +19,8 @@ from harness.core import events as ev
 from harness.core import metrics
 from harness.core import timeline as tl
 from harness.core.records import LegacyRecord
-from verifier.static import CodeUnit, analyse
+from verifier.static import analyse
+from verifier.static.facts import CodeUnit
 from harness.core.schema import loads_json
 
 LOG_SUFFIXES = (".log", ".txt")

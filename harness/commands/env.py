@@ -56,4 +56,4 @@ def check(policy: str, as_json: bool) -> None:
     if errors:
         raise EnvironmentProblem(
             "hardware does not meet the official policy: " + "; ".join(f.message for f in errors) + ".",
-            hint="Run smoke tests with --policy smoke / --mode smoke; official reproductions need 8x H100 SXM.")
+            hint=envlib.HARDWARE_HINT)

@@ -1,22 +1,18 @@
 """The rule catalogue: every rule with its id, title, severity, group and source.
 
 Rules are data (``verifier.model.Rule``) plus one small check function each;
-they live in one module per group and register themselves on import.
+they live in one module per rule family and register themselves on import.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+# Each rule module registers its rules on import; the catalogue is their union.
 from verifier.model import Rule
-from verifier.rules import bytes as _bytes  # noqa: F401  (registers log.byte_denominator, code.byte_table)
-from verifier.rules import code as _code  # noqa: F401  (registers code.* rules)
-from verifier.rules import data as _data  # noqa: F401  (registers log.train_shards)
-from verifier.rules import log as _log  # noqa: F401  (registers log.* rules)
-from verifier.rules import record as _record  # noqa: F401  (registers record.* rules)
-from verifier.rules import reproduction as _reproduction  # noqa: F401  (registers reproduction.* rules)
-from verifier.rules import scoring as _scoring  # noqa: F401  (registers code.two_pass_rescoring, code.slot, log.headline_timed)
-from verifier.rules._registry import HEURISTIC, RULES
+from verifier.rules import (budget, bytes, cache, counted, coverage, data, dependencies, log,  # noqa: F401
+                            network, parse, record, reproduction, scoring, timing, ttt, validation)
+from verifier.rules.registration import HEURISTIC, RULES
 
 GROUP_ORDER = ("code", "log", "record", "reproduction")
 

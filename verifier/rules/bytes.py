@@ -21,11 +21,13 @@ import re
 from typing import Any
 
 from harness.core import registry
-from verifier.model import Evidence, Finding, excerpt
-from verifier.rules._registry import RULES, rule
-from verifier.rules.log import (LONGEST_EVAL_CONTEXT, _eval_window_tokens, _ev, _full_targets, _g, _headline,
-                                _logs_with_summary, _printed_decimals, _scored_targets, _variant_for)
-from verifier.static import CodeUnit
+from harness.core.finding import Finding
+from verifier.model import Rule
+from verifier.rules.common import attr, code_evidence, headline, log_evidence, log_summaries, nothing_to_read
+from verifier.rules.coverage import (LONGEST_EVAL_CONTEXT, eval_window_tokens, full_targets, printed_decimals,
+                                     scored_targets, variant_for)
+from verifier.rules.registration import rule
+from verifier.static.facts import CodeUnit
 from verifier.subject import Subject
 
 # Below this share of the margin a byte mismatch cannot change a ranking: it is stated, not flagged.
@@ -60,7 +62,7 @@ def _reference(registry: Any, variant: str | None, scored: int, implied: float) 
             slack = 0.0 if getattr(fig, "exact", False) else 0.5e-8 / 1.5 * 2  # 8-decimal source logs
             return float(fig.value), slack, f"the {variant} range of {scored:,} targets"
         v = registry.get_variant(variant)
-        total, full = v.figures.get("val_bytes"), _full_targets(registry, variant)
+        total, full = v.figures.get("val_bytes"), full_targets(registry, variant)
         if total is not None and full:
             share = min(scored, full) / full
             return float(total.value) * share, 1e-4, (f"the {variant} text's {float(total.value):,.0f} bytes scaled to "
@@ -78,41 +80,38 @@ def _reference(registry: Any, variant: str | None, scored: int, implied: float) 
 
 
 @rule("log.byte_denominator", "the byte denominator implied by the headline equals the bytes of the scored text",
-      since="2026-03-18", severity="error", group="log", needs=("logs",),
+      since="2026-03-18", severity="error", group="log", needs=("logs",), requires="logs",
       source="challenge README record criterion 2 'prove with certainty that the val_bpb is correctly calculated' "
       "(README.md:236-242); Scylla record (#1184) removed 2026-04-26 (commit 7427de232) for a +4 % byte count; "
       "DESIGN.md 'Coverage and byte accounting'")
-def check_byte_denominator(s: Subject) -> list[Finding]:
-    r = RULES["log.byte_denominator"]
-    pairs, missing = _logs_with_summary(s, r.id)
-    if missing:
-        return missing
+def check_byte_denominator(s: Subject, r: Rule) -> list[Finding]:
+    pairs = log_summaries(s)
     out = []
     for lg, summ in pairs:
-        head = _headline(summ)
-        loss, bpb = _g(head, "val_loss"), _g(head, "val_bpb")
-        scored = _scored_targets(summ)
+        head = headline(summ)
+        loss, bpb = attr(head, "val_loss"), attr(head, "val_bpb")
+        scored = scored_targets(summ)
         if not (loss and bpb and scored):
             out.append(r.finding(f"{lg.display}: headline loss/bpb or scored token count missing",
                                  status="not_available", severity="info", log=lg.display))
             continue
         implied = scored * loss / (bpb * math.log(2))
-        dl = _printed_decimals(lg, head, "val_loss")
-        db = _printed_decimals(lg, head, "val_bpb")
+        dl = printed_decimals(lg, head, "val_loss")
+        db = printed_decimals(lg, head, "val_bpb")
         rel = (0.5 * 10 ** -(dl if dl is not None else 4)) / loss + (0.5 * 10 ** -(db if db is not None else 4)) / bpb
-        variant = _variant_for(summ)
-        hl = _g(head, "line_no")
+        variant = variant_for(summ)
+        hl = attr(head, "line_no")
         data: dict[str, Any] = {"log": lg.display, "variant": variant, "scored_targets": scored,
                                 "implied_bytes": round(implied), "tolerance_bytes": round(implied * rel, 1),
                                 "loss_decimals": dl, "bpb_decimals": db}
         ref = _reference(registry, variant, scored, implied)
         if ref is None:
             out.append(r.finding(f"{lg.display}: implied denominator {implied:,.0f} bytes; no validation text total "
-                                 "to compare with", status="not_available", severity="info", evidence=[_ev(lg, hl)],
+                                 "to compare with", status="not_available", severity="info", evidence=[log_evidence(lg, hl)],
                                  **data))
             continue
         expected, slack, what = ref
-        window = _eval_window_tokens(summ, head) or (LONGEST_EVAL_CONTEXT if variant is None else 0)
+        window = eval_window_tokens(summ, head) or (LONGEST_EVAL_CONTEXT if variant is None else 0)
         window_bytes = window * implied / scored
         tol = implied * rel + expected * slack + 1
         diff = implied - expected
@@ -121,7 +120,7 @@ def check_byte_denominator(s: Subject) -> list[Finding]:
         margin = _margin_bpb(implied / scored)
         data.update(expected_bytes=round(expected), reference=what, difference=round(diff), relative=diff / expected,
                     bpb_effect=effect, margin_bpb=margin, window_tokens=window or None)
-        where = [_ev(lg, hl)]
+        where = [log_evidence(lg, hl)]
         if abs(diff) <= tol:
             out.append(r.finding(f"{lg.display}: implied {implied:,.0f} bytes matches {what} (diff {diff:+,.0f} "
                                  f"within ±{tol:,.0f})", status="observation", severity="info", evidence=where, **data))
@@ -228,15 +227,11 @@ def _table_sites(u: CodeUnit) -> list[tuple[str, int, str, str]]:
       severity="error", group="code", needs=("code",), heuristic=True,
       source="challenge README record criterion 2 'prove with certainty that the val_bpb is correctly calculated' "
       "(README.md:236-242); double-added leading space closed #1545/#1576; Scylla removed (#1806, 7427de232)")
-def check_byte_table(s: Subject) -> list[Finding]:
-    r = RULES["code.byte_table"]
-    units = s.entry_units() or s.all_units()
-    if not units:
-        return [r.finding("no code in the submission to analyse", status="not_available", severity="info")]
+def check_byte_table(s: Subject, r: Rule) -> list[Finding]:
     out = []
-    for u in units:
+    for u in s.entry_units() or s.all_units():
         for fn, line, severity, what in _table_sites(u):
             where = f"{fn}()" if fn else "module level"
-            out.append(r.finding(f"{u.path}:{line} ({where}) {what}", severity=severity, evidence=[
-                Evidence(u.path, line, excerpt(u.line_text(line)))], function=fn or None, line=line))
-    return out
+            out.append(r.finding(f"{u.path}:{line} ({where}) {what}", severity=severity,
+                                 evidence=[code_evidence(u, line)], function=fn or None, line=line))
+    return out or nothing_to_read(s, r)

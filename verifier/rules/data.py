@@ -15,9 +15,11 @@ import ast
 from typing import Any
 
 from harness.core import registry
-from verifier.model import Evidence, Finding, excerpt
-from verifier.rules._registry import RULES, rule
-from verifier.rules.log import _ev, _find_line, _g, _logs_with_summary, _variant_for
+from harness.core.finding import Evidence, Finding, excerpt
+from verifier.model import Rule
+from verifier.rules.common import attr, find_line, log_evidence, log_summaries
+from verifier.rules.coverage import variant_for
+from verifier.rules.registration import rule
 from verifier.subject import Subject
 
 VAL_DOCS = 50_000  # documents in the scored validation split (every export)
@@ -48,9 +50,8 @@ def _val_docs_defaults(s: Subject) -> list[tuple[str, int, int]]:
       source="challenge README 'you can't access validation data during training' (README.md:221) and the fixed "
       "training split; CaseOps preparation leak (issue #2127, default --val-docs 10000); organizer exclusion on the "
       "train_shards fingerprint (#2146: train_shards 80 canonical, #2130 excluded at 1499)")
-def check_train_shards(s: Subject) -> list[Finding]:
-    r = RULES["log.train_shards"]
-    out = _log_findings(s)
+def check_train_shards(s: Subject, r: Rule) -> list[Finding]:
+    out = _log_findings(s, r)
     canonical_run = any(f.status == "observation" for f in out)
     for path, line, default in _val_docs_defaults(s):
         unit = next((u for u in s.all_units() if u.path == path), None)
@@ -66,28 +67,24 @@ def check_train_shards(s: Subject) -> list[Finding]:
                              status="not_available", severity="info")]
 
 
-def _log_findings(s: Subject) -> list[Finding]:
+def _log_findings(s: Subject, r: Rule) -> list[Finding]:
     """One finding per log that prints its training-shard count and names a known export."""
-    r = RULES["log.train_shards"]
     out: list[Finding] = []
-    pairs, missing = _logs_with_summary(s, r.id)
-    if missing:
-        return []
-    for lg, summ in pairs:
-        shards, variant = _g(summ, "train_shards"), _variant_for(summ)
+    for lg, summ in log_summaries(s):
+        shards, variant = attr(summ, "train_shards"), variant_for(summ)
         if shards is None or variant is None:
             continue
         v = registry.get_variant(variant)
         canonical, most = v.default_train_shards, v.max_train_shards
-        line = _find_line(lg, r"train_shards")
+        line = find_line(lg, r"train_shards")
         data: dict[str, Any] = {"log": lg.display, "variant": variant, "train_shards": shards,
                                 "canonical": canonical, "max": most}
         if shards > most:
             out.append(r.finding(f"{lg.display}: trains on {shards:,} shards; the {variant} export holds {most:,} "
                                  f"(canonical {canonical:,}): training data outside the canonical set (a locally "
                                  "rebuilt dataset; for CaseOps the preparation that trains on validation documents)",
-                                 evidence=[_ev(lg, line)], **data))
+                                 evidence=[log_evidence(lg, line)], **data))
         else:
             out.append(r.finding(f"{lg.display}: {shards:,} of the {variant} export's {most:,} training shards",
-                                 status="observation", severity="info", evidence=[_ev(lg, line)], **data))
+                                 status="observation", severity="info", evidence=[log_evidence(lg, line)], **data))
     return out

@@ -11,17 +11,13 @@ import re
 from typing import Any
 
 from harness.core import records
-from verifier.model import Evidence, Finding
-from verifier.rules._registry import RULES, rule
-from verifier.rules.log import CAP_BYTES, _g, _ev, _headline, _printed_decimals
+from harness.core.constants import ARTIFACT_CAP_BYTES
+from harness.core.finding import Evidence, Finding
+from verifier.model import Rule
+from verifier.rules.common import attr, headline, log_evidence
+from verifier.rules.coverage import printed_decimals
+from verifier.rules.registration import NO_CLAIMS, README_SOURCE, rule, unavailable
 from verifier.subject import LogInput, Subject
-
-README = "challenge README (main): "
-
-
-def _no_claims(rule_id: str) -> list[Finding]:
-    return [RULES[rule_id].finding("no submission.json (claims) to check", status="not_available", severity="info")]
-
 
 def _sub_ev(s: Subject, key: str | None = None) -> Evidence:
     path = s.submission_path
@@ -39,17 +35,17 @@ def _sub_ev(s: Subject, key: str | None = None) -> Evidence:
     return Evidence(s.rel(path), line, None if line is None else path.read_text(encoding="utf-8").split("\n")[line - 1].strip()[:160])
 
 
-@rule("record.schema", "submission.json parses and carries the fields a record needs", since="2026-03-18", severity="error",
+@rule("record.schema", "submission.json parses and carries the fields a record needs",
+      since="2026-03-18", severity="error",
       group="record", needs=("claims",),
-      source=README + "a PR adds one folder with README.md, submission.json, train logs and train_gpt.py "
+      source=README_SOURCE + "a PR adds one folder with README.md, submission.json, train logs and train_gpt.py "
       "(README.md:244-252); harness.core.records legacy subset")
-def check_schema(s: Subject) -> list[Finding]:
-    r = RULES["record.schema"]
+def check_schema(s: Subject, r: Rule) -> list[Finding]:
     if s.submission_path is None and s.claims_override is None:
         if s.kind == "folder":
             return [r.finding("the folder has no submission.json (a log-only folder of a PR that adds several)",
                               severity="info")]
-        return _no_claims(r.id)
+        return unavailable(r, NO_CLAIMS)
     if s.submission_error:
         return [r.finding(f"submission.json does not parse: {s.submission_error}", evidence=[_sub_ev(s)])]
     out = []
@@ -75,8 +71,7 @@ _UNREAD_OK = (".pt", ".ptz", ".bin", ".npz", ".npy", ".safetensors", ".model", "
       severity="warning", group="record",
       source="issue 22 (a PR whose model blob is missing from the mirror is reported, not aborted); README: the "
       "folder holds everything needed to run (README.md:244-252)")
-def check_files(s: Subject) -> list[Finding]:
-    r = RULES["record.files"]
+def check_files(s: Subject, r: Rule) -> list[Finding]:
     out = []
     for path in s.missing_files:
         binary = path.lower().endswith(_UNREAD_OK)
@@ -110,7 +105,7 @@ def _logs_by_seed(s: Subject) -> dict[str, list[tuple[LogInput, Any]]]:
         summ = lg.summary
         if summ is None:
             continue
-        seed = _g(summ, "seed")
+        seed = attr(summ, "seed")
         if seed is None:
             m = re.search(r"seed[_-]?(\d+)", lg.display)
             seed = m.group(1) if m else None
@@ -129,24 +124,21 @@ def _log_by_seed(s: Subject) -> dict[str, tuple[LogInput, Any]]:
 
 @rule("record.claims", "submission.json claims equal what the logs say (per seed: bpb, bytes, steps; mean)",
       since="2026-03-18", severity="error", group="record", needs=("claims", "logs"),
-      source=README + "the log must be 'automatically produced by your script' (README.md:244-252); PGOLF_FACTS "
+      source=README_SOURCE + "the log must be 'automatically produced by your script' (README.md:244-252); PGOLF_FACTS "
       "§5.7 V16 (KitchenSinkV3 README steps/BPB, FA3_PostQAT bytes_code differ from their logs)")
-def check_claims(s: Subject) -> list[Finding]:
-    r = RULES["record.claims"]
+def check_claims(s: Subject, r: Rule) -> list[Finding]:
     rec = s.legacy_record
     if s.submission is None:
-        return _no_claims(r.id)
+        return unavailable(r, NO_CLAIMS)
     if not s.logs:
         return [r.finding("claims without logs: nothing to check them against", severity="info",
                           evidence=[_sub_ev(s)])]
     if rec is None:
-        return [r.finding("claims could not be normalised (harness.core.records)", status="not_available",
-                          severity="info")]
+        return unavailable(r, "claims could not be normalised (harness.core.records)")
     by_seed = _log_by_seed(s)
     all_by_seed = _logs_by_seed(s)
     if not by_seed:
-        return [r.finding("no log with a parsed seed/summary (log parser unavailable or logs unparsed)",
-                          status="not_available", severity="info")]
+        return unavailable(r, "no log with a parsed seed/summary (log parser unavailable or logs unparsed)")
     out: list[Finding] = []
     raw_seeds = (s.submission or {}).get("seed_results") or {}
     matched_bpbs: list[float] = []
@@ -157,7 +149,7 @@ def check_claims(s: Subject) -> list[Finding]:
         if cands:
             # the log that supports the claim if there is one (experiments and re-runs share seeds)
             def agrees(c: tuple[LogInput, Any]) -> bool:
-                b = _g(_headline(c[1]), "val_bpb")
+                b = attr(headline(c[1]), "val_bpb")
                 return res.val_bpb is not None and b is not None and abs(float(b) - res.val_bpb) <= 0.5e-4
             hit = next((c for c in cands if agrees(c)), by_seed.get(str(seed)))
         if hit is None:
@@ -165,30 +157,30 @@ def check_claims(s: Subject) -> list[Finding]:
                                  evidence=[_sub_ev(s, str(seed))], seed=seed))
             continue
         lg, summ = hit
-        head = _headline(summ)
+        head = headline(summ)
         raw = raw_seeds.get(str(seed), {}) if isinstance(raw_seeds, dict) else {}
-        if res.val_bpb is not None and _g(head, "val_bpb") is not None:
-            logged = float(_g(head, "val_bpb"))
+        if res.val_bpb is not None and attr(head, "val_bpb") is not None:
+            logged = float(attr(head, "val_bpb"))
             matched_bpbs.append(logged)
             cd = _float_decimals(raw.get("val_bpb", res.val_bpb)) if isinstance(raw, dict) else _float_decimals(res.val_bpb)
-            ld = _printed_decimals(lg, head, "val_bpb")
+            ld = printed_decimals(lg, head, "val_bpb")
             seed_rounding = max(seed_rounding, 0.5 * 10 ** -cd)
             if not _close(res.val_bpb, logged, cd, ld):
                 side = s.is_side_run(lg)  # the only log of this seed is a side run (an experiment sub-folder)
                 out.append(r.finding(f"seed {seed}: claimed val_bpb {res.val_bpb} but {lg.display} headline says "
                                      f"{logged}" + ("; that log is a side run, not the claimed one" if side else ""),
                                      severity="info" if side else None,
-                                     evidence=[_sub_ev(s, str(seed)), _ev(lg, _g(head, 'line_no'))],
+                                     evidence=[_sub_ev(s, str(seed)), log_evidence(lg, attr(head, 'line_no'))],
                                      seed=seed, claimed=res.val_bpb, logged=logged, field="val_bpb"))
-        la = _g(summ, "artifact_bytes")
+        la = attr(summ, "artifact_bytes")
         if res.artifact_bytes is not None and la is not None and int(res.artifact_bytes) != int(la):
-            hides_cap = int(res.artifact_bytes) <= CAP_BYTES < int(la)  # the claim reads under the cap, the log over
+            hides_cap = int(res.artifact_bytes) <= ARTIFACT_CAP_BYTES < int(la)  # the claim reads under the cap, the log over
             out.append(r.finding(f"seed {seed}: claimed artifact {res.artifact_bytes:,} bytes but {lg.display} "
                                  f"prints {la:,}" + (": the claim is under the cap, the log over it" if hides_cap
                                                      else " (bookkeeping: the cap is judged by log.artifact_cap)"),
                                  severity="warning" if hides_cap else "info", evidence=[_sub_ev(s, str(seed))], seed=seed,
                                  claimed=res.artifact_bytes, logged=la, field="artifact_bytes"))
-        ls = _g(summ, "steps")
+        ls = attr(summ, "steps")
         if res.steps is not None and ls is not None and int(res.steps) != int(ls):
             out.append(r.finding(f"seed {seed}: claimed {res.steps:,} steps but {lg.display} stopped at {ls:,}",
                                  severity="info", evidence=[_sub_ev(s, str(seed))], seed=seed, claimed=res.steps, logged=ls,
@@ -203,10 +195,10 @@ def check_claims(s: Subject) -> list[Finding]:
         lg, line = single
         out.append(r.finding(f"claimed val_bpb {rec.val_bpb} is the figure of one run ({lg.display}:{line}), "
                              "not a mean over the logs", status="observation", severity="info",
-                             evidence=[_sub_ev(s, "val_bpb"), _ev(lg, line)], log=lg.display, field="val_bpb"))
+                             evidence=[_sub_ev(s, "val_bpb"), log_evidence(lg, line)], log=lg.display, field="val_bpb"))
     elif rec.val_bpb is not None and complete and not any(s.is_side_run(lg) for lg, _ in by_seed.values()):
-        logged_vals = matched_bpbs or [float(_g(_headline(sm), "val_bpb")) for _, sm in by_seed.values()
-                                       if _g(_headline(sm), "val_bpb") is not None]
+        logged_vals = matched_bpbs or [float(attr(headline(sm), "val_bpb")) for _, sm in by_seed.values()
+                                       if attr(headline(sm), "val_bpb") is not None]
         if logged_vals:
             mean = sum(logged_vals) / len(logged_vals)
             src_key = rec.provenance.get("val_bpb", "val_bpb")
@@ -221,12 +213,12 @@ def check_claims(s: Subject) -> list[Finding]:
                                      f"over {len(logged_vals)} log(s)", evidence=[_sub_ev(s, src_key)],
                                      claimed=rec.val_bpb, logged_mean=mean, n=len(logged_vals), field="val_bpb"))
     if rec.bytes_code is not None:
-        codes = {int(_g(sm, "code_bytes")) for _, sm in by_seed.values() if _g(sm, "code_bytes") is not None}
+        codes = {int(attr(sm, "code_bytes")) for _, sm in by_seed.values() if attr(sm, "code_bytes") is not None}
         if codes and int(rec.bytes_code) not in codes:
             out.append(r.finding(f"claimed bytes_code {rec.bytes_code:,} but the logs print {sorted(codes)}",
                                  severity="info", evidence=[_sub_ev(s, "bytes_code")], claimed=rec.bytes_code, logged=sorted(codes),
                                  field="bytes_code"))
-    if rec.bytes_total is not None and rec.bytes_total > CAP_BYTES:
+    if rec.bytes_total is not None and rec.bytes_total > ARTIFACT_CAP_BYTES:
         out.append(r.finding(f"claimed bytes_total {rec.bytes_total:,} exceeds 16,000,000",
                              evidence=[_sub_ev(s, "bytes_total")], field="bytes_total"))
     if (s.track or "").startswith("non_record"):
@@ -265,16 +257,11 @@ def _is_record_claim(s: Subject) -> bool:
 
 
 @rule("record.seeds", "enough seeds for a record (>= 3 on the 10-minute track)", since="2026-03-19", severity="info",
-      group="record", needs=("claims",),
-      source=README + "'statistically significant win ... usually 3 training runs' (README.md:236-252, added "
+      group="record", needs=("claims",), requires="record",
+      source=README_SOURCE + "'statistically significant win ... usually 3 training runs' (README.md:236-252, added "
       "2026-03-19 in d2bd76079)")
-def check_seeds(s: Subject) -> list[Finding]:
-    r = RULES["record.seeds"]
-    if s.submission is None:
-        return _no_claims(r.id)
+def check_seeds(s: Subject, r: Rule) -> list[Finding]:
     rec = s.legacy_record
-    if rec is None:
-        return _no_claims(r.id)
     if not _is_record_claim(s):
         return [r.finding("not a 10-minute record claim; seed count not required", status="observation",
                           severity="info")]
@@ -296,31 +283,24 @@ def check_seeds(s: Subject) -> list[Finding]:
 
 
 @rule("record.significance", "beats the record it claims to beat by 0.005 nats at p < 0.01 (in BPB space)",
-      since="2026-03-18", severity="warning", group="record", needs=("claims",),
-      source=README + "record criterion 1 'beat SOTA by at least 0.005 nats ... p < 0.01' (README.md:236-242); "
+      since="2026-03-18", severity="warning", group="record", needs=("claims",), requires="record",
+      source=README_SOURCE + "record criterion 1 'beat SOTA by at least 0.005 nats ... p < 0.01' (README.md:236-242); "
       "DESIGN.md 'Scores, significance, acceptance' (BPB space, per-tokenizer margin)")
-def check_significance(s: Subject) -> list[Finding]:
-    r = RULES["record.significance"]
+def check_significance(s: Subject, r: Rule) -> list[Finding]:
     rec = s.legacy_record
-    if rec is None:
-        return _no_claims(r.id)
     if not _is_record_claim(s):  # say so: an empty list would read as "beats the record" (PR #1894)
-        return [r.finding("not a 10-minute record claim; significance not required", status="not_available",
-                          severity="info")]
+        return unavailable(r, "not a 10-minute record claim; significance not required")
     baseline = getattr(s, "baseline_record", None)
     if baseline is None:
-        return [r.finding("no baseline record given (harness verify --baseline PATH): significance not computed",
-                          status="not_available", severity="info")]
+        return unavailable(r, "no baseline record given (harness verify --baseline PATH): significance not computed")
     from harness.core import stats
 
     cand, base = rec.per_seed_bpb(), baseline.per_seed_bpb()
     if len(cand) < 2 or len(base) < 2:
-        return [r.finding(f"per-seed values: candidate {len(cand)}, baseline {len(base)}; need >= 2 each for Welch",
-                          status="not_available", severity="info")]
+        return unavailable(r, f"per-seed values: candidate {len(cand)}, baseline {len(base)}; need >= 2 each for Welch")
     pairs = rec.loss_bpb_pairs()
     if not pairs:
-        return [r.finding("no (val_loss, val_bpb) pair to convert the 0.005-nat margin into BPB",
-                          status="not_available", severity="info")]
+        return unavailable(r, "no (val_loss, val_bpb) pair to convert the 0.005-nat margin into BPB")
     bpt = stats.bytes_per_token_from_pairs(pairs)
     margin = stats.margin_bpb(bpt)
     res = stats.welch_one_sided(cand, base, margin)
@@ -333,15 +313,13 @@ def check_significance(s: Subject) -> list[Finding]:
     return [r.finding(msg + " (not p < 0.01 under the README rule)", **data)]
 
 
-@rule("record.track", "track claims are consistent with the logged times and hardware", since="2026-03-18", severity="error",
-      group="record", needs=("claims",),
-      source=README + "10-minute track: train < 600 s and eval < 600 s on 8xH100 SXM (README.md:165, 221); "
+@rule("record.track", "track claims are consistent with the logged times and hardware",
+      since="2026-03-18", severity="error",
+      group="record", needs=("claims",), requires="record",
+      source=README_SOURCE + "10-minute track: train < 600 s and eval < 600 s on 8xH100 SXM (README.md:165, 221); "
       "non-record track may use unlimited compute if noted (README.md:254-260)")
-def check_track(s: Subject) -> list[Finding]:
-    r = RULES["record.track"]
+def check_track(s: Subject, r: Rule) -> list[Finding]:
     rec = s.legacy_record
-    if rec is None:
-        return _no_claims(r.id)
     out = []
     folder_track = s.track
     if rec.track and rec.track_folder and rec.track_folder.replace("track_", "") != rec.track:
@@ -363,8 +341,8 @@ def check_track(s: Subject) -> list[Finding]:
         if not s.is_record_log(lg):
             continue  # an experiment or earlier run in the folder, not the claimed one
         summ = lg.summary
-        steps_time = _g(summ, "train_time_s")
+        steps_time = attr(summ, "train_time_s")
         if isinstance(steps_time, (int, float)) and steps_time > 600.5:
             out.append(r.finding(f"{lg.display}: the script's own train_time {steps_time:.1f} s exceeds 600 s on a "
-                                 "10-minute track claim", evidence=[_ev(lg, None)], log=lg.display))
+                                 "10-minute track claim", evidence=[log_evidence(lg, None)], log=lg.display))
     return out

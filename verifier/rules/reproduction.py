@@ -9,41 +9,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from verifier.model import Finding
-from verifier.rules._registry import RULES, rule
-from verifier.rules.log import _g, _headline
+from harness.core.compare import SeedFigures, claim_from_record, compare
+from harness.core.finding import Finding
+from verifier.model import Rule
+from verifier.rules.common import attr, headline
+from verifier.rules.registration import rule, unavailable
 from verifier.subject import Subject
 
 
 def _figures(lg: Any) -> Any:
-    from harness.core.compare import SeedFigures
-
     summ = lg.summary
-    head = _headline(summ)
-    seed = _g(summ, "seed")
-    return SeedFigures(seed=str(seed) if seed is not None else lg.display, val_bpb=_g(head, "val_bpb"),
-                       val_loss=_g(head, "val_loss"), artifact_bytes=_g(summ, "artifact_bytes"),
-                       steps=_g(summ, "steps"), source=lg.display)
+    head = headline(summ)
+    seed = attr(summ, "seed")
+    return SeedFigures(seed=str(seed) if seed is not None else lg.display, val_bpb=attr(head, "val_bpb"),
+                       val_loss=attr(head, "val_loss"), artifact_bytes=attr(summ, "artifact_bytes"),
+                       steps=attr(summ, "steps"), source=lg.display)
 
 
 @rule("reproduction.claimed_vs_reproduced", "a re-run reproduces the claim (per seed, mean, bytes, steps)",
       since="2026-03-18", severity="error", group="reproduction", needs=("claims",),
       source="issue 11 item 1 (claimed vs reproduced); challenge README 'Any non-reproducible results can be "
       "disqualified' (README.md:213)")
-def check_reproduction(s: Subject) -> list[Finding]:
-    r = RULES["reproduction.claimed_vs_reproduced"]
+def check_reproduction(s: Subject, r: Rule) -> list[Finding]:
     runs = s.reproduction or []
     if not runs:
-        return [r.finding("no reproduction given (harness verify --reproduced RUN)", status="not_available",
-                          severity="info")]
+        return unavailable(r, "no reproduction given (harness verify --reproduced RUN)")
     if s.legacy_record is None:
-        return [r.finding("no claims (submission.json) to compare the reproduction with", status="not_available",
-                          severity="info")]
-    if any(lg.summary is None for lg in runs):
-        return [r.finding("harness.core log parser is not importable; reproduction not compared",
-                          status="not_available", severity="info")]
-    from harness.core.compare import claim_from_record, compare
-
+        return unavailable(r, "no claims (submission.json) to compare the reproduction with")
     cmp = compare([_figures(lg) for lg in runs], claim_from_record(s.legacy_record))
     out: list[Finding] = []
     groups = [(f"seed {k}", v) for k, v in cmp.seeds.items()] + [("mean", cmp.mean)]

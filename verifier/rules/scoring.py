@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from verifier.model import Evidence, Finding, excerpt
-from verifier.rules._registry import RULES, rule
-from verifier.rules.log import _ev, _g, _logs_with_summary
-from verifier.static import CodeUnit
+from harness.core.finding import Finding
+from verifier.model import Rule
+from verifier.rules.common import attr, code_evidence, hyperparams, log_evidence, log_summaries, nothing_to_read
+from verifier.rules.registration import NO_LOGS, rule, unavailable
+from verifier.static.facts import CodeUnit
 from verifier.subject import Subject
 
 # knobs and names of a second scoring pass
@@ -49,13 +50,6 @@ def _code_sites(u: CodeUnit) -> tuple[list[tuple[int, str, bool]], list[tuple[in
     return knobs, fns
 
 
-def _nothing_to_read(s: Subject, rule_id: str) -> list[Finding]:
-    """Without code, a rule that found nothing in the logs says so instead of passing."""
-    if s.code_paths:
-        return []
-    return [RULES[rule_id].finding("no code in the submission to analyse", status="not_available", severity="info")]
-
-
 def _source_span(lg: Any) -> tuple[int, int]:
     """Lines of the source dump a log embeds (its code prints the very names a second pass logs)."""
     begin = next((e for e in (lg.events or []) if e.kind == "source_begin"), None)
@@ -71,8 +65,7 @@ def _source_span(lg: Any) -> tuple[int, int]:
       source="challenge README record criterion 2, val_bpb 'correctly calculated' (README.md:236-242, 2026-03-18), "
       "applied by the organizer closures of 2026-03-27 to PRs then open (valerio-oai on #677: two-pass rescoring "
       "among the disallowed); issue #1017 condition C4 (single left-to-right pass)")
-def check_two_pass(s: Subject) -> list[Finding]:
-    r = RULES["code.two_pass_rescoring"]
+def check_two_pass(s: Subject, r: Rule) -> list[Finding]:
     out: list[Finding] = []
     for lg in s.logs:
         source = _source_span(lg)
@@ -80,13 +73,13 @@ def check_two_pass(s: Subject) -> list[Finding]:
             m = _SECOND_PASS_LOG.search(line)
             if m and not (source[0] <= i <= source[1]) and not _KEY_VALUE.match(line):
                 out.append(r.finding(f"{lg.display}:{i}: the run printed a second scoring pass ({m.group(1)})",
-                                     evidence=[_ev(lg, i)], log=lg.display, line=i))
+                                     evidence=[log_evidence(lg, i)], log=lg.display, line=i))
                 break
-        hp = (_g(lg.summary, "hyperparams") or {}) if lg.summary is not None else {}
+        hp = hyperparams(lg)
         on = sorted(k for k, v in hp.items() if _SECOND_PASS.search(k) and _SWITCH.search(k) and _defaults_on(v))
         if on:
             out.append(r.finding(f"{lg.display}: the run's hyperparameters switch a second scoring pass on "
-                                 f"({', '.join(f'{k}={hp[k]}' for k in on)})", evidence=[_ev(lg, None)],
+                                 f"({', '.join(f'{k}={hp[k]}' for k in on)})", evidence=[log_evidence(lg, None)],
                                  log=lg.display, knobs=on))
     for u in s.entry_units() or s.all_units():
         knobs, fns = _code_sites(u)
@@ -96,30 +89,29 @@ def check_two_pass(s: Subject) -> list[Finding]:
                                                 "scored again with state that has seen them" if on else
                                                 "controls a second scoring pass (off by default)"),
                 severity="error" if on else "info", status="violation" if on else "needs_runtime_probe",
-                evidence=[Evidence(u.path, line, excerpt(u.line_text(line)))], knob=knob, on_by_default=on))
+                evidence=[code_evidence(u, line)], knob=knob, on_by_default=on))
         for line, name in fns:
             out.append(r.finding(f"{u.path}:{line}: {name}() is named for a second scoring pass - needs runtime "
                                  "probe (score each token once)", severity="warning", status="needs_runtime_probe",
-                                 evidence=[Evidence(u.path, line, excerpt(u.line_text(line)))], function=name))
-    return out or _nothing_to_read(s, r.id)
+                                 evidence=[code_evidence(u, line)], function=name))
+    return out or nothing_to_read(s, r)
 
 
 @rule("log.headline_timed", "the claimed val_bpb comes from the timed, scored eval", since="2026-03-18",
       severity="error", group="log", needs=("logs", "claims"),
       source="challenge README: evaluation within 10 minutes (README.md:221); DESIGN.md 'Timing policy' "
       "(diagnostic evals are listed, not counted, so their numbers cannot be the score)")
-def check_headline_timed(s: Subject) -> list[Finding]:
-    r = RULES["log.headline_timed"]
+def check_headline_timed(s: Subject, r: Rule) -> list[Finding]:
     rec = s.legacy_record
     if rec is None:
-        return [r.finding("no claims to compare with the timed eval", status="not_available", severity="info")]
-    pairs, missing = _logs_with_summary(s, r.id)
-    if missing:
-        return missing
+        return unavailable(r, "no claims to compare with the timed eval")
+    if not s.logs:
+        return unavailable(r, NO_LOGS)
+    pairs = log_summaries(s)
     claims = {str(k): v.val_bpb for k, v in rec.seed_results.items() if v.val_bpb is not None}
     out: list[Finding] = []
     for lg, summ in pairs:
-        seed = _g(summ, "seed")
+        seed = attr(summ, "seed")
         claim = claims.get(str(seed)) if seed is not None else None
         if claim is None and not claims:
             claim = rec.val_bpb
@@ -131,7 +123,7 @@ def check_headline_timed(s: Subject) -> list[Finding]:
             e = hits[-1]
             out.append(r.finding(f"{lg.display}:{e.line_no}: the claimed val_bpb {claim} is the number of "
                                  f"'{e.fields['name']}', an eval the timing leaves out as a diagnostic; the timed "
-                                 "eval's number is not the claim", evidence=[_ev(lg, e.line_no)], log=lg.display,
+                                 "eval's number is not the claim", evidence=[log_evidence(lg, e.line_no)], log=lg.display,
                                  claimed=claim, metric=e.fields["name"]))
     return out
 
@@ -168,12 +160,11 @@ def _slot_switch(u: CodeUnit) -> tuple[str, Any, bool] | None:
       source="challenge README: test-time training only on tokens already evaluated (README.md:223, 2026-03-20) and "
       "val_bpb 'correctly calculated' (README.md:236-242); issue #1017 C1 (strict causal dependence); SLOT PRs "
       "closed or held (#1240, #1376, #1430, #1722; COMMUNITY.md 'HOLD scored-region SLOT')")
-def check_slot(s: Subject) -> list[Finding]:
-    r = RULES["code.slot"]
+def check_slot(s: Subject, r: Rule) -> list[Finding]:
     out: list[Finding] = []
     ran = []
     for lg in s.logs:
-        hp = (_g(lg.summary, "hyperparams") or {}) if lg.summary is not None else {}
+        hp = hyperparams(lg)
         on = [k for k, v in hp.items() if _SLOT.search(k) and re.search(r"enabled?$", k) and _defaults_on(v)]
         scored = [e for e in (lg.events or []) if e.kind == "metric" and _SLOT.search(str(e.fields.get("name")))]
         if on or scored:
@@ -181,7 +172,7 @@ def check_slot(s: Subject) -> list[Finding]:
             where = scored[-1].line_no if scored else None
             out.append(r.finding(f"{lg.display}: the run scored with SLOT ("
                                  + (f"{on[0]}={hp[on[0]]}" if on else f"metric '{scored[-1].fields['name']}'") + ")",
-                                 evidence=[_ev(lg, where)], log=lg.display))
+                                 evidence=[log_evidence(lg, where)], log=lg.display))
     for u in s.entry_units() or s.all_units():
         switch = _slot_switch(u)
         for name, line in _slot_functions(u):
@@ -191,5 +182,5 @@ def check_slot(s: Subject) -> list[Finding]:
                 "(a token's loss must not depend on its own target through the optimisation)"
                 + (f"; off by default ({switch[0]}={switch[1]!r}) and on in no log" if off else ""),
                 status="needs_runtime_probe", severity="info" if off else "warning",
-                evidence=[Evidence(u.path, line, excerpt(u.line_text(line)))], function=name))
-    return out or _nothing_to_read(s, r.id)
+                evidence=[code_evidence(u, line)], function=name))
+    return out or nothing_to_read(s, r)
