@@ -151,9 +151,14 @@ def score(doc: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     for row in rows:
         case = by_pr[(row["pr"], row["head"])]
         if case["label"] == "clean":
-            verified = [f for f in row["folders"] if "error" not in f]
+            # a folder that claims nothing is not the record the merge accepted: its findings are shown, not scored
+            unclaimed = {n["folder"] for n in case.get("not_records", [])}
+            scored_folders = [f for f in row["folders"] if f["folder"] not in unclaimed]
+            verified = [f for f in scored_folders if "error" not in f]
             found = [x for f in verified for x in f["findings"]]
-            clean.append({"pr": row["pr"], "failed": len(verified) < len(row["folders"]),
+            clean.append({"pr": row["pr"], "failed": len(verified) < len(scored_folders),
+                          "not_scored": sorted({x["rule_id"] for f in row["folders"] if f["folder"] in unclaimed
+                                                for x in f.get("findings", []) if x["severity"] == "error"}),
                           "errors": sorted({x["rule_id"] for x in found if x["severity"] == "error"}),
                           "warnings": sorted({x["rule_id"] for x in found if x["severity"] == "warning"})})
             continue
@@ -216,6 +221,10 @@ def render(doc: dict[str, Any], scored: dict[str, Any]) -> str:
     out += ["", "Clean merged records: every error and warning, by rule"]
     for (sev, rule), prs in sorted(rule_hits.items(), key=lambda kv: (kv[0][0], -len(kv[1]))):
         out.append(f"  {sev:<8} {rule:<28} {len(prs):>3}  " + " ".join(f"#{p}" for p in prs))
+    unscored = [c for c in scored["clean"] if c.get("not_scored")]
+    if unscored:
+        out += ["", "Folders of merged PRs that claim nothing (not_records in cases.toml): errors shown, not scored"]
+        out += [f"  #{c['pr']:<5} " + ", ".join(c["not_scored"]) for c in unscored]
     s = scored["summary"]
     out += ["", "Summary",
             f"  clean records with no error:           {_pct(s['clean_without_error'], s['clean_records'])}",

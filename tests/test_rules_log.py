@@ -56,6 +56,49 @@ def test_artifact_cap(tmp_path):
     assert _problems(get_rule("log.artifact_cap").check(ok)) == []
 
 
+def _exec_shim_subject(tmp_path: Path, model_bytes: int, track: str = "10min_16mb") -> Subject:
+    """A folder shaped like #1412: a one-line entry that exec()s a readable sibling, and a log whose total
+    counts the sibling's raw source (our own reference trainer stands in for the code)."""
+    payload = (Path(__file__).parents[1] / "submissions" / "reference" / "train_gpt.py").read_bytes()
+    raw_total = model_bytes + len(payload)
+    sub = _subject(tmp_path, _summary(artifact_bytes=raw_total, model_bytes=model_bytes, code_bytes=len(payload)),
+                   track=track)
+    (sub.root / "train_gpt_decode.py").write_bytes(payload)
+    (sub.root / "train_gpt.py").write_text('exec(open(__file__.replace("train_gpt.py","train_gpt_decode.py")).read())\n')
+    sub.code_paths = [sub.root / "train_gpt.py", sub.root / "train_gpt_decode.py"]
+    sub.entry = sub.root / "train_gpt.py"
+    return sub
+
+
+def test_artifact_cap_raw_source_over_compressed_code_under(tmp_path):
+    from harness.core import codesize
+    from verifier.rules.log import COMPRESSED_CODE_RECIPE
+
+    payload = (Path(__file__).parents[1] / "submissions" / "reference" / "train_gpt.py").read_bytes()
+    shim = b'exec(open(__file__.replace("train_gpt.py","train_gpt_decode.py")).read())\n'
+    code = sum(codesize.measure(b, COMPRESSED_CODE_RECIPE).counted_bytes for b in (shim, payload))
+    assert code < len(payload) // 2
+    # under the cap once the code is counted compressed: a note, with both totals
+    fits = get_rule("log.artifact_cap").check(_exec_shim_subject(tmp_path / "a", 16_000_000 - code))
+    assert _problems(fits) == []
+    assert fits[0].severity == "info" and fits[0].data["artifact_bytes"] == 16_000_000
+    assert fits[0].data["logged_total"] > 16_000_000
+    # one byte more is over under either convention: an error
+    over = get_rule("log.artifact_cap").check(_exec_shim_subject(tmp_path / "b", 16_000_001 - code))
+    assert [f.severity for f in _problems(over)] == ["error"]
+    # a script that counted its code compressed itself (#1978) is judged by its own total, not re-counted
+    own = _exec_shim_subject(tmp_path / "c", 16_000_000 - code)
+    own.logs[0].summary.artifact_bytes = 16_000_000 - code + 2 * code
+    assert [f.severity for f in _problems(get_rule("log.artifact_cap").check(own))] == ["error"]
+
+
+def test_artifact_cap_non_record_track_is_a_warning(tmp_path):
+    """The non-record section has listed an over-cap negative result (#542: 16,638,468 bytes)."""
+    fs = _problems(get_rule("log.artifact_cap").check(_subject(tmp_path, _summary(artifact_bytes=16_638_468),
+                                                               track="non_record_16mb")))
+    assert [f.severity for f in fs] == ["warning"] and "non-record" in fs[0].message
+
+
 # ------------------------------------------------------------ hardware
 def test_hardware(tmp_path):
     h200 = _subject(tmp_path / "a", _summary(hardware=NS(gpu_name="NVIDIA H200", gpu_count=8)))

@@ -67,6 +67,17 @@ def test_claims_match_and_mismatch(tmp_path):
     assert [(f.data["field"], f.severity) for f in over] == [("artifact_bytes", "warning")]
 
 
+def test_a_claim_of_the_model_bytes_alone_is_not_a_disagreement(tmp_path):
+    """#1412 claims each seed's "Serialized model" bytes; its logs' totals add the code (the cap is judged
+    by log.artifact_cap, not here)."""
+    logs = dict(LOGS)
+    logs["2"] = (1.10123456, 16_000_001, 101)
+    s = _record(tmp_path, SUB, logs)
+    for lg in s.logs:
+        lg.summary.model_bytes = SUB["seed_results"][str(lg.summary.seed)]["artifact_bytes"]
+    assert _problems(get_rule("record.claims").check(s)) == []
+
+
 def test_claims_within_printed_precision(tmp_path):
     sub = json.loads(json.dumps(SUB))
     sub["seed_results"]["1"]["val_bpb"] = 1.1012  # same value rounded to 4 decimals in the claim

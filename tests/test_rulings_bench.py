@@ -80,7 +80,7 @@ def test_every_case_is_in_the_mirror(doc: dict, mirror: Path) -> None:
 
 
 def test_benchmark_end_to_end(mirror: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Two violations the logs decide (#1463 over the cap, #1557 eval over 600 s), a clean record (#42)
+    """Two violations the logs decide (#1463 over the cap on the non-record track, #1557 eval over 600 s), a clean record (#42)
     and a PR whose mirror copy lacks a blob (#1972): every case yields a row, the run keeps going."""
     out = tmp_path / "rulings.json"
     assert verify_rulings.main(["--mirror", str(mirror), "--only", "1463,1557,42,1972", "-j", "2",
@@ -90,7 +90,7 @@ def test_benchmark_end_to_end(mirror: Path, tmp_path: Path, capsys: pytest.Captu
     result = json.loads(out.read_text(encoding="utf-8"))
     assert sorted(r["pr"] for r in result["rows"]) == [42, 1463, 1557, 1972]
     outcome = {(v["pr"], v["class"]): v["outcome"] for v in result["violations"]}
-    assert outcome[(1463, "artifact_cap")] == "error"
+    assert outcome[(1463, "artifact_cap")] == "warning"  # non-record track: #542 was listed over the cap
     assert outcome[(1557, "eval_time")] == "error"
     assert {v["outcome"] for v in result["violations"] if v["pr"] == 1972} <= set(verify_rulings.OUTCOMES)
     clean = [c for c in result["clean"] if c["pr"] == 42]

@@ -14,7 +14,7 @@ from harness.core import records
 from harness.core.constants import ARTIFACT_CAP_BYTES
 from harness.core.finding import Evidence, Finding
 from verifier.model import Rule
-from verifier.rules.common import attr, headline, log_evidence
+from verifier.rules.common import attr, headline, is_non_record, log_evidence
 from verifier.rules.coverage import printed_decimals
 from verifier.rules.registration import NO_CLAIMS, README_SOURCE, rule, unavailable
 from verifier.subject import LogInput, Subject
@@ -173,7 +173,10 @@ def check_claims(s: Subject, r: Rule) -> list[Finding]:
                                      evidence=[_sub_ev(s, str(seed)), log_evidence(lg, attr(head, 'line_no'))],
                                      seed=seed, claimed=res.val_bpb, logged=logged, field="val_bpb"))
         la = attr(summ, "artifact_bytes")
-        if res.artifact_bytes is not None and la is not None and int(res.artifact_bytes) != int(la):
+        # A claim of the model's bytes alone (the log's "Serialized model" line) is a claim of another quantity,
+        # not a disagreement: the total is judged by log.artifact_cap.
+        model_only = res.artifact_bytes is not None and attr(summ, "model_bytes") == int(res.artifact_bytes)
+        if res.artifact_bytes is not None and la is not None and int(res.artifact_bytes) != int(la) and not model_only:
             hides_cap = int(res.artifact_bytes) <= ARTIFACT_CAP_BYTES < int(la)  # the claim reads under the cap, the log over
             out.append(r.finding(f"seed {seed}: claimed artifact {res.artifact_bytes:,} bytes but {lg.display} "
                                  f"prints {la:,}" + (": the claim is under the cap, the log over it" if hides_cap
@@ -221,10 +224,11 @@ def check_claims(s: Subject, r: Rule) -> list[Finding]:
     if rec.bytes_total is not None and rec.bytes_total > ARTIFACT_CAP_BYTES:
         out.append(r.finding(f"claimed bytes_total {rec.bytes_total:,} exceeds 16,000,000",
                              evidence=[_sub_ev(s, "bytes_total")], field="bytes_total"))
-    if (s.track or "").startswith("non_record"):
-        # a non-record submission is not ranked: its figures disagreeing with its logs is worth a warning
+    if is_non_record(s):
+        # A non-record submission is not ranked: its figures disagreeing with its logs, or an artifact over
+        # the cap (the organizers have listed such negative results in the non-record section), is a warning.
         for f in out:
-            if f.severity == "error" and f.data.get("field") != "bytes_total":
+            if f.severity == "error":
                 f.severity = "warning"
     return out
 
