@@ -97,7 +97,7 @@ class ReproduceResult:
     outcomes: list[SeedOutcome]
     exit_code: int
     wall_s: float
-    comparison: Any = None  # harness.comparison.CompareReport when the submission has claims
+    comparison: Any = None  # harness.compare.report.CompareReport when the submission has claims
 
 
 # ------------------------------------------------------------------------------ data
@@ -537,7 +537,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
                         elapsed=time.monotonic() - t0,
                         metric=f"val_bpb {meas.val_bpb:.6f}" if meas.val_bpb is not None else (meas.failure or "")[:60])
 
-    baseline_bpb = _baseline_values(m)
+    baseline_bpb = baseline_values(m)
     smoke = None
     if opts.mode == "smoke":
         smoke = {"train_seconds": train_s, "eval_seconds": eval_s, "official_train_seconds": OFFICIAL_TRAIN_S,
@@ -632,17 +632,20 @@ def compare_with_claims(sub: ResolvedSubmission, record: dict, record_path: Path
     becomes the summary's ``error``. In smoke mode the verdict is informative (scaled budgets cannot
     match an official claim); in official mode "does not reproduce" makes the exit code 1.
     """
-    from harness import comparison as cmpmod
+    from harness.compare.claims import claim_side_for
+    from harness.compare.judge import compare_sides
+    from harness.compare.report import write_outputs
+    from harness.compare.sides import DEFAULT_POLICY, load_timing_policy, load_v1_record
 
     run_dir = record_path.parent
     try:
-        policy = cmpmod.load_timing_policy(cmpmod.DEFAULT_POLICY)
-        claim = cmpmod.claim_side_for(sub, policy)
+        policy = load_timing_policy(DEFAULT_POLICY)
+        claim = claim_side_for(sub, policy)
         if claim is None:
             return None
-        run = cmpmod.load_v1_record(record_path, "run", str(run_dir))
-        report = cmpmod.compare_sides(run, claim, policy.id)
-        files = cmpmod.write_outputs(report, run_dir)
+        run = load_v1_record(record_path, "run", str(run_dir))
+        report = compare_sides(run, claim, policy.id)
+        files = write_outputs(report, run_dir)
     except Exception as exc:  # noqa: BLE001 - the record is on disk; a comparison problem must not crash the run
         summary = {"verdict": "error", "claim": str(sub.folder), "error": f"{type(exc).__name__}: {exc}",
                    "affects_exit_code": False}
@@ -663,7 +666,7 @@ def _tail(path: Path, n: int = 4000) -> str:
         return ""
 
 
-def _baseline_values(m: Manifest) -> list[float] | None:
+def baseline_values(m: Manifest) -> list[float] | None:
     """Per-seed BPB of the manifest's baseline (its claims), for the Welch test."""
     if not m.baseline:
         return None
