@@ -258,7 +258,7 @@ def test_core_modules_import_without_torch():
         "    def find_spec(self, n, p=None, t=None):\n"
         "        if n == 'torch' or n.startswith('torch.'): raise ImportError('no torch')\n"
         "sys.meta_path.insert(0, B())\n"
-        "import harness.core.records, harness.core.stats, harness.core.prindex, harness.leaderboard\n"
+        "import harness.core.records, harness.core.stats, harness.core.prindex, harness.leaderboard.board\n"
         "assert 'torch' not in sys.modules\n"
         "print('ok')\n"
     )

@@ -5,7 +5,7 @@ Four kinds of judgement use it:
 * ``timing``: a policy's verdict on one budget of one log (``train``, ``eval``,
   ``artifact_production``), see :mod:`harness.core.policy`;
 * ``acceptance``: an acceptance policy's verdict on one leaderboard entry, see
-  :mod:`harness.leaderboard`;
+  :mod:`harness.leaderboard.board`;
 * ``reproduction`` and ``compliance``: the two verdicts of ``harness compare``
   (do the reproduced numbers match the claim; did the reproduced run keep the
   rules), see :mod:`harness.core.compare`.
@@ -119,14 +119,12 @@ class Verdict:
         return self.numbers.get("test")
 
     @property
+    def margin_bpb(self) -> float | None:
+        return self.numbers.get("margin_bpb")
+
+    @property
     def seeds_used(self) -> int:
         return int(self.numbers.get("seeds_used", 0))
-
-    def short(self) -> str:
-        """The status, and the first reason where the status alone does not say enough."""
-        if self.status in FRONTIER:
-            return self.status
-        return f"{self.status}: {self.reasons[0]}" if self.reasons else self.status
 
     def to_dict(self) -> dict[str, Any]:
         shape = _SHAPES.get(self.kind, _GENERIC_SHAPE)
