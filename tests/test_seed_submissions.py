@@ -415,7 +415,9 @@ def test_resolves_to_a_working_copy(resolved, pr: int) -> None:
 def test_smoke_and_official_seed_env(resolved, pr: int, tmp_path: Path) -> None:
     """The environment `harness reproduce` would hand a seed, built by its own functions."""
     from harness.errors import UsageError
-    from harness.reproduce import DataInfo, check_world_size, seed_env
+    from harness.data.prepare import DataInfo
+    from harness.preflight import check_world_size
+    from harness.reproduce import seed_env
 
     sub = resolved[pr]
     m = sub.manifest
