@@ -156,6 +156,7 @@ def _shim_paths(fa3_shim: bool) -> list[Path]:
     """The FA3 shim's folder, which the trainer imports when --fa3-shim is given."""
     return [Path(shim_dir())] if fa3_shim else []
 
+
 def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], None] | None = None,
               progress_view: ProgressView | None = None) -> ReproduceResult:
     """Run a full reproduction and write the record; see the module docstring.

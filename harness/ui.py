@@ -45,3 +45,30 @@ class LiveSeedTable:
         if self._live is not None:
             self._live.update(self._table())
 
+
+
+class BuildStepBar:
+    """A transient progress bar (rich, on stderr, only on a terminal) for the steps of a data build.
+
+    Used as a context manager; the object is the build's progress callback: ``bar(done, what)``.
+    """
+
+    def __init__(self, total: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self._progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                                  TimeElapsedColumn(), console=console, disable=not console.is_terminal,
+                                  transient=True)
+        self._task = self._progress.add_task("", total=total)
+
+    def __enter__(self) -> "BuildStepBar":
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.__exit__(*exc)
+
+    def __call__(self, done: int, what: str) -> None:
+        self._progress.update(self._task, completed=done, description=what)

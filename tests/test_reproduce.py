@@ -130,7 +130,7 @@ def test_fixed_world_size_is_a_clear_error(tmp_path: Path) -> None:
 def test_data_dir_brings_its_own_tokenizer_and_variant(tmp_path: Path, tokenizers_dir: Path) -> None:
     """--data: the directory's manifest names its tokenizer (two sit side by side) and its variant."""
     from harness.core import shards
-    from harness.data.embedded import build_embedded
+    from harness.data.embedded_build import build_embedded
     from harness.data.prepare import prepare_data
 
     build_embedded(tmp_path, name="fineweb10B_sp1024")  # trains a 1,024-piece BPE

@@ -473,7 +473,7 @@ def test_reproduce_pr1212_smoke_reaches_the_trainer_on_cpu(mirror: Path, tmp_pat
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: this dry run is for machines without one")
-    from harness.data.embedded import build_embedded
+    from harness.data.embedded_build import build_embedded
     from harness.reproduce import ReproduceOptions, reproduce
 
     monkeypatch.setenv("PGOLF_HARNESS_CACHE", str(tmp_path / "cache"))

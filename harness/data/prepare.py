@@ -14,7 +14,8 @@ from typing import Callable
 from harness.core import shards
 from harness.core.registry import get_variant
 from harness.data import manifest as data_manifest
-from harness.data.embedded import ensure_embedded, tokenizer_for
+from harness.data.embedded import tokenizer_for
+from harness.data.embedded_build import ensure_embedded
 from harness.data.verify import verify_dataset
 from harness.errors import EnvironmentProblem
 from harness.record import sha256_file
