@@ -252,7 +252,7 @@ def claims_from_submission_json(folder: Path) -> list[SeedClaim]:
     if not path.exists():
         return []
     try:
-        from harness.core.records import LegacyRecord  # CORE-REC
+        from harness.core.legacy_record import LegacyRecord
         rec = LegacyRecord.from_path(path)
         seeds = getattr(rec, "seeds", None) or []
         out = []

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from harness.core import records
-from harness.core.records import LegacyRecord, RecordInvalid, check_legacy_subset, validate_record, write_record
+from harness.core.legacy_record import LegacyRecord
+from harness.core.records import RecordInvalid, check_legacy_subset, validate_record, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_V1 = ROOT / "harness/core/schemas/example-submission-v1.json"

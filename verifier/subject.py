@@ -19,7 +19,7 @@ from harness.core import events as ev
 from harness.core import metrics
 from harness.core import timeline as tl
 from harness.core.logfiles import is_training_log
-from harness.core.records import LegacyRecord
+from harness.core.legacy_record import LegacyRecord
 from verifier.static import CodeUnit, analyse
 from harness.core.schema import loads_json
 

@@ -23,7 +23,7 @@ PR_REF = re.compile(r"^(?:github:)?[\w.-]+/[\w.-]+#\d+(?:@[0-9a-fA-F]{7,40})?$")
 
 def load_legacy(sub_path: Path, role: str, target: str, policy: Any, *, kind: str = "submission.json") -> Side:
     """An upstream submission.json plus the seed logs beside it (matched to claimed seeds by the logged seed)."""
-    from harness.core.records import LegacyRecord
+    from harness.core.legacy_record import LegacyRecord
 
     try:
         rec = LegacyRecord.from_path(sub_path)

@@ -258,7 +258,7 @@ def compare(
 
 
 def claim_from_record(record: Any) -> list[SeedFigures]:
-    """Per-seed claims of a :class:`harness.core.records.LegacyRecord`.
+    """Per-seed claims of a :class:`harness.core.legacy_record.LegacyRecord`.
 
     A record without per-seed results still claims its headline: it becomes
     one pseudo-seed named ``mean`` so the mean check can run.

@@ -16,7 +16,8 @@ from statistics import fmean
 from typing import Any, Iterable
 
 from harness.core import prindex, stats
-from harness.core.records import TRACK_RECORD, LegacyRecord, find_submission_files, is_v1
+from harness.core.legacy_record import LegacyRecord
+from harness.core.records import TRACK_RECORD, find_submission_files, is_v1
 from harness.core.registry import get_variant
 from harness.core.verdict import Verdict
 
