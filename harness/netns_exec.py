@@ -168,6 +168,19 @@ def _reraise_status(status: int) -> None:
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
+def forward_signals_to(pid: int) -> None:
+    """Pass SIGTERM and SIGINT on to ``pid`` (gone already: nothing to stop)."""
+
+    def forward(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+
+
 def _init_main(argv: list[str], status_w: int, lifeline_r: int, mount_proc: bool) -> None:
     """PID 1 of the seed's namespace: fork the trainer, reap orphans, report its status."""
     check_libc_call(libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
@@ -192,14 +205,7 @@ def _init_main(argv: list[str], status_w: int, lifeline_r: int, mount_proc: bool
             sys.stderr.write(f"harness launcher: cannot run {argv[0]!r}: {exc}\n")
             os._exit(127)
 
-    def forward(sig, _frame):
-        try:
-            os.kill(trainer, sig)
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    forward_signals_to(trainer)
     while True:
         try:
             pid, status = os.wait()
@@ -264,14 +270,7 @@ def run(args: argparse.Namespace) -> None:
     os.close(status_w)
     os.close(lifeline_r)
 
-    def forward(sig, _frame):
-        try:
-            os.kill(child, sig)
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    forward_signals_to(child)
     data = b""
     while True:
         try:

@@ -72,6 +72,11 @@ _SHAPES: dict[str, dict[str, Any]] = {
 _GENERIC_SHAPE = {"kind": "", "status": "", "name": "", "detail": "", "reasons": [], "numbers": {}}
 
 
+def _figure(key: str, default: Any = None) -> Any:
+    """A read-only attribute for ``numbers[key]``."""
+    return property(lambda self: self.numbers.get(key, default), doc=f"numbers[{key!r}]")
+
+
 @dataclass
 class Verdict:
     kind: str                  # TIMING | ACCEPTANCE | REPRODUCTION | COMPLIANCE
@@ -96,35 +101,14 @@ class Verdict:
         return cls(TIMING, status, name=name, detail=detail, warnings=list(warnings or []), parts=list(parts or []),
                    numbers={"value_s": value_s, "cap_s": cap_s, "lower_bound": lower_bound})
 
-    # ------------------------------------------------------------------ timing figures
-    @property
-    def value_s(self) -> float | None:
-        return self.numbers.get("value_s")
-
-    @property
-    def cap_s(self) -> float | None:
-        return self.numbers.get("cap_s")
-
-    @property
-    def lower_bound(self) -> bool:
-        return bool(self.numbers.get("lower_bound", False))
-
-    # -------------------------------------------------------------- acceptance figures
-    @property
-    def p(self) -> float | None:
-        return self.numbers.get("p")
-
-    @property
-    def test(self) -> str | None:
-        return self.numbers.get("test")
-
-    @property
-    def margin_bpb(self) -> float | None:
-        return self.numbers.get("margin_bpb")
-
-    @property
-    def seeds_used(self) -> int:
-        return int(self.numbers.get("seeds_used", 0))
+    # The figures each kind reads by name (kept in ``numbers``, so one type serves every kind).
+    value_s = _figure("value_s")            # timing: seconds measured
+    cap_s = _figure("cap_s")                # timing: the budget
+    lower_bound = _figure("lower_bound", False)  # timing: value_s is only a lower bound
+    p = _figure("p")                        # acceptance: p-value of the significance test
+    test = _figure("test")                  # acceptance: welch | one_sample | None
+    margin_bpb = _figure("margin_bpb")      # acceptance: the improvement required, in BPB
+    seeds_used = _figure("seeds_used", 0)   # acceptance: seeds the test used
 
     def to_dict(self) -> dict[str, Any]:
         shape = _SHAPES.get(self.kind, _GENERIC_SHAPE)
