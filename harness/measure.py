@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core import codesize, shards
+from harness.core.verdict import FAIL
 from harness.data.lut import lut_bytes
 from harness.evidence import ArtifactProblem, Snapshot, artifact_snapshot, changed_code
 
@@ -308,6 +309,6 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
     if policy is not None:
         m.verdicts = _plain(policy.evaluate(timeline))
         for v in m.verdicts:
-            if v.get("status") == "FAIL":
-                m.finding("error", f"timing.{v.get('name')}", v.get("detail") or "FAIL")
+            if v.get("status") == FAIL:
+                m.finding("error", f"timing.{v.get('name')}", v.get("detail") or FAIL)
     return m

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Protocol
 
+from harness.core.verdict import FAIL
 from harness.data.prepare import DataInfo, prepare_data, verify_data
 from harness.errors import HarnessError, UsageError
 from harness.evidence import ArtifactWatch, copy_submission
@@ -271,7 +272,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
             outcomes.append(outcome)
             (seed_dir / "measure.json").write_text(json.dumps(meas.to_dict(), indent=2, default=str) + "\n")
             status = "ok" if outcome.ok else "FAILED"
-            if any(v.get("status") == "FAIL" for v in meas.verdicts):
+            if any(v.get("status") == FAIL for v in meas.verdicts):
                 status += " (verdict FAIL)"
             prog.update(seed, phase=status.lower().split()[0], status=status,
                         elapsed=time.monotonic() - t0,
@@ -291,7 +292,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     record_path = write_record(run_dir / "submission.json", record)
     comparison = compare_with_claims(sub, record, record_path, opts.mode, say)
     failed = any(not o.ok for o in outcomes)
-    verdict_fail = any(v.get("status") == "FAIL" for o in outcomes for v in o.measurement.verdicts)
+    verdict_fail = any(v.get("status") == FAIL for o in outcomes for v in o.measurement.verdicts)
     error_findings = any(f.get("severity") == "error" for o in outcomes for f in o.measurement.findings)
     not_reproduced = comparison is not None and opts.mode == "official" and comparison.exit_code != 0
     code = 1 if (failed or verdict_fail or error_findings or not_reproduced) else 0

@@ -1,4 +1,4 @@
-"""harness.comparison: fixture records as claims against synthetic reproductions built from their own logs.
+"""harness.compare: fixture records as claims against synthetic reproductions built from their own logs.
 
 Every reproduction here is a folder of real log files in tmp (copies of a fixture record's seed logs,
 some lines edited the way a re-run drifts), read by the real parser, timeline and policy.
