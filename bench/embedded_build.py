@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 
-from harness.data.embedded import build_embedded
+from harness.data.embedded_build import build_embedded
 
 
 def main() -> None:

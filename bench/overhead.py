@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from harness.core.events import parse_lines  # noqa: E402
 from harness.core.metrics import summarize  # noqa: E402
-from harness.reproduce import ReproduceOptions, prepare_data, reproduce, seed_env  # noqa: E402
+from harness.data.prepare import prepare_data  # noqa: E402
+from harness.reproduce import ReproduceOptions, reproduce, seed_env  # noqa: E402
 from harness.resolve import resolve  # noqa: E402
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.core import codesize, shards
+from harness.core.verdict import FAIL
+from harness.data.lut import lut_bytes
 from harness.evidence import ArtifactProblem, Snapshot, artifact_snapshot, changed_code
 
 ARTIFACT_CAP_BYTES = 16_000_000
@@ -171,25 +173,8 @@ def scored_bytes_from_data(data_dir: Path, tokenizer_path: Path | None, scored_t
     import sentencepiece as spm
 
     sp = spm.SentencePieceProcessor(model_file=str(tokenizer_path))
-    size = sp.get_piece_size()
-    base = np.zeros(size, dtype=np.int64)
-    space = np.zeros(size, dtype=bool)
-    boundary = np.ones(size, dtype=bool)
-    for i in range(size):
-        if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
-            continue
-        boundary[i] = False
-        if sp.is_byte(i):
-            base[i] = 1
-            continue
-        piece = sp.id_to_piece(i)
-        if piece.startswith("\u2581"):
-            space[i] = True
-            piece = piece[1:]
-        base[i] = len(piece.encode("utf-8"))
-    toks = np.concatenate([shards.read_tokens(p) for p in vals])[:n].astype(np.int64)
-    prev, tgt = toks[:-1], toks[1:]
-    return int((base[tgt] + (space[tgt] & ~boundary[prev])).sum()), "sentencepiece byte tables"
+    toks = np.concatenate([shards.read_tokens(p) for p in vals])[:n]
+    return lut_bytes(sp, toks), "sentencepiece byte tables"
 
 
 def byte_convention(variant: str | None) -> str:
@@ -324,6 +309,6 @@ def measure_seed(*, seed: int, log_path: Path, run_dir: Path, code_dir: Path, ma
     if policy is not None:
         m.verdicts = _plain(policy.evaluate(timeline))
         for v in m.verdicts:
-            if v.get("status") == "FAIL":
-                m.finding("error", f"timing.{v.get('name')}", v.get("detail") or "FAIL")
+            if v.get("status") == FAIL:
+                m.finding("error", f"timing.{v.get('name')}", v.get("detail") or FAIL)
     return m

@@ -60,17 +60,17 @@ SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
-def _check(ret: int, what: str) -> None:
+def check_libc_call(ret: int, what: str) -> None:
     if ret != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), f"unshare(0x{flags:x})")
+    check_libc_call(libc.unshare(ctypes.c_int(flags)), f"unshare(0x{flags:x})")
 
 
 def unshare_as_root(flags: int) -> None:
@@ -94,8 +94,8 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     def b(s: str | None):
         return None if s is None else os.fsencode(s)
 
-    ret = _libc.mount(b(source), b(target), b(fstype), ctypes.c_ulong(flags), b(data))
-    _check(ret, f"mount({source!r} -> {target!r}, {fstype!r})")
+    ret = libc.mount(b(source), b(target), b(fstype), ctypes.c_ulong(flags), b(data))
+    check_libc_call(ret, f"mount({source!r} -> {target!r}, {fstype!r})")
 
 
 def loopback_up(name: str = "lo") -> None:
@@ -168,9 +168,22 @@ def _reraise_status(status: int) -> None:
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
+def forward_signals_to(pid: int) -> None:
+    """Pass SIGTERM and SIGINT on to ``pid`` (gone already: nothing to stop)."""
+
+    def forward(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+
+
 def _init_main(argv: list[str], status_w: int, lifeline_r: int, mount_proc: bool) -> None:
     """PID 1 of the seed's namespace: fork the trainer, reap orphans, report its status."""
-    _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
+    check_libc_call(libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
     # getppid() is 0 across a PID namespace, so the launcher's liveness is read from a pipe
     # only it holds open: EOF means it died before PDEATHSIG was armed.
     import select
@@ -192,14 +205,7 @@ def _init_main(argv: list[str], status_w: int, lifeline_r: int, mount_proc: bool
             sys.stderr.write(f"harness launcher: cannot run {argv[0]!r}: {exc}\n")
             os._exit(127)
 
-    def forward(sig, _frame):
-        try:
-            os.kill(trainer, sig)
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    forward_signals_to(trainer)
     while True:
         try:
             pid, status = os.wait()
@@ -224,7 +230,7 @@ def run(args: argparse.Namespace) -> None:
     if args.parent_pid:
         # If the harness itself dies (crash, SIGKILL), the seed must not live on holding
         # GPUs: die with it (and through the init's own PDEATHSIG, the whole namespace).
-        _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
+        check_libc_call(libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
         if os.getppid() != args.parent_pid:
             os._exit(137)
     if args.cgroup:
@@ -264,14 +270,7 @@ def run(args: argparse.Namespace) -> None:
     os.close(status_w)
     os.close(lifeline_r)
 
-    def forward(sig, _frame):
-        try:
-            os.kill(child, sig)
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    forward_signals_to(child)
     data = b""
     while True:
         try:

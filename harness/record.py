@@ -52,7 +52,7 @@ class SeedOutcome:
         return bool(self.measurement.ok) and not self.killed and self.exit_code == 0
 
 
-def _iso(ts: float | None = None) -> str:
+def iso_utc(ts: float | None = None) -> str:
     t = _dt.datetime.now(_dt.timezone.utc) if ts is None else _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
     return t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -308,7 +308,7 @@ def build_record(*, name: str, mode: str, outcomes: list[SeedOutcome], policy: P
         "pytorch_version": str(env_report.get("torch") or ""),
         "verification": {
             "harness_version": __version__,
-            "created_at": _iso(),
+            "created_at": iso_utc(),
             "run_id": run_id or "",
             "source": source,
             "mode": mode,

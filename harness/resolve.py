@@ -56,7 +56,7 @@ def cache_root() -> Path:
 
 # ----------------------------------------------------------------------------- git
 
-def _git(git_dir: Path | str, *args: str, binary: bool = False) -> str | bytes:
+def run_git(git_dir: Path | str, *args: str, binary: bool = False) -> str | bytes:
     proc = subprocess.run(["git", "--git-dir", str(git_dir), *args], capture_output=True)
     if proc.returncode != 0:
         raise EnvironmentProblem(
@@ -71,7 +71,7 @@ def _git_dir_of(path: Path) -> Path:
     return path / ".git" if (path / ".git").exists() else path
 
 
-def _open_source_repo(source_repo: str | None, pr: int, repo_name: str) -> Path:
+def open_source_repo(source_repo: str | None, pr: int, repo_name: str) -> Path:
     """A git dir that has refs/pull/<pr>/head and a base branch."""
     src = source_repo or (str(DEFAULT_MIRROR) if DEFAULT_MIRROR.exists() else None)
     if src is None:
@@ -115,20 +115,20 @@ def pr_folders(git_dir: Path, head: str, base: str | None = None) -> tuple[list[
     """Every records folder a PR head adds that is not a verbatim copy of the base branch's, notes, and the
     merge base they were compared with (``harness verify`` reports on each of them)."""
     base = base or _base_ref(git_dir)
-    mb = str(_git(git_dir, "merge-base", base, head)).strip()
-    head_sha = str(_git(git_dir, "rev-parse", f"{head}^{{commit}}")).strip()
+    mb = str(run_git(git_dir, "merge-base", base, head)).strip()
+    head_sha = str(run_git(git_dir, "rev-parse", f"{head}^{{commit}}")).strip()
     notes: list[str] = []
     if mb == head_sha:
         # A merged PR: its head is already on the base branch. Compare with the base as it was just
         # before the merge (the first parent of the first base commit that contains the head).
-        merges = str(_git(git_dir, "rev-list", "--ancestry-path", "--first-parent", "--reverse",
+        merges = str(run_git(git_dir, "rev-list", "--ancestry-path", "--first-parent", "--reverse",
                           f"{head_sha}..{base}")).split()
         if merges:
             base = f"{merges[0]}^1"
-            mb = str(_git(git_dir, "merge-base", base, head_sha)).strip()
+            mb = str(run_git(git_dir, "merge-base", base, head_sha)).strip()
             notes.append(f"merged PR: compared with {merges[0][:9]}^1, the base branch before its merge")
     # -z: paths with spaces ("2026-03-19_int6_STE QAT_ MLP_bigram _U_Net", PR #65) stay whole
-    added = [p for p in str(_git(git_dir, "diff", "--name-only", "-z", "--diff-filter=A", mb, head)).split("\0") if p]
+    added = [p for p in str(run_git(git_dir, "diff", "--name-only", "-z", "--diff-filter=A", mb, head)).split("\0") if p]
     folders = sorted({f for f in (_records_folder(p) for p in added) if f})
     if not folders:
         raise UsageError(f"the PR (head {head[:12]}) adds no folder under records/.",
@@ -153,7 +153,7 @@ def find_pr_folder(git_dir: Path, head: str, base: str | None = None) -> tuple[s
     if len(candidates) == 1:
         return candidates[0], notes
     # The newest commit that touches any candidate names the PR's own folder.
-    log = str(_git(git_dir, "log", "--format=%x00%H", "--name-only", f"{mb}..{head}"))
+    log = str(run_git(git_dir, "log", "--format=%x00%H", "--name-only", f"{mb}..{head}"))
     for chunk in log.split("\x00")[1:]:
         lines = [x for x in chunk.splitlines() if x.strip()]
         touched = [p for p in lines[1:]]
@@ -200,7 +200,7 @@ def export_folder(git_dir: Path, sha: str, folder: str, dest: Path) -> Path:
 
 def _export_files(git_dir: Path, sha: str, folder: str, dest: Path) -> None:
     """Export the blobs of ``folder`` one by one; list those the mirror does not have."""
-    listing = str(_git(git_dir, "ls-tree", "-r", "-z", "--full-tree", sha, "--", folder)).split("\0")
+    listing = str(run_git(git_dir, "ls-tree", "-r", "-z", "--full-tree", sha, "--", folder)).split("\0")
     missing = []
     for entry in filter(None, listing):
         meta, path = entry.split("\t", 1)
@@ -252,7 +252,7 @@ def claims_from_submission_json(folder: Path) -> list[SeedClaim]:
     if not path.exists():
         return []
     try:
-        from harness.core.records import LegacyRecord  # CORE-REC
+        from harness.core.legacy_record import LegacyRecord
         rec = LegacyRecord.from_path(path)
         seeds = getattr(rec, "seeds", None) or []
         out = []
@@ -298,9 +298,9 @@ def infer_manifest(folder: Path, name: str | None = None) -> tuple[Manifest, lis
 
 def _resolve_pr(repo_name: str, pr: int, sha: str | None, source_repo: str | None,
                 folder_hint: str | None = None) -> tuple[Path, dict, list[str]]:
-    git_dir = _open_source_repo(source_repo, pr, repo_name)
+    git_dir = open_source_repo(source_repo, pr, repo_name)
     head_ref = f"refs/pull/{pr}/head"
-    head = str(_git(git_dir, "rev-parse", "--verify", (sha or head_ref) + "^{commit}")).strip()
+    head = str(run_git(git_dir, "rev-parse", "--verify", (sha or head_ref) + "^{commit}")).strip()
     if sha and not head.startswith(sha.lower()):
         raise UsageError(f"{sha} is not a commit in {git_dir}.")
     notes: list[str] = []

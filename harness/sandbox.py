@@ -219,7 +219,7 @@ class SeedSandbox:
 
     # -- environment ---------------------------------------------------------------------
 
-    def _fresh_dir(self, name: str) -> Path:
+    def fresh_dir(self, name: str) -> Path:
         d = self.state_dir / name
         if d.exists():
             shutil.rmtree(d)
@@ -244,7 +244,7 @@ class SeedSandbox:
         for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
             env.setdefault(k, "1")
         if self.options.fresh_home:
-            home = self._fresh_dir("home")
+            home = self.fresh_dir("home")
             env["HOME"] = str(home)
             env["XDG_CACHE_HOME"] = str(home / ".cache")
         if self.options.compile_cache_dir is not None:
@@ -254,7 +254,7 @@ class SeedSandbox:
             self.isolation["compile_cache"] = "warm" if warm else "cold"
             self.isolation["compile_cache_shared"] = str(cache)
         else:
-            cache = self._fresh_dir("compile-cache")
+            cache = self.fresh_dir("compile-cache")
             self.isolation["compile_cache"] = "cold"
         env["TORCHINDUCTOR_CACHE_DIR"] = str(cache / "inductor")
         env["TRITON_CACHE_DIR"] = str(cache / "triton")

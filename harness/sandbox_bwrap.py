@@ -88,8 +88,8 @@ def launch_bwrap(sb: "SeedSandbox", argv: list[str], cwd: Path, env: dict[str, s
     opts = sb.options
     is_root = os.geteuid() == 0
     limits = {**lim.DEFAULTS, **opts.limits}
-    home = Path(env["HOME"]) if opts.fresh_home else sb._fresh_dir("home")
-    tmp = sb._fresh_dir("tmp")
+    home = Path(env["HOME"]) if opts.fresh_home else sb.fresh_dir("home")
+    tmp = sb.fresh_dir("tmp")
     cache = Path(env["TORCHINDUCTOR_CACHE_DIR"]).parent
     writable = [cwd, home, tmp, cache]
     env.update({"HOME": str(home), "TMPDIR": "/tmp", "USER": SANDBOX_USER, "LOGNAME": SANDBOX_USER})

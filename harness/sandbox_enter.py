@@ -47,7 +47,7 @@ def _fail(step: str, exc: BaseException) -> None:
 
 def _pdeathsig(parent: int | None) -> None:
     if parent:
-        ns._check(ns._libc.prctl(ns.PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
+        ns.check_libc_call(ns.libc.prctl(ns.PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PDEATHSIG)")
         if os.getppid() != parent:
             os._exit(137)
 
@@ -146,12 +146,12 @@ def main(argv: list[str] | None = None) -> None:
             drop_privileges(args.uid, args.gid if args.gid is not None else args.uid)
             # A credential change clears PDEATHSIG and makes the process non-dumpable (bwrap must
             # read its own /proc entries): set both again.
-            ns._check(ns._libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")
+            ns.check_libc_call(ns.libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")
             _pdeathsig(args.parent_pid)
         except OSError as exc:
             _fail(f"dropping to uid {args.uid}", exc)
     try:
-        ns._check(ns._libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+        ns.check_libc_call(ns.libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
     except OSError as exc:
         _fail("setting no_new_privs", exc)
     try:

@@ -61,7 +61,7 @@ def launch_fallback(sb: "SeedSandbox", argv: list[str], cwd: Path, env: dict[str
     else:
         iso["network"] = "host" + ("" if not opts.isolate_network else
                                    f" (namespace unavailable: {sb.avail['net_namespace']['detail']})")
-    tmp = sb._fresh_dir("tmp")
+    tmp = sb.fresh_dir("tmp")
     if opts.private_tmp and mnt_ok:
         wrap += ["--private-tmp", str(tmp)]
         env["TMPDIR"] = "/tmp"

@@ -11,7 +11,7 @@ import pytest
 
 from harness.core import shards
 from harness.data.audit import audit_overlap, iter_documents
-from harness.data.embedded import build_embedded
+from harness.data.embedded_build import build_embedded
 from conftest import run_cli
 
 

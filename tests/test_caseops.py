@@ -11,7 +11,7 @@ import sentencepiece as spm
 
 from harness.core import shards
 from harness.data import caseops as c
-from harness.data.embedded import build_embedded
+from harness.data.embedded_build import build_embedded
 from harness.data.texts import Document
 
 T, A, N, E = c.TITLE, c.ALLCAPS, c.CAPNEXT, c.ESC
@@ -149,9 +149,9 @@ def test_caseops_pydoc_sidecar_sums(tmp_path, tokenizers_dir) -> None:
                          "fineweb_8192_bpe_lossless_caps_caseops_v1_reserved.model")
     side = shards.read_tokens(shards.list_shards(res.dataset_dir, "val_bytes")[0])
     assert int(side.sum(dtype=np.int64)) == res.figures["val_bytes"]
-    from harness.data.embedded import _documents
+    from harness.data.embedded_text import choose_documents
 
-    _, val, _ = _documents("small")
+    _, val, _ = choose_documents("small")
     assert res.figures["val_bytes"] == sum(len(d.text.encode()) for d in val)
     assert "val_bytes_lut" not in res.figures  # meaningless for CaseOps
 

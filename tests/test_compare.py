@@ -18,7 +18,7 @@ from harness.core.compare import (
     spread_dof,
 )
 from harness.core.constants import ARTIFACT_CAP_BYTES
-from harness.core.records import LegacyRecord
+from harness.core.legacy_record import LegacyRecord
 
 LQER = "track_10min_16mb/2026-04-27_SP8192_LQER_SparseGate_BOSSmearFix_9HpStack_1.0611"
 

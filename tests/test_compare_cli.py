@@ -109,7 +109,7 @@ def test_reproduce_stores_comparison_and_node(claimed_run):
     assert comp["verdict"] == "not comparable" and comp["affects_exit_code"] is False
     assert comp["seeds"]["1"]["val_bpb"] == "n/a" and comp["files"] == {"json": "compare.json", "markdown": "compare.md"}
     d = json.loads((res.run_dir / "compare.json").read_text())
-    from harness.comparison import validate_report_json
+    from harness.compare.report import validate_report_json
 
     assert validate_report_json(d) == []
     assert d["verdict"] == comp["verdict"] and d["run"]["kind"] == "harness-run" and d["run"]["mode"] == "smoke"

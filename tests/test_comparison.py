@@ -1,4 +1,4 @@
-"""harness.comparison: fixture records as claims against synthetic reproductions built from their own logs.
+"""harness.compare: fixture records as claims against synthetic reproductions built from their own logs.
 
 Every reproduction here is a folder of real log files in tmp (copies of a fixture record's seed logs,
 some lines edited the way a re-run drifts), read by the real parser, timeline and policy.
@@ -15,8 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import comparison as cmp
-from harness.comparison import Node, compare_paths, load_side, load_timing_policy
+from harness.compare import report as cmp
+from harness.compare import sides
+from harness.compare.claims import load_side
+from harness.compare.judge import compare_paths
+from harness.compare.node import Node
+from harness.compare.sides import load_timing_policy
 from harness.core.records import validate_record
 from harness.errors import UsageError
 
@@ -313,7 +317,7 @@ def test_usage_errors(records_dir, tmp_path):
 
 
 def test_timing_summary_words():
-    ts = cmp.timing_summary
+    ts = sides.timing_summary
     assert ts([{"name": "train", "status": "PASS"}, {"name": "eval", "status": "PASS"},
                {"name": "artifact_production", "status": "REPORTED"}]) == "PASS"
     assert ts([{"name": "train", "status": "PASS_GRACE"}, {"name": "eval", "status": "FAIL"}]) == "FAIL"
@@ -329,7 +333,7 @@ def test_comparison_runs_without_torch(records_dir):
             "    def find_spec(self, n, p=None, t=None):\n"
             "        if n == 'torch' or n.startswith('torch.'): raise ImportError('no torch')\n"
             "sys.meta_path.insert(0, B())\n"
-            "from harness.comparison import compare_paths\n"
+            "from harness.compare.judge import compare_paths\n"
             f"r = compare_paths({str(records_dir / VOCAB)!r}, {str(records_dir / VOCAB)!r})\n"
             "assert 'torch' not in sys.modules\n"
             "print(r.verdict)\n")

@@ -169,7 +169,7 @@ def test_live_caps_feed_the_supervisor() -> None:
 def test_a_real_harness_log(tmp_path) -> None:
     """The reference trainer under the supervisor: the harness clock measures what the script says."""
     from harness.phases import LiveCaps
-    from harness.reproduce import prepare_data
+    from harness.data.prepare import prepare_data
     from harness.sandbox import SandboxOptions
     from harness.supervisor import SeedSpec, run_seed, torchrun_argv
 

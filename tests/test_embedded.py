@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from harness.core import shards
 from harness.data import embedded, manifest as mf
-from harness.data.embedded import _documents, build_embedded, ensure_built, ensure_embedded
+from harness.data.embedded_build import build_embedded, ensure_built, ensure_embedded
+from harness.data.embedded_text import choose_documents
 from harness.data.verify import verify_dataset
 
 # Golden sha256 of the default build, keyed by (Python version, sentencepiece version): the pydoc
@@ -68,7 +69,7 @@ def test_canonical_format_bos_no_eos(built) -> None:
     sp = spm.SentencePieceProcessor(model_file=str(built.tokenizer_path))
     assert sp.get_piece_size() == 1024
     assert (sp.pad_id(), sp.bos_id(), sp.eos_id(), sp.unk_id()) == (0, 1, 2, 3)
-    train_docs, val_docs, _ = _documents("small")
+    train_docs, val_docs, _ = choose_documents("small")
     for kind, docs in (("val", val_docs), ("train", None)):
         (p,) = shards.list_shards(built.dataset_dir, kind)
         h = shards.read_header(p)
@@ -90,7 +91,7 @@ def test_canonical_format_bos_no_eos(built) -> None:
 
 
 def test_sidecar_sums_to_validation_text_bytes(built) -> None:
-    _, val_docs, _ = _documents("small")
+    _, val_docs, _ = choose_documents("small")
     expect = sum(len(d.text.encode("utf-8")) for d in val_docs)
     (side,) = shards.list_shards(built.dataset_dir, "val_bytes")
     (val,) = shards.list_shards(built.dataset_dir, "val")
@@ -154,7 +155,7 @@ def test_given_tokenizer_no_training(tmp_path, tokenizers_dir) -> None:
     assert res.tokenizer_path.read_bytes() == model.read_bytes()
     toks = shards.read_tokens(shards.list_shards(res.dataset_dir, "val")[0])
     assert int(toks.max()) < 8192 and toks[0] == 1
-    assert res.figures["val_bytes"] == sum(len(d.text.encode()) for d in _documents("small")[1])
+    assert res.figures["val_bytes"] == sum(len(d.text.encode()) for d in choose_documents("small")[1])
 
 
 def test_smoke_size_targets(tmp_path) -> None:
@@ -220,7 +221,7 @@ def test_smoke_size_caseops_fixture(tmp_path, tokenizers_dir) -> None:
     f = res.figures
     assert f["val_docs"] >= 3000 and f["val_tokens"] >= 1_000_000
     side = shards.read_tokens(shards.list_shards(res.dataset_dir, "val_bytes")[0])
-    assert int(side.sum(dtype=np.int64)) == f["val_bytes"] == sum(len(d.text.encode()) for d in _documents("smoke")[1])
+    assert int(side.sum(dtype=np.int64)) == f["val_bytes"] == sum(len(d.text.encode()) for d in choose_documents("smoke")[1])
     toks = shards.read_tokens(shards.list_shards(res.dataset_dir, "val")[0])
     sp = spm.SentencePieceProcessor(model_file=str(model))
     assert int((toks == sp.piece_to_id("\ue001")).sum()) > 1000  # the transform really ran
@@ -230,7 +231,7 @@ def test_plain_given_tokenizer_gets_no_sidecar(tmp_path, tokenizers_dir):
     """Canonical plain exports have no byte sidecar, and upstream scripts glob fineweb_val_*.bin (a sidecar
     beside them was read as validation tokens by #1894 on the lent GPU): none by default, on request yes."""
     from harness.core import shards
-    from harness.data.embedded import build_embedded
+    from harness.data.embedded_build import build_embedded
     from harness.data.verify import verify_dataset
 
     model = tokenizers_dir / "fineweb_8192_bpe.model"
@@ -249,8 +250,8 @@ def test_smoke_val_doc_count(tmp_path, tokenizers_dir) -> None:
     what 'up to date' means."""
     from harness.cli import cli
 
-    train, val, _ = _documents("smoke", val_doc_count=200)
-    _, full_val, _ = _documents("smoke")
+    train, val, _ = choose_documents("smoke", val_doc_count=200)
+    _, full_val, _ = choose_documents("smoke")
     assert len(val) == 200 and [d.name for d in val] == [d.name for d in full_val[:200]]
     assert not {d.name for d in train} & {d.name for d in val}
     model = tokenizers_dir / "fineweb_8192_bpe.model"

@@ -102,7 +102,7 @@ def test_the_same_data_fetched_on_another_node_merges(runs, tmp_path):
 
 def test_data_content_digest_ignores_only_the_creation_time(runs):
     from harness.data.manifest import content_sha256, read_manifest
-    from harness.reproduce import prepare_data
+    from harness.data.prepare import prepare_data
 
     manifest = read_manifest(prepare_data("embedded", None).data_dir)
     digest = content_sha256(manifest)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import leaderboard as lbm
+from harness.leaderboard import board as lbm
+from harness.leaderboard import render as lbr
 from harness.core.policy import PolicyError
 from harness.core.records import write_record
 
@@ -166,7 +167,7 @@ def _png_pixels(path: Path):
 
 
 def test_outputs(board, tmp_path):
-    paths = lbm.write_outputs(board, tmp_path / "lb")
+    paths = lbr.write_outputs(board, tmp_path / "lb")
     assert {p.name for p in paths.values()} == {"leaderboard.md", "leaderboard.csv", "leaderboard.json", "progress.png", "index.html"}
     md = paths["markdown"].read_text()
     table_rows = [ln for ln in md.splitlines() if ln.startswith("| ") and not ln.startswith("| #")]
@@ -180,7 +181,7 @@ def test_outputs(board, tmp_path):
     assert [p["id"] for p in doc["policies"]] == ["t-readme", "t-practised"]
     assert len(doc["entries"]) == 55 and doc["entries"][-1]["verdicts"]["t-readme"]["status"]
     w, h, px = _png_pixels(paths["png"])
-    assert (w, h) == (int(lbm.PLOT_SIZE_IN[0] * lbm.PLOT_DPI), int(lbm.PLOT_SIZE_IN[1] * lbm.PLOT_DPI))
+    assert (w, h) == (int(lbr.PLOT_SIZE_IN[0] * lbr.PLOT_DPI), int(lbr.PLOT_SIZE_IN[1] * lbr.PLOT_DPI))
     rgb = px[..., :3]
     non_white = (rgb < 0.95).any(axis=-1).mean()
     assert 0.01 < non_white < 0.6  # axes, points, lines and labels; not blank, not a filled block
@@ -195,7 +196,7 @@ def test_outputs(board, tmp_path):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium); .ci/run must install it")
 def test_html_in_headless_chromium(board, tmp_path):
-    paths = lbm.write_outputs(board, tmp_path / "lb")
+    paths = lbr.write_outputs(board, tmp_path / "lb")
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     try:
         p = subprocess.run(
@@ -254,5 +255,5 @@ def test_verify_flags_records_whose_logs_contradict_them(records_dir, policies):
     e = _e(lb, "2026-04-06_SP8192_HessianSDClip_ProgressiveRecurrence")
     assert any(x.startswith("log.artifact_cap") for x in e.verifier_errors)
     assert _e(lb, "2026-03-17_NaiveBaseline").verifier_errors == []
-    md = lbm.to_markdown(lb)
+    md = lbr.to_markdown(lb)
     assert "harness verify" in md and "log.artifact_cap" in md

@@ -94,7 +94,7 @@ def test_sidecar_wins_when_every_val_shard_has_one(tmp_path: Path) -> None:
 def reference_run(tmp_path_factory):
     """One real stamped run of the reference trainer under the supervisor."""
     from harness.phases import LiveCaps
-    from harness.reproduce import prepare_data
+    from harness.data.prepare import prepare_data
     from harness.sandbox import SandboxOptions
     from harness.supervisor import SeedSpec, run_seed, torchrun_argv
 

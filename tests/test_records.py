@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from harness.core import records
-from harness.core.records import LegacyRecord, RecordInvalid, check_legacy_subset, validate_record, write_record
+from harness.core.legacy_record import LegacyRecord
+from harness.core.records import RecordInvalid, check_legacy_subset, validate_record, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_V1 = ROOT / "harness/core/schemas/example-submission-v1.json"
@@ -258,7 +259,7 @@ def test_core_modules_import_without_torch():
         "    def find_spec(self, n, p=None, t=None):\n"
         "        if n == 'torch' or n.startswith('torch.'): raise ImportError('no torch')\n"
         "sys.meta_path.insert(0, B())\n"
-        "import harness.core.records, harness.core.stats, harness.core.prindex, harness.leaderboard\n"
+        "import harness.core.records, harness.core.stats, harness.core.prindex, harness.leaderboard.board\n"
         "assert 'torch' not in sys.modules\n"
         "print('ok')\n"
     )

@@ -22,7 +22,7 @@ from harness.core import shards
 from harness.core.events import parse_lines
 from harness.core.metrics import pick_headline, summarize
 from harness.measure import scored_bytes_from_data
-from harness.reproduce import prepare_data
+from harness.data.prepare import prepare_data
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = ROOT / "submissions" / "reference" / "train_gpt.py"

@@ -130,8 +130,8 @@ def test_fixed_world_size_is_a_clear_error(tmp_path: Path) -> None:
 def test_data_dir_brings_its_own_tokenizer_and_variant(tmp_path: Path, tokenizers_dir: Path) -> None:
     """--data: the directory's manifest names its tokenizer (two sit side by side) and its variant."""
     from harness.core import shards
-    from harness.data.embedded import build_embedded
-    from harness.reproduce import prepare_data
+    from harness.data.embedded_build import build_embedded
+    from harness.data.prepare import prepare_data
 
     build_embedded(tmp_path, name="fineweb10B_sp1024")  # trains a 1,024-piece BPE
     build_embedded(tmp_path, tokenizer=tokenizers_dir / "fineweb_8192_bpe.model", name="fineweb10B_sp8192")
@@ -156,7 +156,7 @@ def test_data_is_verified_before_the_seeds_run(tmp_path: Path) -> None:
     """A shard that changed since its manifest was written stops a smoke run before any seed (exit 3)."""
     import shutil as _sh
 
-    from harness.reproduce import prepare_data
+    from harness.data.prepare import prepare_data
 
     src = prepare_data("embedded", None)
     root = tmp_path / "copy"

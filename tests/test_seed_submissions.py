@@ -415,7 +415,9 @@ def test_resolves_to_a_working_copy(resolved, pr: int) -> None:
 def test_smoke_and_official_seed_env(resolved, pr: int, tmp_path: Path) -> None:
     """The environment `harness reproduce` would hand a seed, built by its own functions."""
     from harness.errors import UsageError
-    from harness.reproduce import DataInfo, check_world_size, seed_env
+    from harness.data.prepare import DataInfo
+    from harness.preflight import check_world_size
+    from harness.reproduce import seed_env
 
     sub = resolved[pr]
     m = sub.manifest
@@ -471,7 +473,7 @@ def test_reproduce_pr1212_smoke_reaches_the_trainer_on_cpu(mirror: Path, tmp_pat
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: this dry run is for machines without one")
-    from harness.data.embedded import build_embedded
+    from harness.data.embedded_build import build_embedded
     from harness.reproduce import ReproduceOptions, reproduce
 
     monkeypatch.setenv("PGOLF_HARNESS_CACHE", str(tmp_path / "cache"))

@@ -181,7 +181,7 @@ def test_seeds_sharing_the_machine_see_each_other_and_ended_seeds_are_not_listed
     seeds that have ended."""
     import threading
 
-    from harness.reproduce import shared_host_findings
+    from harness.preflight import shared_host_findings
 
     body = "import time\nfor i in range(30):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.1)\n"
     specs = [_quick_spec(tmp_path / name, body) for name in ("a", "b")]

@@ -38,7 +38,7 @@ def auto_baseline(folder: Path) -> Path | None:
     adding PR comes earlier (``harness.core.prindex``, PR order, never the author-typed date), the one
     with the lowest claimed val_bpb that has per-seed values. None when the PR order is unknown."""
     from harness.core import prindex
-    from harness.core.records import LegacyRecord
+    from harness.core.legacy_record import LegacyRecord
 
     me = prindex.pr_for_folder(folder.name)
     if me is None or not folder.parent.is_dir():
@@ -64,7 +64,7 @@ def auto_baseline(folder: Path) -> Path | None:
 def _load_baseline(baseline: str | Path | None, folder: Path) -> Any | None:
     if baseline is None:
         return None
-    from harness.core.records import LegacyRecord
+    from harness.core.legacy_record import LegacyRecord
 
     if str(baseline) == "auto":
         found = auto_baseline(folder) if folder.is_dir() else None

@@ -18,15 +18,11 @@ from typing import Any
 from harness.core import events as ev
 from harness.core import metrics
 from harness.core import timeline as tl
-from harness.core.records import LegacyRecord
-from verifier.static import analyse
-from verifier.static.facts import CodeUnit
+from harness.core.logfiles import is_training_log
+from harness.core.legacy_record import LegacyRecord
 from harness.core.schema import loads_json
+from verifier.static import CodeUnit, analyse
 
-LOG_SUFFIXES = (".log", ".txt")
-# Lines that mark a file as a training log (any generation) rather than a README or requirements.
-_LOG_MARKERS = ("val_bpb", "val_loss", "Hyperparameters", "train_loss")
-MAX_LOG_BYTES = 64 * 1024 * 1024
 # sub-folders that hold a submission's side runs (2026-04-04_GDN_Hybrid_LongContext's logs_experiment/)
 _EXPERIMENT_DIR = re.compile(r"(^|/)[^/]*(experiment|ablation|sweep|archive|old|supplement)[^/]*/", re.I)
 
@@ -197,18 +193,6 @@ class Subject:
             return str(p)
 
 
-def _looks_like_log(p: Path) -> bool:
-    try:
-        with p.open("rb") as fh:
-            head = fh.read(256 * 1024)
-        if p.stat().st_size > MAX_LOG_BYTES:
-            return False
-    except OSError:
-        return False
-    text = head.decode("utf-8", errors="replace")
-    return any(m in text for m in _LOG_MARKERS)
-
-
 def _pick_entry(code: list[Path]) -> Path | None:
     names = {p.name: p for p in code}
     for candidate in ("train_gpt.py", "train.py"):
@@ -233,7 +217,7 @@ def load_subject(path: str | Path, *, claims: dict[str, Any] | None = None, poli
     # code in sub-folders (helpers the entry may import) is listed too but the entry is top-level
     code += [p for p in files if p.suffix == ".py" and p.parent != root and "tokenizers" not in p.parts]
     logs = [LogInput(p, str(p.relative_to(root))) for p in files
-            if p.suffix.lower() in LOG_SUFFIXES and p.name.lower() not in ("requirements.txt",) and _looks_like_log(p)]
+            if is_training_log(p)]
     sub = root / "submission.json"
     others = [p for p in files if p.suffix.lower() in (".md", ".txt", ".toml", ".cfg", ".sh")
               and not any(p == lg.path for lg in logs)]

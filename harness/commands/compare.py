@@ -50,7 +50,10 @@ unknown policy); 3 environment problem (log parser missing, PR not fetchable).
               help="Local openai/parameter-golf mirror (or URL) for PR references.")
 @click.option("--policy", "policy_id", default=None, help="Timing policy for logs (default organizer-tda-v1).")
 def command(run: str, claim: str, fmt: str, out: Path | None, source_repo: str | None, policy_id: str | None) -> None:
-    from harness.comparison import compare_paths
+    from rich.console import Console
+
+    from harness.compare.judge import compare_paths
+    from harness.compare.render import TEXT_WIDTH, text_renderables
 
     report = compare_paths(run, claim, policy=policy_id, source_repo=source_repo)
     if out is not None:
@@ -58,7 +61,11 @@ def command(run: str, claim: str, fmt: str, out: Path | None, source_repo: str |
         out.write_text(report.render(fmt), encoding="utf-8")
         click.echo(f"{report.verdict}: report written to {out}")
     elif fmt == "text":
-        report.render_text()
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=TEXT_WIDTH)
+        for item in text_renderables(report):
+            console.print(item, highlight=False)
     else:
         click.echo(report.render(fmt), nl=False)
     raise SystemExit(report.exit_code)

@@ -45,10 +45,12 @@ def data_command(dest: Path | None, tokenizer: str | None, caseops: bool, size: 
     from rich.console import Console
     from rich.table import Table
 
-    from harness.data import embedded
+    from harness.data.embedded_build import BUILD_STEPS, ensure_built
+    from harness.ui import BuildStepBar
 
-    res = embedded.ensure_built(dest, tokenizer=tokenizer, caseops=caseops, size=size, force=force, name=name,
-                                echo=click.echo, sidecar=sidecar, val_doc_count=val_doc_count)
+    with BuildStepBar(BUILD_STEPS) as bar:
+        res = ensure_built(dest, tokenizer=tokenizer, caseops=caseops, size=size, force=force, name=name,
+                           echo=click.echo, sidecar=sidecar, val_doc_count=val_doc_count, progress=bar)
     console = Console()
     click.echo(f"{res.name}: {'built in %.1fs' % res.seconds if res.built else 'up to date'}")
     table = Table()

@@ -8,7 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from harness import leaderboard as lbmod
+from harness.core.acceptance import load_acceptance_policy
+from harness.leaderboard.board import DEFAULT_POLICIES, build_leaderboard
+from harness.leaderboard.render import write_outputs
 from harness.core.policy import PolicyError
 from harness.errors import UsageError
 
@@ -19,7 +21,7 @@ from harness.errors import UsageError
 @click.option(
     "--policy", "policies", multiple=True, metavar="ID|PATH",
     help="Acceptance policy id (`harness log policies`) or file; repeat for several. "
-    f"Default: {', '.join(lbmod.DEFAULT_POLICIES)}.",
+    f"Default: {', '.join(DEFAULT_POLICIES)}.",
 )
 @click.option("--seeds-from-logs", is_flag=True,
               help="For upstream records without per-seed values, read them from the folder's logs (one log parser).")
@@ -39,14 +41,14 @@ def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...], s
     if missing:
         raise UsageError(f"no such file or folder: {missing[0]}", hint="Pass submission.json files or records folders.")
     try:
-        pols = [lbmod.load_acceptance_policy(p) for p in (policies or lbmod.DEFAULT_POLICIES)]
+        pols = [load_acceptance_policy(p) for p in (policies or DEFAULT_POLICIES)]
     except PolicyError as exc:
         raise UsageError(f"{exc}.", hint="See `harness log policies`, or pass --policy PATH to an acceptance "
                                          "policy TOML file (kind = \"acceptance\").") from None
-    lb = lbmod.build_leaderboard(records, pols, seeds_from_logs=seeds_from_logs, verify=verify)
+    lb = build_leaderboard(records, pols, seeds_from_logs=seeds_from_logs, verify=verify)
     if not lb.entries:
         raise UsageError("no submission*.json found under the given paths.", hint="Pass a records folder.")
-    paths = lbmod.write_outputs(lb, Path(out_dir))
+    paths = write_outputs(lb, Path(out_dir))
 
     console = Console()
     if not console.is_terminal:  # piped or captured: do not squeeze the tables to 80 columns

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from harness.core.verdict import FAIL, PASS, PASS_GRACE
 from harness.errors import UsageError
 
 
@@ -74,7 +75,7 @@ def timeline_cmd(log: Path, policy_ids: tuple[str, ...], claimed_bpb: float | No
     else:
         _print(a)
     first = a["policies"][pols[0].id]["verdicts"] if pols else []
-    raise SystemExit(1 if any(v["status"] == "FAIL" for v in first) else 0)
+    raise SystemExit(1 if any(v["status"] == FAIL for v in first) else 0)
 
 
 def _print(a: dict) -> None:
@@ -107,7 +108,7 @@ def _print(a: dict) -> None:
             t.add_row(seg["name"], seg["role"], secs, seg["source"], scr, "no" if seg["excluded"] else "yes")
         c.print(t)
         for v in p["verdicts"]:
-            col = {"PASS": "green", "PASS_GRACE": "yellow", "FAIL": "red"}.get(v["status"], "blue")
+            col = {PASS: "green", PASS_GRACE: "yellow", FAIL: "red"}.get(v["status"], "blue")
             val = "-" if v["value_s"] is None else f"{v['value_s']:.3f} s"
             cap = "" if v["cap_s"] is None else f" / cap {v['cap_s']:g} s"
             c.print(f"  {v['name']}: [{col}]{v['status']}[/] {val}{cap}  {v['detail']}", highlight=False)

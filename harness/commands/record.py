@@ -10,6 +10,7 @@ import click
 
 from harness.core.schema import loads_json
 from harness.core import records
+from harness.core.legacy_record import LegacyRecord
 from harness.errors import UsageError, VerificationFailed
 
 
@@ -81,7 +82,7 @@ def validate_cmd(paths: tuple[str, ...], force_legacy: bool, quiet: bool) -> Non
 def show_cmd(path: str, as_json: bool) -> None:
     """Normalise an upstream submission.json (or its folder): fields, where each came from, warnings."""
     try:
-        rec = records.LegacyRecord.from_path(path)
+        rec = LegacyRecord.from_path(path)
     except (FileNotFoundError, ValueError, json.JSONDecodeError) as exc:
         raise VerificationFailed(f"cannot read {path}: {exc}") from None
     if as_json:

@@ -75,6 +75,7 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
     from rich.table import Table
 
     from harness.reproduce import ReproduceOptions, reproduce, summary_rows
+    from harness.ui import LiveSeedTable
 
     if fa3_shim and mode == "official":
         raise UsageError("--fa3-shim is for smoke runs; official runs need FlashAttention 3 itself.")
@@ -94,7 +95,8 @@ def command(submission, seeds, nproc, mode, policy_id, train_seconds, eval_secon
                             source_repo=source_repo, fa3_shim=fa3_shim, isolate_network=not no_network_isolation,
                             run_id=run_id, progress=not no_progress, env=user_env,
                             compile_cache=compile_cache, sandbox_engine=sandbox_engine)
-    result = reproduce(submission, opts, console_print=lambda s: console.print(s, highlight=False))
+    result = reproduce(submission, opts, console_print=lambda s: console.print(s, highlight=False),
+                       progress_view=LiveSeedTable)
     if not no_progress and not sys.stderr.isatty():
         click.echo(err=True)  # the live table's last frame ends without a newline when it is not a terminal
     table = Table(title=f"{result.record['name']} — {mode}")

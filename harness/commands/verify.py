@@ -24,8 +24,8 @@ def _pr_targets(ref: str, source_repo: Path | None) -> list[tuple[Path, str, int
     if not m:
         return None
     pr, sha = int(m.group("num")), m.group("sha")
-    git_dir = res._open_source_repo(str(source_repo) if source_repo else None, pr, m.group("repo"))
-    head = str(res._git(git_dir, "rev-parse", "--verify", (sha or f"refs/pull/{pr}/head") + "^{commit}")).strip()
+    git_dir = res.open_source_repo(str(source_repo) if source_repo else None, pr, m.group("repo"))
+    head = str(res.run_git(git_dir, "rev-parse", "--verify", (sha or f"refs/pull/{pr}/head") + "^{commit}")).strip()
     folders, _notes, _mb = res.pr_folders(git_dir, head)
     dest = res.cache_root() / "sources" / f"pr{pr}-{head[:12]}"
     out = []

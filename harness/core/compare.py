@@ -40,6 +40,7 @@ from typing import Any
 from scipy import stats as _st
 
 from harness.core.constants import ARTIFACT_CAP_BYTES
+from harness.core.verdict import COMPLIANCE, FAIL, PASS, REPRODUCTION, STATUSES, Verdict
 
 STD_FLOOR_BPB = 0.0005
 # Pooled sample std of the per-seed val_bpb of the 22 record-track fixture records with >= 2 seeds
@@ -75,19 +76,19 @@ class Check:
 COMPLIANCE_CHECKS = ("timing", "bytes", "all_seeds_under_cap")
 
 
-# One word per outcome, worst first: any error, any warning, nothing judged, all ok.
-REPRODUCTION_WORDS = ("does not reproduce", "reproduces with warnings", "not comparable", "reproduces")
-COMPLIANCE_WORDS = ("does not comply", "complies with warnings", "compliance unknown", "complies")
-
-
-def _verdict(statuses: list[str], words: tuple[str, str, str, str]) -> str:
+def _verdict(kind: str, checks: list[Check]) -> Verdict:
+    """The verdict of ``kind`` over ``checks``, worst first: any error, any warning, nothing judged, all ok."""
+    worst, warned, unjudged, ok = STATUSES[kind]
+    statuses = [c.status for c in checks]
     if "error" in statuses:
-        return words[0]
-    if "warning" in statuses:
-        return words[1]
-    if all(s == "n/a" for s in statuses):
-        return words[2]
-    return words[3]
+        status = worst
+    elif "warning" in statuses:
+        status = warned
+    elif all(s == "n/a" for s in statuses):
+        status = unjudged
+    else:
+        status = ok
+    return Verdict(kind, status, reasons=[f"{c.name}: {c.detail}" for c in checks if c.status in ("error", "warning")])
 
 
 @dataclass
@@ -101,15 +102,21 @@ class Comparison:
     def _checks(self) -> list[Check]:
         return [c for cs in self.seeds.values() for c in cs] + list(self.mean)
 
+    def reproduction_verdict(self) -> Verdict:
+        """Reproduction: do the numbers match the claim (compliance checks left out)."""
+        return _verdict(REPRODUCTION, [c for c in self._checks() if c.name not in COMPLIANCE_CHECKS])
+
+    def compliance_verdict(self) -> Verdict:
+        """Compliance of the reproduced run: artifact cap and timing policy."""
+        return _verdict(COMPLIANCE, [c for c in self._checks() if c.name in COMPLIANCE_CHECKS])
+
     @property
     def verdict(self) -> str:
-        """Reproduction: do the numbers match the claim (compliance checks left out)."""
-        return _verdict([c.status for c in self._checks() if c.name not in COMPLIANCE_CHECKS], REPRODUCTION_WORDS)
+        return self.reproduction_verdict().status
 
     @property
     def compliance(self) -> str:
-        """Compliance of the reproduced run: artifact cap and timing policy."""
-        return _verdict([c.status for c in self._checks() if c.name in COMPLIANCE_CHECKS], COMPLIANCE_WORDS)
+        return self.compliance_verdict().status
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,7 +212,7 @@ def compare(
         checks.append(_ratio_check("tok_per_s", r.tok_per_s, c.tok_per_s if c else None, "tok/s"))
         if r.timing is not None or (c and c.timing is not None):
             rt, ct = r.timing or "unknown", (c.timing if c else None) or "unknown"
-            status = "error" if rt == "FAIL" else ("warning" if rt != "PASS" else "ok")
+            status = "error" if rt == FAIL else ("warning" if rt != PASS else "ok")
             checks.append(Check("timing", status, f"reproduced {rt}, claimed run {ct}", {"reproduced": rt, "claimed": ct}))
         per_seed[r.seed] = checks
 
@@ -251,7 +258,7 @@ def compare(
 
 
 def claim_from_record(record: Any) -> list[SeedFigures]:
-    """Per-seed claims of a :class:`harness.core.records.LegacyRecord`.
+    """Per-seed claims of a :class:`harness.core.legacy_record.LegacyRecord`.
 
     A record without per-seed results still claims its headline: it becomes
     one pseudo-seed named ``mean`` so the mean check can run.

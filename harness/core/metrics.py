@@ -160,6 +160,11 @@ def claimed_for(claimed_bpb: float | Mapping[str, float] | None, seed: int | Non
     return claimed_bpb.get(str(seed)) if seed is not None else None
 
 
+# A size line's ``what`` -> the LogSummary field it fills (``total_raw`` is judged after the loop).
+_SIZE_FIELDS = {"total": "artifact_bytes", "model": "model_bytes", "model_raw": "model_bytes_raw",
+                "code": "code_bytes", "code_raw": "code_bytes_raw", "code_compressed": "code_bytes_compressed"}
+
+
 def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | None = None) -> LogSummary:
     """Run facts of a log; later lines win where a fact repeats (the final stop, the final sizes).
 
@@ -199,19 +204,9 @@ def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | No
         elif k == "gptq_reserve":
             s.gptq_reserve_s = f.get("reserve_s")
         elif k == "size":
-            what = f.get("what")
-            if what == "total":
-                s.artifact_bytes = f["bytes"]
-            elif what == "model":
-                s.model_bytes = f["bytes"]
-            elif what == "model_raw":
-                s.model_bytes_raw = f["bytes"]
-            elif what == "code":
-                s.code_bytes = f["bytes"]
-            elif what == "code_raw":
-                s.code_bytes_raw = f["bytes"]
-            elif what == "code_compressed":
-                s.code_bytes_compressed = f["bytes"]
+            attr = _SIZE_FIELDS.get(f.get("what"))
+            if attr is not None:
+                setattr(s, attr, f["bytes"])
         elif k == "eval_total":
             s.total_eval_time_s = f["seconds"]
         elif k == "caseops":

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from harness.core.verdict import FAIL, PASS, PASS_GRACE, REPORTED, UNDETERMINED, Verdict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,23 +43,6 @@ _MAIN_ROLES = ("loop", "scored_eval")
 
 class PolicyError(ValueError):
     """A policy file that cannot be used (unknown id, malformed section, missing parameter)."""
-
-
-@dataclass
-class Verdict:
-    name: str               # train | eval | artifact_production
-    status: str             # PASS | PASS_GRACE | FAIL | UNDETERMINED | REPORTED
-    value_s: float | None
-    cap_s: float | None
-    detail: str = ""
-    warnings: list[str] = field(default_factory=list)
-    lower_bound: bool = False
-    parts: list[dict[str, Any]] = field(default_factory=list)  # the segments that made the value
-    policy: str = ""
-    official: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _resolve_param(value: Any, params: dict[str, float]) -> float | None:
@@ -165,7 +150,7 @@ class Policy:
                     warnings.append(f"{s.name} took {s.seconds:.1f} s; only {role_cap:g} s may be excluded on the "
                                     f"script's marker, so {extra:.1f} s count")
         if not parts and not unknown:
-            return Verdict(name, "UNDETERMINED", None, cap, "no segment of this budget was found in the log")
+            return Verdict.timing(name, UNDETERMINED, None, cap, "no segment of this budget was found in the log")
         lower = bool(sec.get("lower_bound")) and bool(span)
         # A budget whose main segment is missing (a run that ended before its scored eval, but after
         # a decompression that counts toward E) is only partly seen: what was seen is a lower bound.
@@ -187,37 +172,37 @@ class Policy:
     def _judge(self, name: str, value: float, cap: float | None, grace: float, lower: bool, unknown: bool,
                parts: list[dict[str, Any]], warnings: list[str], detail: str, uncertainty: float = 0.0) -> Verdict:
         if cap is None:
-            return Verdict(name, "REPORTED", value, None, detail, warnings, lower, parts)
+            return Verdict.timing(name, REPORTED, value, None, detail, warnings, lower, parts)
         if uncertainty and value - uncertainty <= cap + grace < value + uncertainty:
-            return Verdict(name, "UNDETERMINED", value, cap,
+            return Verdict.timing(name, UNDETERMINED, value, cap,
                            f"{value:.1f} s +/- {uncertainty:.1f} s (the precision of the printed train_time) "
                            f"straddles the {cap:g} s cap (+{grace:g} s grace): {detail}", warnings, lower, parts)
         if value > cap + grace:
-            status = "FAIL"
+            status = FAIL
             detail = f"{value:.1f} s > {cap:g} s" + (" (at least)" if lower or unknown else "") + f": {detail}"
         elif lower or unknown:
-            status = "UNDETERMINED"
+            status = UNDETERMINED
             detail = f"at least {value:.1f} s (cap {cap:g} s): {detail}"
         elif value > cap:
-            status = "PASS_GRACE"
+            status = PASS_GRACE
             warnings = warnings + [f"{value:.3f} s is over the {cap:g} s cap by {value - cap:.3f} s, "
                                    f"within the {grace:g} s grace"]
         else:
-            status = "PASS"
-        return Verdict(name, status, value, cap, detail, warnings, lower, parts)
+            status = PASS
+        return Verdict.timing(name, status, value, cap, detail, warnings, lower, parts)
 
     def _reported(self, name: str, sec: dict[str, Any], tl: Any) -> Verdict:
         segs = [s for role in sec.get("counts", []) for s in tl.by_role(role)]
         known = [s for s in segs if s.seconds is not None]
         if not known:
-            return Verdict(name, "UNDETERMINED", None, None, "not printed and not measurable")
+            return Verdict.timing(name, UNDETERMINED, None, None, "not printed and not measurable")
         value = sum(s.seconds for s in known)
         warn_s = sec.get("warn_above_s")
         warnings = []
         if warn_s is not None and value > float(warn_s):
             warnings.append(f"{name.replace('_', ' ')} took {value:.1f} s (above {float(warn_s):g} s)")
         parts = [{"segment": s.name, "role": s.role, "seconds": round(s.seconds, 3), "source": s.source} for s in known]
-        return Verdict(name, "REPORTED", value, None, " + ".join(f"{s.name} {s.seconds:.1f}" for s in known),
+        return Verdict.timing(name, REPORTED, value, None, " + ".join(f"{s.name} {s.seconds:.1f}" for s in known),
                        warnings, False, parts)
 
     # ---------------------------------------------------------------- live caps

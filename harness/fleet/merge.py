@@ -161,7 +161,7 @@ def merge_records(loaded: list[tuple[Path, dict]], baseline_bpb: list[float] | N
                   baseline_name: str | None, run_id: str) -> dict:
     """The multi-seed record of ``loaded`` (already checked with check_same_experiment); the baseline's
     per-seed BPB (the manifest's, as a single run looks them up) for the Welch test, or None."""
-    from harness.record import _iso, summarize_seeds
+    from harness.record import iso_utc, summarize_seeds
 
     seeds = split_seeds(loaded)
     first = loaded[0][1]
@@ -175,7 +175,7 @@ def merge_records(loaded: list[tuple[Path, dict]], baseline_bpb: list[float] | N
     merged["date"] = _dt.date.today().isoformat()
     hardware = list(dict.fromkeys(s.record.get("hardware") for s in seeds if s.record.get("hardware")))
     merged["hardware"] = "; ".join(hardware) if hardware else first.get("hardware")
-    v["created_at"] = _iso()
+    v["created_at"] = iso_utc()
     v["run_id"] = run_id
     v.pop("comparison", None)
     v["stats"] = stats
@@ -278,6 +278,6 @@ def _resolvable(ref: str) -> bool:
 def _baseline(sub) -> list[float] | None:
     if sub is None:
         return None
-    from harness.reproduce import _baseline_values  # the lookup a single run uses (private there)
+    from harness.reproduce import baseline_values  # the lookup a single run uses
 
-    return _baseline_values(sub.manifest)
+    return baseline_values(sub.manifest)

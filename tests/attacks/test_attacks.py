@@ -288,7 +288,7 @@ def test_deeply_nested_or_non_finite_json_is_refused_cleanly(tmp_path, capsys):
 
 
 def test_corrupt_shards_stop_a_smoke_run_before_any_seed(tmp_path):
-    from harness.reproduce import prepare_data
+    from harness.data.prepare import prepare_data
 
     src = prepare_data("embedded", None)
     data = tmp_path / "data"

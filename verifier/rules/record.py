@@ -1,6 +1,6 @@
 """Record rules: submission.json itself, and whether its claims match the logs.
 
-Claims are read through ``harness.core.records.LegacyRecord`` (one shape
+Claims are read through ``harness.core.legacy_record.LegacyRecord`` (one shape
 for the 55 upstream variants); statistics through ``harness.core.stats`` in
 BPB space with the per-tokenizer margin.
 """
