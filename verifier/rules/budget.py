@@ -1,4 +1,8 @@
-"""code.budget_knobs: the shipped defaults of time-budget knobs do not extend the 600 s training budget."""
+"""code.budget_knobs: the shipped defaults of time-budget knobs do not extend the 600 s training budget.
+
+The ``@rule`` declarations here share one shape with every rule module's (id, title, date, severity,
+group, required input, source): metadata the catalogue lists, not repeated logic (duplicates reports them).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def _num(v) -> float | None:
 
 @rule("code.budget_knobs", "time-budget knobs do not extend the 600 s budget",
       since="2026-03-18", severity="error", group="code",
-      needs=("code",), requires="code",
+      requires="code",
       source=README_SOURCE + "'must run in under 10 minutes on 8xH100s' (README.md:165); DESIGN.md 'Verifier' "
       "(MAX_WALLCLOCK_SECONDS > 600, FORCE_STOP_STEP); #1956 on FORCE_STOP_STEP=4945 (601,153 ms)")
 def check_budget_knobs(s: Subject, r: Rule) -> list[Finding]:

@@ -11,6 +11,9 @@ A mismatch is graded by what it does to the score: the BPB the same loss would
 give over the right bytes, against the significance margin (0.005 nats in BPB,
 ``harness.core.stats.margin_bpb``): a denominator a few windows off moves val_bpb
 by 1e-4 of that margin (info); one that moves it by the margin is an error.
+
+The ``@rule`` declarations here share one shape with every rule module's (id, title, date, severity,
+group, required input, source): metadata the catalogue lists, not repeated logic (duplicates reports them).
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def _reference(registry: Any, variant: str | None, scored: int, implied: float) 
 
 
 @rule("log.byte_denominator", "the byte denominator implied by the headline equals the bytes of the scored text",
-      since="2026-03-18", severity="error", group="log", needs=("logs",), requires="logs",
+      since="2026-03-18", severity="error", group="log", requires="logs",
       source="challenge README record criterion 2 'prove with certainty that the val_bpb is correctly calculated' "
       "(README.md:236-242); Scylla record (#1184) removed 2026-04-26 (commit 7427de232) for a +4 % byte count; "
       "DESIGN.md 'Coverage and byte accounting'")

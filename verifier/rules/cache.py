@@ -3,6 +3,9 @@
 Eval functions that name such caches, and environment knobs that switch them, are pointed
 at for a runtime probe: a cache must give a full normalised distribution and never read
 the token it scores.
+
+The ``@rule`` declarations here share one shape with every rule module's (id, title, date, severity,
+group, required input, source): metadata the catalogue lists, not repeated logic (duplicates reports them).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ _EVALFN = re.compile(r"eval|score|ttt|sliding|bpb", re.I)
 
 @rule("code.target_cache", "no eval-time cache keyed on target tokens (n-gram / hash caches)",
       since="2026-03-18", severity="error",
-      group="code", heuristic=True, needs=("code",), requires="code",
+      group="code", heuristic=True, requires="code",
       source="challenge README record criterion 2, val_bpb 'correctly calculated' (README.md:236-242, 2026-03-18); "
       "applied by the organizer ruling of 2026-03-27 to PRs then open (valerio-oai on #677, summarised in issue "
       "#140): hashed n-gram caches are not normalised over the vocabulary; issue #1017 C2")

@@ -4,6 +4,9 @@ code.counted_code lists what the entry loads besides itself (sibling modules, ex
 decoded payloads); code.log_identity compares the source a log embeds with the shipped entry;
 code.counted_size measures the entry under its counting recipe against the claims and logs;
 log.code_measured checks that the size a log prints is that of the source it embeds.
+
+The ``@rule`` declarations here share one shape with every rule module's (id, title, date, severity,
+group, required input, source): metadata the catalogue lists, not repeated logic (duplicates reports them).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from verifier.subject import Subject
 
 
 @rule("code.counted_code", "all code the run executes is counted (files beside the entry, exec'd payloads)",
-      since="2026-03-18", severity="warning", group="code", needs=("code",), requires="entry",
+      since="2026-03-18", severity="warning", group="code", requires="entry",
       source=README_SOURCE + "'All counted code should live in the train_gpt.py script' (README.md:205-208); "
       "DESIGN.md 'Artifact accounting'")
 def check_counted_code(s: Subject, r: Rule) -> list[Finding]:
@@ -115,7 +118,7 @@ def check_log_identity(s: Subject, r: Rule) -> list[Finding]:
 
 
 @rule("code.counted_size", "claimed and logged code bytes match the shipped code under its counting recipe",
-      since="2026-03-18", severity="warning", group="code", needs=("code",), requires="entry",
+      since="2026-03-18", severity="warning", group="code", requires="entry",
       source="DESIGN.md 'Artifact accounting' (raw, minified, wrapper and logged sizes; compressed-code convention "
       "accepted by the organizers); PGOLF_FACTS §5.5; README: artifact = code bytes + compressed model bytes")
 def check_counted_size(s: Subject, r: Rule) -> list[Finding]:
@@ -172,7 +175,7 @@ def check_counted_size(s: Subject, r: Rule) -> list[Finding]:
 
 @rule("log.code_measured", "the source a log embeds is the code it measured",
       since="2026-03-18", severity="warning", group="log",
-      needs=("logs",), requires="logs",
+      requires="logs",
       source="issue 11 item 3/5 (VarLenAttn train0/train1: identical embedded sources, different logged sizes); "
       "PGOLF_FACTS §5.5")
 def check_code_measured(s: Subject, r: Rule) -> list[Finding]:

@@ -3,6 +3,9 @@
 The data variant a log ran on (from its vocabulary, paths and CaseOps switch), its full
 target count, the eval window that may truncate it and the printed precision of the
 headline are read here; the byte-accounting rules use them too.
+
+The ``@rule`` declarations here share one shape with every rule module's (id, title, date, severity,
+group, required input, source): metadata the catalogue lists, not repeated logic (duplicates reports them).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def scored_targets(summ: Any) -> int | None:
 
 @rule("log.coverage", "the scored targets cover the canonical validation stream",
       since="2026-03-18", severity="error", group="log",
-      needs=("logs",), requires="logs",
+      requires="logs",
       source="DESIGN.md 'Coverage and byte accounting'; PGOLF_FACTS §2.4 (a tail shorter than one eval sequence is "
       "dropped by the multiple-of-context truncation, accepted: #2146 checked val_tokens 47851520)")
 def check_coverage(s: Subject, r: Rule) -> list[Finding]:

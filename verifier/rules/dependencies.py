@@ -58,7 +58,7 @@ def _local_modules(s: Subject) -> set[str]:
 
 
 @rule("code.dependencies", "imports and system tools are declared", since="2026-03-20", severity="info", group="code",
-      needs=("code",), requires="code",
+      requires="code",
       source=README_SOURCE + "'include a requirements.txt in the records folder' (README.md:231, added 2026-03-20); "
       "a reproduction note, not a rejection: the organizers merged records importing FA3 and others undeclared")
 def check_dependencies(s: Subject, r: Rule) -> list[Finding]:

@@ -3,6 +3,9 @@
 All reading goes through ``harness.core`` (events -> summary); these rules only
 judge. Timing (:mod:`verifier.rules.timing`), coverage (:mod:`verifier.rules.coverage`)
 and the byte denominator (:mod:`verifier.rules.bytes`) have their own modules.
+
+The ``@rule`` declarations here share one shape with every rule module's (id, title, date, severity,
+group, required input, source): metadata the catalogue lists, not repeated logic (duplicates reports them).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from verifier.subject import Subject
 
 @rule("log.artifact_cap", "artifact bytes (code + compressed model) <= 16,000,000 for every seed",
       since="2026-03-18", severity="error",
-      group="log", needs=("logs",), requires="logs",
+      group="log", requires="logs",
       source="challenge README: cap is decimal 16,000,000 bytes, code bytes + compressed model bytes (README.md:205-208)")
 def check_artifact_cap(s: Subject, r: Rule) -> list[Finding]:
     pairs = log_summaries(s)
@@ -126,7 +129,7 @@ def _compressed_code_bytes(s: Subject) -> tuple[int, int] | None:
 
 @rule("log.hardware", "run on 8x H100 SXM (from the log's nvidia-smi block)",
       since="2026-03-18", severity="warning", group="log",
-      needs=("logs",), requires="logs",
+      requires="logs",
       source="challenge README 'must run in under 10 minutes on 8xH100s (specifically the SXM variant)' "
       "(README.md:165, SXM clause 2026-03-18); DESIGN.md: two merged records ran on H200")
 def check_hardware(s: Subject, r: Rule) -> list[Finding]:
@@ -165,7 +168,7 @@ def check_hardware(s: Subject, r: Rule) -> list[Finding]:
 
 
 @rule("log.metric", "a headline metric is found and consistent",
-      since="2026-03-18", severity="warning", group="log", needs=("logs",), requires="logs",
+      since="2026-03-18", severity="warning", group="log", requires="logs",
       source="DESIGN.md 'One parser...': the headline is picked by a documented precedence, never the last line")
 def check_metric(s: Subject, r: Rule) -> list[Finding]:
     pairs = log_summaries(s)

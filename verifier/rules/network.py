@@ -46,7 +46,7 @@ def argv0(call_args: tuple[str, ...]) -> list[str]:
 @rule("code.network", "no network or download calls reachable at run time",
       since="2026-03-18", severity="error", group="code",
       source=README_SOURCE + "'No external downloads, training dataset access, or network calls are allowed "
-      "during evaluation' (README.md:209)", needs=("code",), requires="code")
+      "during evaluation' (README.md:209)", requires="code")
 def check_network(s: Subject, r: Rule) -> list[Finding]:
     units = code_units(s)
     out: list[Finding] = []

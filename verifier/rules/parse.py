@@ -12,7 +12,7 @@ from verifier.subject import Subject
 
 
 @rule("code.parse", "every shipped Python file parses", since="2026-03-18", severity="error", group="code",
-      needs=("code",), requires="code",
+      requires="code",
       source=README_SOURCE + "train_gpt.py 'must successfully compile and run within the records folder' "
       "(README.md:244-252)")
 def check_parse(s: Subject, r: Rule) -> list[Finding]:

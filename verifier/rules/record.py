@@ -3,6 +3,9 @@
 Claims are read through ``harness.core.legacy_record.LegacyRecord`` (one shape
 for the 55 upstream variants); statistics through ``harness.core.stats`` in
 BPB space with the per-tokenizer margin.
+
+The ``@rule`` declarations here share one shape with every rule module's (id, title, date, severity,
+group, required input, source): metadata the catalogue lists, not repeated logic (duplicates reports them).
 """
 
 from __future__ import annotations
@@ -261,7 +264,7 @@ def _is_record_claim(s: Subject) -> bool:
 
 
 @rule("record.seeds", "enough seeds for a record (>= 3 on the 10-minute track)", since="2026-03-19", severity="info",
-      group="record", needs=("claims",), requires="record",
+      group="record", requires="record",
       source=README_SOURCE + "'statistically significant win ... usually 3 training runs' (README.md:236-252, added "
       "2026-03-19 in d2bd76079)")
 def check_seeds(s: Subject, r: Rule) -> list[Finding]:
@@ -287,7 +290,7 @@ def check_seeds(s: Subject, r: Rule) -> list[Finding]:
 
 
 @rule("record.significance", "beats the record it claims to beat by 0.005 nats at p < 0.01 (in BPB space)",
-      since="2026-03-18", severity="warning", group="record", needs=("claims",), requires="record",
+      since="2026-03-18", severity="warning", group="record", requires="record",
       source=README_SOURCE + "record criterion 1 'beat SOTA by at least 0.005 nats ... p < 0.01' (README.md:236-242); "
       "DESIGN.md 'Scores, significance, acceptance' (BPB space, per-tokenizer margin)")
 def check_significance(s: Subject, r: Rule) -> list[Finding]:
@@ -319,7 +322,7 @@ def check_significance(s: Subject, r: Rule) -> list[Finding]:
 
 @rule("record.track", "track claims are consistent with the logged times and hardware",
       since="2026-03-18", severity="error",
-      group="record", needs=("claims",), requires="record",
+      group="record", requires="record",
       source=README_SOURCE + "10-minute track: train < 600 s and eval < 600 s on 8xH100 SXM (README.md:165, 221); "
       "non-record track may use unlimited compute if noted (README.md:254-260)")
 def check_track(s: Subject, r: Rule) -> list[Finding]:

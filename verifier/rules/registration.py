@@ -31,6 +31,9 @@ REQUIREMENTS: dict[str, tuple[Callable[[Subject], bool], str]] = {
     "record": (lambda s: s.legacy_record is not None, NO_CLAIMS),
 }
 
+# what a rule that requires an input lists as its needs (the catalogue's column) unless it names more
+NEEDS_OF = {"code": ("code",), "entry": ("code",), "logs": ("logs",), "record": ("claims",)}
+
 RuleCheck = Callable[[Subject, Rule], list[Finding]]
 
 
@@ -43,8 +46,9 @@ def rule(id: str, title: str, *, severity: Severity, group: Group, source: str, 
          needs: tuple[str, ...] = (), requires: str | None = None,
          heuristic: bool = False) -> Callable[[RuleCheck], RuleCheck]:
     """Register a rule; ``since`` is the ISO day it took effect (the README commit or the ruling that made it);
-    ``requires`` is a key of :data:`REQUIREMENTS`."""
+    ``requires`` is a key of :data:`REQUIREMENTS` (and gives ``needs`` unless the rule names more)."""
     present, why = REQUIREMENTS[requires] if requires else (None, "")
+    needs = needs or NEEDS_OF.get(requires or "", ())
 
     def register(fn: RuleCheck) -> RuleCheck:
         if id in RULES:

@@ -27,8 +27,7 @@ def load_timing_policy(policy_id: str) -> Any:
 
 
 @rule("log.timing", "train and eval times pass the timing policy",
-      since="2026-03-18", severity="error", group="log", needs=("logs",),
-      requires="logs",
+      since="2026-03-18", severity="error", group="log", requires="logs",
       source="challenge README 'under 10 minutes on 8xH100s' (README.md:165) and eval '10 minutes ... in addition' "
       "(README.md:221); DESIGN.md 'Timing policy' (organizer-tda-v1: training-data-access reading, as merged)")
 def check_timing(s: Subject, r: Rule) -> list[Finding]:

@@ -2,6 +2,9 @@
 
 A heuristic over the loops that both step an optimizer and score: which comes first in
 each, and whether a TTT function adapts on validation data that nothing scored before.
+
+The ``@rule`` declarations here share one shape with every rule module's (id, title, date, severity,
+group, required input, source): metadata the catalogue lists, not repeated logic (duplicates reports them).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def _adapts_on_eval_data(u: CodeUnit, name: str, loop: ast.AST) -> bool:
 
 @rule("code.ttt_score_order", "test-time training scores each token before updating on it",
       since="2026-03-20", severity="error",
-      group="code", heuristic=True, needs=("code",), requires="code",
+      group="code", heuristic=True, requires="code",
       source=README_SOURCE + "'only allowed to test-time train on validation set tokens you've already evaluated "
       "your model on' (README.md:223, added 2026-03-20); issue #1017 condition C3")
 def check_ttt_order(s: Subject, r: Rule) -> list[Finding]:

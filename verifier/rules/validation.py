@@ -53,7 +53,7 @@ def _val_into_calibration(u: CodeUnit, fn: ast.AST) -> list[tuple[int, str, str]
 
 
 @rule("code.val_in_training", "validation data is not used for training or calibration before it is scored",
-      since="2026-03-20", severity="warning", group="code", heuristic=True, needs=("code",), requires="code",
+      since="2026-03-20", severity="warning", group="code", heuristic=True, requires="code",
       source=README_SOURCE + "'you can't access validation data during training' (README.md:221); organizer "
       "ruling on GPTQ calibration with validation data (issue #140, quoting #728, 2026-03-27)")
 def check_val_in_training(s: Subject, r: Rule) -> list[Finding]:
