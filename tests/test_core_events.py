@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.events import PATTERNS, EventStream, parse_file, parse_lines, strip_stamps
+from harness.core.events import EventStream, parse_file, parse_lines, strip_stamps
+from harness.core.log_formats import PATTERNS
 from harness.core.metrics import pick_headline, summarize
 
 GOLDEN = Path(__file__).with_name("golden") / "fixture_logs.json"
