@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from harness.core.log_formats import DIAGNOSTIC_NAME  # noqa: E402
+
 DEFAULT_MIRROR = Path("/work/.mirror/openai+parameter-golf/repo")
 MAX_WORKERS = 2
 MAX_BLOB_BYTES = 20_000_000  # larger .log/.txt blobs are data dumps, not training logs
@@ -40,13 +42,21 @@ TOP_SHAPES = 30
 
 # Loose "this log prints X" tests: a figure next to the word, however the script words the line.
 # Progress lines (step:N/M ... val_bpb) are not a headline: a log with only those never finished.
+# Nor are the lines the script itself names diagnostic / pre-quantization / post-EMA: a log whose only
+# val_bpb lines are those stopped before its scored eval (they are the crashed runs of the corpus).
 # A training time may be read off progress lines (the last step's train_time), so they count there.
 PRINTS = {
     "val_bpb": re.compile(r"(?i)bpb[^\n\d]{0,30}?\d+\.\d{3,}"),
     "size": re.compile(r"(?i)(?:\bbytes|submission|artifact)[^\n\d]{0,40}?\d[\d,_]{5,}|\d[\d,_]{5,}\s*(?:bytes|B)\b"),
     "train_time": re.compile(r"(?i)(?:train(?:ing)?[_ ]time|wallclock)[^\n\d]{0,20}?\d+(?:\.\d+)?\s*(?:ms|s|m)\b"),
 }
-_PROGRESS = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:step[:\s]*)?\d+\s*/\s*\d+\b")
+# Progress of a training loop (step N/M) or of an eval under way: a running value ("running_bpb"), a
+# percentage ("[ 42.0%]"), a chunk counter ("ttt_chunk [3/40] bpb=").
+_PROGRESS = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:step[:\s]*)?\d+\s*/\s*\d+\b|running_bpb|\[\s*\d+(?:\.\d+)?%\]"
+                       r"|^\s*\S+ \[\d+/\d+\]")
+# A JSON document or quoted string ('"val_bpb": 1.1,', '"log_tail": "..."', an LLM prompt's excerpt) is not a log
+# line: the .txt/.log files made of them are result dumps and prompts, not training logs.
+_QUOTED = re.compile(r"""^\s*[\[{]?\s*["']""")
 NOT_FROM_PROGRESS = ("val_bpb",)
 _LOG_NAME = re.compile(r"\.(?:log|txt)$")
 _SKIP_NAME = re.compile(r"(?i)(?:^|/)(?:requirements[^/]*|constraints[^/]*|LICENSE[^/]*|CMakeLists)\.txt$")
@@ -105,6 +115,16 @@ def shape(line: str) -> str:
     return re.sub(r"\s+", " ", _NUMBER.sub("N", line.strip()))[:90]
 
 
+def _printed(key: str, line: str) -> bool:
+    """Does this line print a figure of ``key`` that could be the log's headline?"""
+    m = PRINTS[key].search(line)
+    if not m or _QUOTED.match(line):
+        return False
+    if key in NOT_FROM_PROGRESS:
+        return not _PROGRESS.search(line) and not DIAGNOSTIC_NAME.search(line[:m.start()])
+    return True
+
+
 def analyse(item: tuple[str, str]) -> dict[str, Any]:
     """What a log prints (loose) and what the parser finds; shapes of the printed lines it missed."""
     from harness.core.events import parse_lines
@@ -112,8 +132,7 @@ def analyse(item: tuple[str, str]) -> dict[str, Any]:
 
     sha, text = item
     lines = text.splitlines()
-    prints = {k: [ln for ln in lines if rx.search(ln) and not (k in NOT_FROM_PROGRESS and _PROGRESS.match(ln))]
-              for k, rx in PRINTS.items()}
+    prints = {k: [ln for ln in lines if _printed(k, ln)] for k in PRINTS}
     try:
         summary = summarize(parse_lines(lines))
         found = {"val_bpb": summary.headline is not None and summary.headline.val_bpb is not None,

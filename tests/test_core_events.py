@@ -201,3 +201,29 @@ def test_bare_bpb_lines():
     names = [e.fields["name"] for e in parse_lines(["Export BPB: 1.1532", "final_export_val_bpb: 1.1532",
                                                     "val_bpb: 1.0987", "val_bpb:   1.0987"]) if e.kind == "metric"]
     assert names == ["export", "final_export_val_bpb", "val_bpb"]  # two spaces: an external harness footer
+
+
+def test_a_root_script_dump_without_its_closing_rule():
+    """Some root-script logs print their code and then the run with no rule between: the first unindented line
+    the table reads ends the dump; the script's own f-strings inside it are not read."""
+    evs = parse_lines(["import os", "def main():", '    log0(f"final_int8_zlib_roundtrip val_loss:{a} val_bpb:{b}")',
+                       "if __name__ == '__main__':", "    main()", "", "Python 3.12.3 PyTorch 2.8.0",
+                       "train_loader:dataset:fineweb10B_sp1024 train_shards:80",
+                       "final_int6_ttt_exact val_loss:1.88632690 val_bpb:1.11719200"])
+    assert [e.kind for e in evs] == ["source_begin", "train_shards", "metric"]
+    assert summarize(evs).headline.val_bpb == 1.117192
+
+
+def test_comments_above_a_log_are_notes_not_code():
+    """A log that starts with '#' notes is read as a log; a '#' header above imports is a script dump."""
+    notes = summarize(parse_lines(["# seed 2024, metrics copied from the run", "", "SEED=2024",
+                                   "final_int6_sliding_window_exact val_loss:2.59343677 val_bpb:1.11306375"]))
+    assert notes.headline.val_bpb == 1.11306375 and notes.embedded_source is None
+    script = parse_lines(["#!/usr/bin/env python3", "# trainer", "import os",
+                          'print("final_int8_zlib_roundtrip_exact val_loss:1 val_bpb:1")', "=" * 100, "seed:7"])
+    assert [e.kind for e in script] == ["source_begin", "seed"]
+
+
+def test_a_spread_over_seeds_is_not_a_metric():
+    evs = parse_lines(["mean_ttt_val_bpb: 1.05924613", "std_ttt_val_bpb: 0.00025710"])
+    assert [e.fields["name"] for e in evs if e.kind == "metric"] == ["mean_ttt_val_bpb"]

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.core.log_formats import CODE_START, HP_BLOCK_LINE, HP_BLOCK_START, PATTERNS, coerce, kv_pairs, row_fields
+from harness.core.log_formats import CODE_LINE, CODE_START, HP_BLOCK_LINE, HP_BLOCK_START, PATTERNS, coerce, kv_pairs, row_fields
 
 # A stamp at the start of a line: the harness's relative seconds ("12.345 ") or a
 # Unix epoch ("1776142361.425 "). Up to two (a harness-stamped run of a trainer
@@ -74,7 +74,7 @@ class EventStream:
         self.events: list[Event] = []
         self.line_no = 0
         self._in_hp = False
-        self._src_state: str | None = None  # None | "await_rule" | "in"
+        self._src_state: str | None = None  # None | "await_rule" | "in" | "comments" | "implicit"
         self._src_lines: list[str] = []
         self._src_start = 0
         self.embedded_source: str | None = None
@@ -105,15 +105,20 @@ class EventStream:
                 return []
             self._src_lines.append(text)
             return []
+        if self._src_state == "comments":
+            return self._after_comments(n, text, t)
+        if self._src_state == "implicit":
+            return self._in_implicit_source(n, text, t)
         if text.strip() == "Source code:":
             self._in_hp = False
             self._src_state, self._src_start = "await_rule", n
             return [Event("source_begin", n, text, t, {})]
         if n == 1 and CODE_START.match(text):
-            # root-script logfile: the code dump comes first, then a rule of "=".
-            self._src_state, self._src_start = "in", n
+            # A log that starts with a comment may be a script's dump or notes above a log: the first line
+            # that is neither comment nor blank decides (_after_comments).
+            self._src_state = "comments" if text.startswith("#") else "implicit"
             self._src_lines.append(text)
-            return [Event("source_begin", n, "", t, {"implicit": True})]
+            return [] if self._src_state == "comments" else [self._implicit_begin(t)]
         if HP_BLOCK_START.match(text):
             self._in_hp = True
             return [Event("hyperparam_block", n, text, t, {})]
@@ -123,6 +128,39 @@ class EventStream:
                 return self._hyperparam(n, text, t, m.group("key"), m.group("value"))
             self._in_hp = False
         return self._table(n, text, t)
+
+    def _implicit_begin(self, t: float | None) -> Event:
+        return Event("source_begin", 1, "", t, {"implicit": True})
+
+    def _after_comments(self, n: int, text: str, t: float | None) -> list[Event]:
+        """Comment lines at the top of a log: code follows (a root-script dump), or a log does (notes above it)."""
+        if not text.strip() or text.startswith("#"):
+            self._src_lines.append(text)
+            return []
+        if CODE_LINE.match(text):
+            self._src_state = "implicit"
+            self._src_lines.append(text)
+            return [self._implicit_begin(None)]
+        return self._not_source() + self._classify(text, t)
+
+    def _not_source(self) -> list[Event]:
+        """The comment lines held back at the top were notes, not code: classify them as the lines they are."""
+        comments, self._src_lines, self._src_state = self._src_lines, [], None
+        return [ev for i, line in enumerate(comments, start=1) for ev in self._table(i, line, None)]
+
+    def _in_implicit_source(self, n: int, text: str, t: float | None) -> list[Event]:
+        """A root-script dump ends at a rule of "=", or at the first unindented line the table reads as a log
+        line (some scripts print no rule after their code): the code prints its strings indented, from f-strings."""
+        if _RULE_LINE.match(text):
+            self._close_source()
+            return []
+        if text[:1].strip():
+            events = self._table(n, text, t)
+            if any(ev.kind != "hyperparam" for ev in events):
+                self._close_source()
+                return events
+        self._src_lines.append(text)
+        return []
 
     def _close_source(self) -> None:
         self._src_state = None
@@ -159,8 +197,10 @@ class EventStream:
 
     def finish(self) -> None:
         """End of input: a source dump without its closing rule still counts."""
-        if self._src_state == "in" and self._src_lines:
+        if self._src_state in ("in", "implicit") and self._src_lines:
             self._close_source()
+        elif self._src_state == "comments":  # a log of comments only
+            self.events.extend(self._not_source())
 
 
 def parse_lines(lines: Iterable[str | tuple[float, str]]) -> list[Event]:

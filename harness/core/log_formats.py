@@ -178,7 +178,9 @@ PATTERNS: list[Pattern] = [
       name=str, stride=int, val_loss=_num, val_bpb=_num, rest=str),
     P("metric", rf"^(?P<name>[A-Z][A-Za-z]*(?: [A-Z][A-Za-z]*)?) BPB(?: \((?P<variant>[^)]*)\))?: (?P<val_bpb>{_F})\s*$",
       "Quantized BPB (no XSA): 1.007057", name=str, variant=str, val_bpb=_num),
-    P("metric", rf"^(?P<name>(?:[a-z0-9]+_)*val_bpb): (?P<val_bpb>{_F})\s*$", "final_export_val_bpb: 1.1532",
+    # (a spread over seeds, "std_ttt_val_bpb: 0.0003", is no metric of a run)
+    P("metric", rf"^(?P<name>(?!(?:std|stdev|sd|var|delta|diff)_)(?:[a-z0-9]+_)*val_bpb): (?P<val_bpb>{_F})\s*$",
+      "final_export_val_bpb: 1.1532",
       name=str, val_bpb=_num),
     # compact metric lines ("q_sw vl:1.9 bpb:1.12 s:64 t:70000ms"): short names, vl/bpb/t keys
     P("metric", rf"^(?P<name>[a-z][a-z0-9_]*) vl:(?P<val_loss>{_F}) bpb:(?P<val_bpb>{_F})(?P<rest>.*)$",
@@ -218,6 +220,8 @@ HP_BLOCK_LINE = re.compile(r"^ {2}(?P<key>\w+): ?(?P<value>.*)$")
 _KV_LINE = re.compile(r"^(?!step:)(?:[a-z][\w]*:[^\s:][^\s]*)(?: [a-z][\w]*:[^\s]+)*$")
 _KV = re.compile(r"([a-z][\w]*):([^\s]+)")
 CODE_START = re.compile(r"""^(?:"|'|import |from \S+ import |#)""")
+# After leading comments, the first line that says "this is a script" (a docstring, an import, a definition).
+CODE_LINE = re.compile(r"""^(?:"|'|import |from \S+ import |def |class |@\w)""")
 # Some scripts print their hyperparameters as one line of "key=value" pairs.
 _EQ_LINE = re.compile(r"^[a-z]\w*=\S+(?: [a-z]\w*=\S+){4,}$")
 _EQ = re.compile(r"([a-z]\w*)=(\S+)")
