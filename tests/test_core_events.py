@@ -227,3 +227,45 @@ def test_comments_above_a_log_are_notes_not_code():
 def test_a_spread_over_seeds_is_not_a_metric():
     evs = parse_lines(["mean_ttt_val_bpb: 1.05924613", "std_ttt_val_bpb: 0.00025710"])
     assert [e.fields["name"] for e in evs if e.kind == "metric"] == ["mean_ttt_val_bpb"]
+
+
+@pytest.mark.parametrize("lines, artifact, model", [
+    (["Quantized model (zstd): 14728517 bytes", "Code size: 46541 bytes", "Total submission: 14775058 bytes"],
+     14_775_058, 14_728_517),
+    (["Serialized quantized+brotli: 15990993 bytes"], None, 15_990_993),
+    (["Serialized zstd-22: 15524119 bytes  Total: 15579418 bytes"], 15_579_418, None),
+    (["mixed_int6_int8+lzma-6: 15887168 bytes, total: 15962515 bytes"], 15_962_515, None),
+    (["model_int8_zlib:15000000 bytes code:50000 bytes total:15050000 bytes limit:16000000"], 15_050_000, None),
+    (["artifact:12912040 bytes (12.9MB) code:55037 total:12967077 bytes"], 12_967_077, None),
+    (["artifact: 16324677 bytes (model:16279396 code:45281)"], 16_324_677, None),
+    (["artifact: 15577530B model + 52010B code = 15629540B (compression:1.75x)",
+      "RUN_SUMMARY: steps=8102 sliding_bpb=1.1361 artifact_bytes=15577530"], 15_629_540, None),
+    (["Code size: 61234 bytes | Total artifact: 15904444 bytes"], 15_904_444, None),
+    (["budget:15995705/16000000 (16.00/16.00MB) FITS"], 15_995_705, None),
+    (["[RESULT] run=9b13b924 | score=1.1888 | size=15,154,068B | ok | 1071s"], 15_154_068, None),
+    (["Submission size: 15999207 bytes"], 15_999_207, None),
+    (["final_int8_zlib_roundtrip compressed_model_bytes:15524119 code_bytes:55299 total_artifact_bytes:15579418"],
+     15_579_418, None),
+    (["final_quant_roundtrip val_loss:3.3147 val_bpb:1.2978 eval_time:7344ms artifact_bytes:15842747"], 15_842_747, None),
+])
+def test_artifact_size_wordings(lines, artifact, model):
+    """Artifact totals and compressed models as the PR logs word them; a bare artifact_bytes key counts only where
+    no total is printed (some scripts mean the model alone by it)."""
+    summ = summarize(parse_lines(lines))
+    assert summ.artifact_bytes == artifact
+    if model is not None:
+        assert summ.model_bytes == model
+
+
+def test_launcher_prefixes_and_final_lines():
+    """torchrun's rank-0 tag and wall-clock stamps before the trainer's lines; other ranks' lines stay unread."""
+    summ = summarize(parse_lines([
+        "[default0]:Serialized model quantized+brotli: 15979561 bytes",
+        "[05:23:17] Total submission size quantized+brotli: 15909023 bytes",
+        "[default3]:quantized_ttt val_loss:9.0 val_bpb:9.0 eval_time:1ms",
+        "2026-04-19T10:28:15Z quantized_sliding_window val_loss:2.79 val_bpb:1.0826483 eval_time:9000ms",
+        "[2026-04-19 10:28:15] TTT BPB: 1.0783",
+    ]))
+    assert summ.artifact_bytes == 15_909_023 and summ.model_bytes == 15_979_561
+    assert (summ.headline.name, summ.headline.val_bpb) == ("ttt", 1.0783)
+    assert summarize(parse_lines(["FINAL val_bpb: 1.4967"])).headline.val_bpb == 1.4967

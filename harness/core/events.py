@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.core.log_formats import CODE_LINE, CODE_START, HP_BLOCK_LINE, HP_BLOCK_START, PATTERNS, coerce, kv_pairs, row_fields
+from harness.core.log_formats import (CODE_LINE, CODE_START, HP_BLOCK_LINE, HP_BLOCK_START, LINE_PREFIX, PATTERNS, coerce,
+                                      kv_pairs, row_fields)
 
 # A stamp at the start of a line: the harness's relative seconds ("12.345 ") or a
 # Unix epoch ("1776142361.425 "). Up to two (a harness-stamped run of a trainer
@@ -180,7 +181,8 @@ class EventStream:
         return out
 
     def _table(self, n: int, text: str, t: float | None) -> list[Event]:
-        s = text.strip() if not text.startswith("|") else text
+        s = LINE_PREFIX.sub("", text, count=1)
+        s = s.strip() if not s.startswith("|") else s
         out: list[Event] = []
         for pat in PATTERNS:
             m = pat.regex.search(s)

@@ -134,6 +134,8 @@ PATTERNS: list[Pattern] = [
       bytes=int, const_what="model_raw"),
     P("size", r"^Serialized model (?P<suffix>[^:]+): ?(?P<bytes>\d+) ?bytes",
       "Serialized model quantized+pergroup: 15865260 bytes", bytes=int, suffix=str, const_what="model"),
+    P("size", r"^Code size: (?P<code>\d+) bytes \| Total artifact: (?P<bytes>\d+) bytes",
+      "Code size: 61234 bytes | Total artifact: 15904444 bytes", bytes=int, code=int, const_what="total"),
     P("size", r"^Code size: (?P<bytes>\d+) bytes", "Code size: 47642 bytes", bytes=int, const_what="code"),
     P("size", r"^Code size \(uncompressed\): (?P<bytes>\d+) bytes", "Code size (uncompressed): 157868 bytes",
       bytes=int, const_what="code_raw"),
@@ -154,9 +156,36 @@ PATTERNS: list[Pattern] = [
       bytes=int, const_what="total"),
     P("size", r"^(?:Artifact|Artifact size|Total artifact): +(?P<bytes>\d[\d,]*) bytes",
       "Artifact: 15,143,381 bytes (14.44 MB)", bytes=_int, const_what="total"),
-    P("size", r"^artifact_bytes: ?(?P<bytes>\d+)(?: code_bytes: ?(?P<code>\d+) total: ?(?P<total>\d+))?$",
+    P("size", r"^(?:artifact|compressed_blob)_bytes: ?(?P<bytes>\d+)(?: code_bytes: ?(?P<code>\d+) total: ?(?P<total>\d+))?$",
       "artifact_bytes:15812345 code_bytes:60123 total:15872468", bytes=int, code=int, total=int,
       const_what="total"),
+    # More wordings of the compressed total and model (a "total" group is the total, "bytes" then the model)
+    P("size", r"^(?:Total submission|Submission size): ?(?P<bytes>\d+) ?bytes", "Total submission: 14775058 bytes",
+      bytes=int, const_what="total"),
+    P("size", r"^(?:Serialized (?!model\b)|Quantized model \()(?P<suffix>[^:()]*?(?:zlib|zstd|lzma|brotli|xz|quantized)"
+      r"[^:()]*)\)?: ?(?P<bytes>\d+) ?bytes(?:\s+Total: (?P<total>\d+) bytes)?",
+      "Serialized quantized+brotli: 15990993 bytes", bytes=int, suffix=str, total=int, const_what="model"),
+    P("size", r"^(?:model_)?(?P<suffix>[\w+-]*(?:zlib|zstd|lzma|brotli)[\w+-]*): ?(?P<bytes>\d+) bytes,? "
+      r"(?:code:\d+ bytes )?total: ?(?P<total>\d+) bytes", "mixed_int5_int6+lzma-9: 15722010 bytes, total: 15788084 bytes",
+      bytes=int, suffix=str, total=int, const_what="model"),
+    P("size", r"^artifact: ?(?P<bytes>\d+) ?bytes(?: \([\d.]+MB\))? code:\d+ total:(?P<total>\d+) bytes",
+      "artifact:13282430 bytes (13.3MB) code:55037 total:13337467 bytes", bytes=int, total=int, const_what="total"),
+    P("size", r"^artifact: ?(?P<bytes>\d+) ?bytes \(model:\d+ code:\d+\)", "artifact: 16324677 bytes (model:16279396 code:45281)",
+      bytes=int, const_what="total"),
+    P("size", r"^artifact: (?P<bytes>\d+)B model \+ \d+B code = (?P<total>\d+)B",
+      "artifact: 15880320B model + 59012B code = 15939332B (compression:3.1x)", bytes=int, total=int, const_what="total"),
+    P("size", r"^budget:(?P<bytes>\d+)/\d+ \(", "budget:15995705/16000000 (16.00/16.00MB) FITS", bytes=int,
+      const_what="total"),
+    P("size", r"^\[RESULT\] .*\| size=(?P<bytes>\d[\d,]*)B \|", "[RESULT] run=9b13b924 | score=1.1888 | size=15,154,068B | "
+      "✓ fits 16MB | OK | 1071s", bytes=_int, const_what="total"),
+    # the artifact as one key of a longer line (a metric line, a run summary): read, and the line read on. A bare
+    # "artifact_bytes" is the total in some scripts and the model alone in others: it counts only where no total does.
+    P("size", r"(?:^|[\s:])(?:total_artifact_bytes|total_submission_bytes)[:=](?P<bytes>\d+)\b",
+      "final_int8_zlib_roundtrip compressed_model_bytes:15524119 code_bytes:55299 total_artifact_bytes:15579418",
+      bytes=int, const_what="total", final=False),
+    P("size", r"(?:^|[\s:])artifact_bytes[:=](?P<bytes>\d+)\b",
+      "final_quant_roundtrip val_loss:1.9 val_bpb:1.12 eval_time:9000ms artifact_bytes:15204466", bytes=int,
+      const_what="artifact", final=False),
     # --- eval --------------------------------------------------------------------------
     P("marker", r"^ttt_lora:warming up compile|^\S*warming up compile", "ttt_lora:warming up compile (random tokens, no val data)",
       const_id="eval_compile_begin"),
@@ -182,6 +211,8 @@ PATTERNS: list[Pattern] = [
     P("metric", rf"^(?P<name>(?!(?:std|stdev|sd|var|delta|diff)_)(?:[a-z0-9]+_)*val_bpb): (?P<val_bpb>{_F})\s*$",
       "final_export_val_bpb: 1.1532",
       name=str, val_bpb=_num),
+    P("metric", rf"^(?P<name>FINAL|Final|final) val_bpb: (?P<val_bpb>{_F})\s*$", "FINAL val_bpb: 1.4967", name=str,
+      val_bpb=_num),
     # compact metric lines ("q_sw vl:1.9 bpb:1.12 s:64 t:70000ms"): short names, vl/bpb/t keys
     P("metric", rf"^(?P<name>[a-z][a-z0-9_]*) vl:(?P<val_loss>{_F}) bpb:(?P<val_bpb>{_F})(?P<rest>.*)$",
       "q_sw_x vl:1.90301335 bpb:1.12707468", name=str, val_loss=_num, val_bpb=_num, rest=str),
@@ -214,6 +245,10 @@ PATTERNS: list[Pattern] = [
     P("logpath", r"^logs/\S+\.txt$", "logs/6f1c1e4b-5f0c-4a51-9d2f-7a1f3c1c2b4e.txt"),
 ]
 
+# What some launchers put before each line of the trainer: torchrun's rank-0 tag, a wall-clock time or date.
+# Other ranks' lines ("[default3]:") are left unread: the trainer's own output comes from rank 0.
+LINE_PREFIX = re.compile(r"^(?:\[(?:default|rank)0\]: ?|\[\d\d:\d\d:\d\d\] |\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:,\d+)?\] "
+                         r"(?:INFO:? )?|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)? +)")
 HP_BLOCK_START = re.compile(r"^(?:Hyperparameters:|--- Hyperparameters ---)\s*$")
 HP_BLOCK_LINE = re.compile(r"^ {2}(?P<key>\w+): ?(?P<value>.*)$")
 # Generation A/B print hyperparameters as "key:value key:value" lines.
@@ -266,7 +301,7 @@ def row_fields(pat: Pattern, m: re.Match[str]) -> dict[str, Any] | None:
             return None
         _metric_fields(fields)
     if pat.kind == "size" and "total" in fields:  # "artifact_bytes:N code_bytes:N total:N": the total counts
-        fields["model"], fields["bytes"] = fields["bytes"], fields.pop("total")
+        fields["model"], fields["bytes"], fields["what"] = fields["bytes"], fields.pop("total"), "total"
     return fields
 
 

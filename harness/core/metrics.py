@@ -169,6 +169,7 @@ def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | No
     s = LogSummary()
     gpus: dict[int, str] = {}
     last_step = last_val = None
+    listed_artifact = None  # a bare "artifact_bytes" key: the total in some scripts, the model in others
     for ev in events:
         f = ev.fields
         k = ev.kind
@@ -212,6 +213,8 @@ def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | No
                 s.code_bytes_raw = f["bytes"]
             elif what == "code_compressed":
                 s.code_bytes_compressed = f["bytes"]
+            elif what == "artifact":
+                listed_artifact = f["bytes"]
         elif k == "eval_total":
             s.total_eval_time_s = f["seconds"]
         elif k == "caseops":
@@ -235,6 +238,8 @@ def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | No
         s.code_bytes = s.code_bytes_compressed
     if s.artifact_bytes is None and str(s.footer.get("artifact_bytes", "")).isdigit():
         s.artifact_bytes = int(s.footer["artifact_bytes"])  # an external harness's footer names the artifact
+    if s.artifact_bytes is None and listed_artifact is not None:
+        s.artifact_bytes = listed_artifact
     if s.artifact_bytes is None:
         # Only an un-suffixed total: that is the artifact when no compressed model was printed.
         raw_total = [e for e in events if e.kind == "size" and e.fields.get("what") == "total_raw"]
