@@ -51,7 +51,7 @@ PRINTS = {
     "val_bpb": re.compile(r"(?i)bpb[^\n\d]{0,30}?\d+\.\d{3,}"),
     # (a number glued to a word or a colon is no size: "0000000B:00:00.0" is a GPU's bus id)
     "size": re.compile(r"(?i)(?:\bbytes|submission|artifact)[^\n\d]{0,40}?\d[\d,_]{5,}"
-                       r"|(?<![\w:])\d[\d,_]{5,}\s*(?:bytes|B)\b"),
+                       r"|(?<![\w:])\d[\d,_]{5,}\s*(?:bytes|B)\b(?!:)"),
     "train_time": re.compile(r"(?i)(?:train(?:ing)?[_ ]time|wallclock)[^\n\d]{0,20}?\d+(?:\.\d+)?\s*(?:ms|s|m)\b"),
 }
 # Progress of a training loop (step N/M) or of an eval under way: a running value ("running_bpb"), a

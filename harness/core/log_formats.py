@@ -134,8 +134,8 @@ PATTERNS: list[Pattern] = [
       bytes=int, const_what="model_raw"),
     P("size", r"^Serialized model (?P<suffix>[^:]+): ?(?P<bytes>\d+) ?bytes",
       "Serialized model quantized+pergroup: 15865260 bytes", bytes=int, suffix=str, const_what="model"),
-    P("size", r"^Code size: (?P<code>\d+) bytes \| Total artifact: (?P<bytes>\d+) bytes",
-      "Code size: 61234 bytes | Total artifact: 15904444 bytes", bytes=int, code=int, const_what="total"),
+    P("size", r"^Code size: (?P<code>[\d,]+) bytes\s+\|\s+Total artifact: (?P<bytes>[\d,]+) bytes",
+      "Code size: 254,613 bytes  |  Total artifact: 15,943,077 bytes", bytes=_int, code=_int, const_what="total"),
     P("size", r"^Code size: (?P<bytes>\d+) bytes", "Code size: 47642 bytes", bytes=int, const_what="code"),
     P("size", r"^Code size \(uncompressed\): (?P<bytes>\d+) bytes", "Code size (uncompressed): 157868 bytes",
       bytes=int, const_what="code_raw"),
@@ -165,8 +165,8 @@ PATTERNS: list[Pattern] = [
     P("size", r"^(?:Serialized (?!model\b)|Quantized model \()(?P<suffix>[^:()]*?(?:zlib|zstd|lzma|brotli|xz|quantized)"
       r"[^:()]*)\)?: ?(?P<bytes>\d+) ?bytes(?:\s+Total: (?P<total>\d+) bytes)?",
       "Serialized quantized+brotli: 15990993 bytes", bytes=int, suffix=str, total=int, const_what="model"),
-    P("size", r"^(?:model_)?(?P<suffix>[\w+-]*(?:zlib|zstd|lzma|brotli)[\w+-]*): ?(?P<bytes>\d+) bytes,? "
-      r"(?:code:\d+ bytes )?total: ?(?P<total>\d+) bytes", "mixed_int5_int6+lzma-9: 15722010 bytes, total: 15788084 bytes",
+    P("size", r"^(?:model_)?(?P<suffix>[\w+-]*(?:zlib|zstd|lzma|brotli)[\w+-]*): ?(?P<bytes>\d+) bytes,?\s+"
+      r"(?:code:\d+ bytes\s+)?total: ?(?P<total>\d+) bytes", "mixed_int5_int6+lzma-9: 15722010 bytes, total: 15788084 bytes",
       bytes=int, suffix=str, total=int, const_what="model"),
     P("size", r"^artifact: ?(?P<bytes>\d+) ?bytes(?: \([\d.]+MB\))? code:\d+ total:(?P<total>\d+) bytes",
       "artifact:13282430 bytes (13.3MB) code:55037 total:13337467 bytes", bytes=int, total=int, const_what="total"),
