@@ -3,11 +3,13 @@
 Over every ``.log``/``.txt`` file in every PR head of the mirror (``refs/pull/*/head``; blobs
 deduplicated by sha, requirements files skipped), the share whose headline val_bpb, artifact
 size and training time ``harness.core.events.parse_lines`` + ``harness.core.metrics.summarize``
-find, among the logs that print such a figure at all ("prints" is a loose regex, below). The
+find, among the logs that print such a figure at all ("prints" is a loose regex, below, that
+leaves out what is no headline: diagnostics, eval progress, JSON, and sizes labelled raw, code,
+cap or byte count). The size found is the artifact total, else the compressed model. The
 lines of the logs the parser misses are grouped by a normalised shape (digits -> N) and the
-most common shapes are listed: they are the formats to add to ``harness.core.events``.
+most common shapes are listed: they are the formats to add to ``harness.core.log_formats``.
 
-    python bench/parser_coverage.py                # every log (a few minutes on 2 cores)
+    python bench/parser_coverage.py                # every log (about 2 min on 2 cores)
     python bench/parser_coverage.py --limit 300    # a quick look at a sample
     python bench/parser_coverage.py --json out.json
 
@@ -33,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from harness.core.log_formats import DIAGNOSTIC_NAME  # noqa: E402
+
 DEFAULT_MIRROR = Path("/work/.mirror/openai+parameter-golf/repo")
 MAX_WORKERS = 2
 MAX_BLOB_BYTES = 20_000_000  # larger .log/.txt blobs are data dumps, not training logs
@@ -40,14 +44,33 @@ TOP_SHAPES = 30
 
 # Loose "this log prints X" tests: a figure next to the word, however the script words the line.
 # Progress lines (step:N/M ... val_bpb) are not a headline: a log with only those never finished.
+# Nor are the lines the script itself names diagnostic / pre-quantization / post-EMA: a log whose only
+# val_bpb lines are those stopped before its scored eval (they are the crashed runs of the corpus).
 # A training time may be read off progress lines (the last step's train_time), so they count there.
 PRINTS = {
     "val_bpb": re.compile(r"(?i)bpb[^\n\d]{0,30}?\d+\.\d{3,}"),
-    "size": re.compile(r"(?i)(?:\bbytes|submission|artifact)[^\n\d]{0,40}?\d[\d,_]{5,}|\d[\d,_]{5,}\s*(?:bytes|B)\b"),
+    # (a number glued to a word or a colon is no size: "0000000B:00:00.0" is a GPU's bus id)
+    "size": re.compile(r"(?i)(?:\bbytes|submission|artifact)[^\n\d]{0,40}?\d[\d,_]{5,}"
+                       r"|(?<![\w:])\d[\d,_]{5,}\s*(?:bytes|B)\b(?!:)"),
     "train_time": re.compile(r"(?i)(?:train(?:ing)?[_ ]time|wallclock)[^\n\d]{0,20}?\d+(?:\.\d+)?\s*(?:ms|s|m)\b"),
 }
-_PROGRESS = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:step[:\s]*)?\d+\s*/\s*\d+\b")
+# Progress of a training loop (step N/M) or of an eval under way: a running value ("running_bpb"), a
+# percentage ("[ 42.0%]"), a chunk or document counter ("ttt_chunk [3/40] bpb=", "[5000/695589] bpb=").
+_PROGRESS = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:step[:\s]*)?\d+\s*/\s*\d+\b|running_bpb|\[\s*\d+(?:\.\d+)?%\]"
+                       r"|\[[^\]]*?\d+\s*/\s*\d+\s*\]")
+# A JSON document or quoted string ('"val_bpb": 1.1,', '"log_tail": "..."', an LLM prompt's excerpt) is not a log
+# line: the .txt/.log files made of them are result dumps and prompts, not training logs.
+_QUOTED = re.compile(r"""^\s*[\[{]?\s*["']""")
 NOT_FROM_PROGRESS = ("val_bpb",)
+# A size whose label (the words before the number) says it is no artifact: the raw model or a checkpoint file,
+# the code alone, a cap, limit, budget or target and the room under it, or the byte count of the scored text
+# ("tokens=N bytes=N", "Bytes: 151,079,590"). The baseline scripts' un-suffixed "Serialized model: N bytes" is
+# the raw torch.save; their compressed model carries the codec ("Serialized model int8+zlib: N bytes").
+_NOT_ARTIFACT = re.compile(r"(?i)\braw\b|raw_|uncompress|\.(?:pt|npz|bin)\b|checkpoint|\bcode\b|\bcap\b|limit|budget"
+                           r"|target|headroom|avail|remain|token|shard|\bval\b|slice|decoded|pickle|payload|param"
+                           r"|^\W*bytes\W*$")
+_RAW_SERIALIZED = re.compile(r"(?:^|\W)Serialized model:\s*$")
+_BIG_NUMBER = re.compile(r"\d[\d,_]{5,}")
 _LOG_NAME = re.compile(r"\.(?:log|txt)$")
 _SKIP_NAME = re.compile(r"(?i)(?:^|/)(?:requirements[^/]*|constraints[^/]*|LICENSE[^/]*|CMakeLists)\.txt$")
 _NUMBER = re.compile(r"\d+(?:[.,_]\d+)*(?:e[-+]?\d+)?")
@@ -105,6 +128,25 @@ def shape(line: str) -> str:
     return re.sub(r"\s+", " ", _NUMBER.sub("N", line.strip()))[:90]
 
 
+def _printed(key: str, line: str) -> bool:
+    """Does this line print a figure of ``key`` that could be the log's headline?"""
+    m = PRINTS[key].search(line)
+    if not m or _QUOTED.match(line):
+        return False
+    if key in NOT_FROM_PROGRESS:
+        return not _PROGRESS.search(line) and not DIAGNOSTIC_NAME.search(line[:m.start()])
+    if key == "size":
+        return any(_artifact_label(line, hit) for hit in PRINTS[key].finditer(line))
+    return True
+
+
+def _artifact_label(line: str, hit: re.Match[str]) -> bool:
+    """Is the number of this size match labelled as an artifact or a compressed model (not raw, code, a cap)?"""
+    number = _BIG_NUMBER.search(line, hit.start())
+    label = re.split(r"[|,;(]|\d\s", line[:number.start() if number else hit.start()])[-1]
+    return not (_NOT_ARTIFACT.search(label) or _RAW_SERIALIZED.search(label))
+
+
 def analyse(item: tuple[str, str]) -> dict[str, Any]:
     """What a log prints (loose) and what the parser finds; shapes of the printed lines it missed."""
     from harness.core.events import parse_lines
@@ -112,12 +154,12 @@ def analyse(item: tuple[str, str]) -> dict[str, Any]:
 
     sha, text = item
     lines = text.splitlines()
-    prints = {k: [ln for ln in lines if rx.search(ln) and not (k in NOT_FROM_PROGRESS and _PROGRESS.match(ln))]
-              for k, rx in PRINTS.items()}
+    prints = {k: [ln for ln in lines if _printed(k, ln)] for k in PRINTS}
     try:
         summary = summarize(parse_lines(lines))
         found = {"val_bpb": summary.headline is not None and summary.headline.val_bpb is not None,
-                 "size": summary.artifact_bytes is not None,
+                 # the artifact (code + compressed model) when the log prints it, else the compressed model
+                 "size": summary.artifact_bytes is not None or summary.model_bytes is not None,
                  "train_time": summary.train_time_s is not None}
         crash = None
     except Exception as exc:  # noqa: BLE001 - a parser crash is a finding of this benchmark

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.events import PATTERNS, EventStream, parse_file, parse_lines, strip_stamps
+from harness.core.events import EventStream, parse_file, parse_lines, strip_stamps
+from harness.core.log_formats import PATTERNS
 from harness.core.metrics import pick_headline, summarize
 
 GOLDEN = Path(__file__).with_name("golden") / "fixture_logs.json"
@@ -200,3 +201,71 @@ def test_bare_bpb_lines():
     names = [e.fields["name"] for e in parse_lines(["Export BPB: 1.1532", "final_export_val_bpb: 1.1532",
                                                     "val_bpb: 1.0987", "val_bpb:   1.0987"]) if e.kind == "metric"]
     assert names == ["export", "final_export_val_bpb", "val_bpb"]  # two spaces: an external harness footer
+
+
+def test_a_root_script_dump_without_its_closing_rule():
+    """Some root-script logs print their code and then the run with no rule between: the first unindented line
+    the table reads ends the dump; the script's own f-strings inside it are not read."""
+    evs = parse_lines(["import os", "def main():", '    log0(f"final_int8_zlib_roundtrip val_loss:{a} val_bpb:{b}")',
+                       "if __name__ == '__main__':", "    main()", "", "Python 3.12.3 PyTorch 2.8.0",
+                       "train_loader:dataset:fineweb10B_sp1024 train_shards:80",
+                       "final_int6_ttt_exact val_loss:1.88632690 val_bpb:1.11719200"])
+    assert [e.kind for e in evs] == ["source_begin", "train_shards", "metric"]
+    assert summarize(evs).headline.val_bpb == 1.117192
+
+
+def test_comments_above_a_log_are_notes_not_code():
+    """A log that starts with '#' notes is read as a log; a '#' header above imports is a script dump."""
+    notes = summarize(parse_lines(["# seed 2024, metrics copied from the run", "", "SEED=2024",
+                                   "final_int6_sliding_window_exact val_loss:2.59343677 val_bpb:1.11306375"]))
+    assert notes.headline.val_bpb == 1.11306375 and notes.embedded_source is None
+    script = parse_lines(["#!/usr/bin/env python3", "# trainer", "import os",
+                          'print("final_int8_zlib_roundtrip_exact val_loss:1 val_bpb:1")', "=" * 100, "seed:7"])
+    assert [e.kind for e in script] == ["source_begin", "seed"]
+
+
+def test_a_spread_over_seeds_is_not_a_metric():
+    evs = parse_lines(["mean_ttt_val_bpb: 1.05924613", "std_ttt_val_bpb: 0.00025710"])
+    assert [e.fields["name"] for e in evs if e.kind == "metric"] == ["mean_ttt_val_bpb"]
+
+
+@pytest.mark.parametrize("lines, artifact, model", [
+    (["Quantized model (zstd): 14728517 bytes", "Code size: 46541 bytes", "Total submission: 14775058 bytes"],
+     14_775_058, 14_728_517),
+    (["Serialized quantized+brotli: 15990993 bytes"], None, 15_990_993),
+    (["Serialized zstd-22: 15524119 bytes  Total: 15579418 bytes"], 15_579_418, None),
+    (["mixed_int6_int8+lzma-6: 15887168 bytes, total: 15962515 bytes"], 15_962_515, None),
+    (["model_int8_zlib:7420065 bytes  code:48209 bytes  total:7468274 bytes  limit:16000000"], 7_468_274, None),
+    (["artifact:12912040 bytes (12.9MB) code:55037 total:12967077 bytes"], 12_967_077, None),
+    (["artifact: 16324677 bytes (model:16279396 code:45281)"], 16_324_677, None),
+    (["artifact: 15577530B model + 52010B code = 15629540B (compression:1.75x)",
+      "RUN_SUMMARY: steps=8102 sliding_bpb=1.1361 artifact_bytes=15577530"], 15_629_540, None),
+    (["Code size: 254,613 bytes  |  Total artifact: 15,943,077 bytes"], 15_943_077, None),
+    (["budget:15995705/16000000 (16.00/16.00MB) FITS"], 15_995_705, None),
+    (["[RESULT] run=9b13b924 | score=1.1888 | size=15,154,068B | ok | 1071s"], 15_154_068, None),
+    (["Submission size: 15999207 bytes"], 15_999_207, None),
+    (["final_int8_zlib_roundtrip compressed_model_bytes:15524119 code_bytes:55299 total_artifact_bytes:15579418"],
+     15_579_418, None),
+    (["final_quant_roundtrip val_loss:3.3147 val_bpb:1.2978 eval_time:7344ms artifact_bytes:15842747"], 15_842_747, None),
+])
+def test_artifact_size_wordings(lines, artifact, model):
+    """Artifact totals and compressed models as the PR logs word them; a bare artifact_bytes key counts only where
+    no total is printed (some scripts mean the model alone by it)."""
+    summ = summarize(parse_lines(lines))
+    assert summ.artifact_bytes == artifact
+    if model is not None:
+        assert summ.model_bytes == model
+
+
+def test_launcher_prefixes_and_final_lines():
+    """torchrun's rank-0 tag and wall-clock stamps before the trainer's lines; other ranks' lines stay unread."""
+    summ = summarize(parse_lines([
+        "[default0]:Serialized model quantized+brotli: 15979561 bytes",
+        "[05:23:17] Total submission size quantized+brotli: 15909023 bytes",
+        "[default3]:quantized_ttt val_loss:9.0 val_bpb:9.0 eval_time:1ms",
+        "2026-04-19T10:28:15Z quantized_sliding_window val_loss:2.79 val_bpb:1.0826483 eval_time:9000ms",
+        "[2026-04-19 10:28:15] TTT BPB: 1.0783",
+    ]))
+    assert summ.artifact_bytes == 15_909_023 and summ.model_bytes == 15_979_561
+    assert (summ.headline.name, summ.headline.val_bpb) == ("ttt", 1.0783)
+    assert summarize(parse_lines(["FINAL val_bpb: 1.4967"])).headline.val_bpb == 1.4967

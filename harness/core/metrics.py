@@ -174,6 +174,7 @@ def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | No
     s = LogSummary()
     gpus: dict[int, str] = {}
     last_step = last_val = None
+    listed_artifact = None  # a bare "artifact_bytes" key: the total in some scripts, the model in others
     for ev in events:
         f = ev.fields
         k = ev.kind
@@ -204,9 +205,11 @@ def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | No
         elif k == "gptq_reserve":
             s.gptq_reserve_s = f.get("reserve_s")
         elif k == "size":
-            attr = _SIZE_FIELDS.get(f.get("what"))
-            if attr is not None:
-                setattr(s, attr, f["bytes"])
+            what = f.get("what")
+            if what == "artifact":
+                listed_artifact = f["bytes"]
+            elif what in _SIZE_FIELDS:
+                setattr(s, _SIZE_FIELDS[what], f["bytes"])
         elif k == "eval_total":
             s.total_eval_time_s = f["seconds"]
         elif k == "caseops":
@@ -230,6 +233,8 @@ def summarize(events: list[Event], claimed_bpb: float | Mapping[str, float] | No
         s.code_bytes = s.code_bytes_compressed
     if s.artifact_bytes is None and str(s.footer.get("artifact_bytes", "")).isdigit():
         s.artifact_bytes = int(s.footer["artifact_bytes"])  # an external harness's footer names the artifact
+    if s.artifact_bytes is None and listed_artifact is not None:
+        s.artifact_bytes = listed_artifact
     if s.artifact_bytes is None:
         # Only an un-suffixed total: that is the artifact when no compressed model was printed.
         raw_total = [e for e in events if e.kind == "size" and e.fields.get("what") == "total_raw"]
