@@ -55,23 +55,27 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def _interrupt_on_termination() -> None:
+def interrupt_on_termination() -> None:
     """SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does, so a supervisor kills the seed it runs
     (its cgroup or PID namespace) before the harness exits. Left to their defaults they end the harness
     at once and the trainer's ranks run on, holding the GPU (a `timeout`, `docker stop` or a cancelled
-    job sends SIGTERM). A signal the caller ignores (nohup's SIGHUP, SIGINT of a background job) stays
-    ignored."""
+    job sends SIGTERM).
+
+    An ignored SIGTERM inherited from the parent is reset too: nobody asks for an unstoppable run, and
+    a parent that ignores it for itself passes that on by accident. An ignored SIGHUP or SIGINT is kept:
+    that is what `nohup harness reproduce ... &` (survive the terminal's hang-up) and a shell's
+    background job (Ctrl-C is for the foreground) ask for; `kill -TERM` still stops such a run cleanly."""
     def interrupt(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is not signal.SIG_IGN:
-            signal.signal(sig, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, interrupt)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI, turning expected errors into one line."""
-    _interrupt_on_termination()
+    interrupt_on_termination()
     try:
         cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -174,6 +174,15 @@ def test_data_is_verified_before_the_seeds_run(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*/seed-1"))
 
 
+def _default_signals() -> None:
+    """preexec_fn: the harness starts as from a terminal, whatever this test run inherited (under
+    `nohup`, SIGHUP is ignored, and an ignored signal stays ignored across exec)."""
+    import signal
+
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_sigterm_to_the_harness_kills_the_running_seed(tmp_path: Path, sig: str) -> None:
     """A `timeout`, `docker stop` or cancelled job sends SIGTERM: the harness kills the seed (with the
@@ -196,17 +205,46 @@ def test_sigterm_to_the_harness_kills_the_running_seed(tmp_path: Path, sig: str)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "harness", "reproduce", str(sub), "--seeds", "1", "--out",
                              str(tmp_path / "runs"), "--no-progress"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
-    deadline = time.monotonic() + 120
-    while len(pids_with_env(marker, "1")) < 2 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert len(pids_with_env(marker, "1")) >= 2, "the trainer and its child never started"
-    proc.send_signal(getattr(signal, sig))
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out[-2000:]
-    assert f"Interrupted ({sig})" in out
-    time.sleep(0.5)
-    assert pids_with_env(marker, "1") == [], "a process of the seed survived the harness"
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT, preexec_fn=_default_signals)
+    try:
+        deadline = time.monotonic() + 120
+        while len(pids_with_env(marker, "1")) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert len(pids_with_env(marker, "1")) >= 2, "the trainer and its child never started"
+        proc.send_signal(getattr(signal, sig))
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 130, out[-2000:]
+        assert f"Interrupted ({sig})" in out
+        time.sleep(0.5)
+        assert pids_with_env(marker, "1") == [], "a process of the seed survived the harness"
+    finally:  # a failed check leaves neither the harness nor a seed process behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for pid in pids_with_env(marker, "1"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_an_inherited_ignore_is_reset_for_sigterm_and_kept_for_nohups_sighup() -> None:
+    """Started with SIGTERM, SIGHUP and SIGINT ignored (a careless parent; `nohup`; a background job):
+    SIGTERM interrupts again, so `timeout` or `kill` still stop the run cleanly; SIGHUP and SIGINT stay
+    ignored, as `nohup ... &` asks."""
+    import signal
+
+    def ignore_all() -> None:
+        for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+    probe = ("import signal; from harness.cli import interrupt_on_termination; interrupt_on_termination(); "
+             "print(*(signal.getsignal(s) is signal.SIG_IGN for s in "
+             "(signal.SIGTERM, signal.SIGHUP, signal.SIGINT)))")
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=ignore_all)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["False", "True", "True"]
 
 
 _COMPILING_TRAINER = """\
