@@ -31,6 +31,9 @@ _EVAL_TIMER = re.compile(r"beginning TTT eval timer")
 _COMPILE_START = re.compile(r"(?i)warming up compile|compile[_ ]warm-?up(?!.*done)")
 _COMPILE_DONE = re.compile(r"(?i)compile[_ ]?warm-?up done")
 _ARTIFACT_TOTAL = re.compile(r"^Total submission size \S+: \d+ bytes")
+# Events that carry a validation figure: the live table's "last metric". Markers that merely mention
+# val_bpb (``val_bpb:byte_sidecar:enabled`` is a caseops event) are no metric.
+METRIC_KINDS = ("val", "metric")
 
 
 def _metric_name(ev: Any) -> str:
@@ -159,6 +162,7 @@ class PhaseTracker:
         self.transitions: list[Transition] = []
         self.in_compile = False
         self.eval_timer_marked = False
+        self.last_metric = ""  # the last line with a validation figure, as the trainer printed it
 
     def feed(self, t: float, line: str) -> list[Transition]:
         out = []
@@ -170,6 +174,8 @@ class PhaseTracker:
             self.in_compile = True
         for ev in self.stream.feed(line, t):
             text = getattr(ev, "text", line)
+            if ev.kind in METRIC_KINDS:
+                self.last_metric = text.strip()
             for kind, pred, target in self.table:
                 if ev.kind != kind or PHASES.index(target) <= PHASES.index(self.phase):
                     continue

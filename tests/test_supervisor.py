@@ -242,6 +242,19 @@ def test_phase_tracker_on_a_record_log(records_dir):
     assert t2.silence_limit(caps) == 300.0
 
 
+def test_the_last_metric_is_a_validation_figure_never_a_marker():
+    """The live table's "last metric": the byte-sidecar marker mentions val_bpb but is no metric."""
+    tracker = PhaseTracker()
+    tracker.feed(0.1, "val_bpb:byte_sidecar:enabled")
+    assert tracker.last_metric == ""
+    tracker.feed(0.2, "step:0/10 val_loss:7.0 val_bpb:4.0 train_time:0ms step_avg:0.01ms")
+    tracker.feed(0.3, "step:5/10 train_loss:6.0 train_time:10ms step_avg:2ms")
+    tracker.feed(0.4, "val_bpb:byte_sidecar:enabled")
+    assert tracker.last_metric == "step:0/10 val_loss:7.0 val_bpb:4.0 train_time:0ms step_avg:0.01ms"
+    tracker.feed(0.5, "final_int8_zlib_roundtrip_exact val_loss:2.1 val_bpb:1.23456789")
+    assert tracker.last_metric == "final_int8_zlib_roundtrip_exact val_loss:2.1 val_bpb:1.23456789"
+
+
 def test_live_caps_from_policy_dict():
     caps = LiveCaps.from_policy({"launch_to_timer_s": 900, "train_live_s": 630, "artifact_production_s": 600,
                                  "pre_eval_s": 600, "eval_live_s": 630, "end_to_end_s": 2700,
