@@ -5,7 +5,10 @@ Three kinds of reference:
 - a local records folder (no manifest): entry ``train_gpt.py``, the dataset
   variant guessed from its logs/README, claims from its submission.json;
 - a registry entry ``submissions/NAME/`` (or just ``NAME``) with a
-  ``harness.toml``; its ``source`` may itself point at a PR;
+  ``harness.toml``; its ``source`` may itself point at a PR. The registry is
+  package data (``harness/submissions`` links to the checkout's
+  ``submissions/``; a wheel carries a copy), so a bare name resolves from any
+  folder, a non-editable install included;
 - a PR ``github:openai/parameter-golf#N[@sha]``, fetched with git from
   ``--source-repo`` (a local mirror with ``refs/pull/N/head`` or a URL), and
   the PR's own records folder exported with ``git archive`` into a cache.
@@ -34,6 +37,8 @@ from harness.manifest import MANIFEST_NAME, Manifest, SeedClaim, load_manifest
 PR_REF = re.compile(r"^(?:github:)?(?P<repo>[\w.-]+/[\w.-]+)#(?P<num>\d+)(?:@(?P<sha>[0-9a-fA-F]{7,40}))?$")
 DEFAULT_MIRROR = Path("/work/.mirror/openai+parameter-golf/repo")
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The registry of submissions/NAME entries, found wherever the package lands (a wheel installs a copy).
+REGISTRY = Path(__file__).resolve().parent / "submissions"
 
 
 @dataclass
@@ -47,6 +52,22 @@ class ResolvedSubmission:
     @property
     def entry_path(self) -> Path:
         return self.folder / self.manifest.entry
+
+
+def registry_entry(ref: str) -> Path | None:
+    """The registry folder that ``NAME`` or ``submissions/NAME`` names, if it holds a manifest."""
+    parts = Path(ref).parts
+    if parts[:1] == ("submissions",):
+        parts = parts[1:]
+    if len(parts) != 1 or parts[0] in (".", ".."):
+        return None
+    entry = REGISTRY / parts[0]
+    return entry if (entry / MANIFEST_NAME).is_file() else None
+
+
+def is_registry_entry(folder: Path) -> bool:
+    """Whether ``folder`` is an entry of the packaged registry (compared after resolving links)."""
+    return folder.resolve().parent == REGISTRY.resolve()
 
 
 def cache_root() -> Path:
@@ -327,8 +348,8 @@ def resolve(ref: str, source_repo: str | None = None) -> ResolvedSubmission:
         return ResolvedSubmission(f"pr{pr}", local, manifest, origin, notes + inf_notes)
 
     path = Path(ref).expanduser()
-    if not path.exists() and not path.is_absolute() and (REPO_ROOT / "submissions" / ref).is_dir():
-        path = REPO_ROOT / "submissions" / ref
+    if not path.exists() and not path.is_absolute():
+        path = registry_entry(ref) or path
     if not path.is_dir():
         raise UsageError(f"{ref!r} is neither a folder nor github:openai/parameter-golf#N[@sha].",
                          hint="Examples: submissions/reference, ./records/track_10min_16mb/X, github:openai/parameter-golf#2014.")

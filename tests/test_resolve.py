@@ -26,6 +26,21 @@ def test_reference_manifest_resolves() -> None:
     assert resolve("reference").folder == sub.folder
 
 
+def test_registry_names_resolve_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`submissions/NAME` as the README types it, from a folder with no submissions/ of its own; a folder of
+    the caller's by that name still wins."""
+    from harness.resolve import registry_entry
+
+    monkeypatch.chdir(tmp_path)
+    sub = resolve("submissions/reference")
+    assert sub.origin["kind"] == "registry" and sub.folder == resolve("reference").folder
+    assert registry_entry("submissions/../reference") is None and registry_entry("submissions/nope") is None
+    own = tmp_path / "submissions" / "reference"
+    own.mkdir(parents=True)
+    (own / "train_gpt.py").write_text("print('mine')\n")
+    assert resolve("submissions/reference").folder == own.resolve()
+
+
 def test_manifest_rejects_typos(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unknown"):
         parse_manifest({"submission": {"nprocs": 8}})

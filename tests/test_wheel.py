@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / "submissions" / "reference"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # builds a wheel and a venv, then a smoke run
 
@@ -38,6 +37,7 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
     (wheel,) = dist.glob("pgolf_harness-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "harness/policies/organizer-tda-v1.toml" in names and "harness/core/datasets.toml" in names
+    assert "harness/submissions/reference/train_gpt.py" in names  # the registry of submissions/NAME entries
 
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
@@ -74,9 +74,24 @@ def test_log_policies_lists_the_shipped_policies(installed):
                      "strict": "timing"}
 
 
+def test_registry_names_resolve_from_another_folder(installed):
+    """`submissions/NAME` and `NAME` name the registry that ships in the wheel, not a folder of the caller's."""
+    probe = ("from harness.resolve import registry_entry, resolve\n"
+             "print(resolve('submissions/reference').folder, resolve('reference').folder)\n"
+             "print(registry_entry('submissions/pr2014'))\n")  # a PR entry: resolving it would fetch with git
+    p = _run(installed, "python", "-c", probe)
+    assert p.returncode == 0, p.stderr
+    by_path, by_name, pr2014 = p.stdout.split()
+    venv = installed[0].resolve()
+    assert by_path == by_name and Path(by_path).is_relative_to(venv) and Path(by_path).name == "reference"
+    assert Path(pr2014).is_relative_to(venv) and (Path(pr2014) / "harness.toml").is_file()
+
+
 def test_reproduce_the_reference_in_smoke_mode_from_another_folder(installed):
+    """The README's main job, by its registry name, from a folder that holds no submissions/."""
     cwd = installed[2]
-    p = _run(installed, "harness", "reproduce", str(REFERENCE), "--mode", "smoke", "--seeds", "1",
+    assert not (cwd / "submissions").exists()
+    p = _run(installed, "harness", "reproduce", "submissions/reference", "--mode", "smoke", "--seeds", "1",
              "--train-seconds", "2", "--out", "runs", "--run-id", "wheel", "--no-progress", timeout=600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     rec = json.loads((cwd / "runs" / "wheel" / "submission.json").read_text())

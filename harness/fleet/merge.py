@@ -270,9 +270,9 @@ def resolve_submission(rec: dict, ref: str | None, source_repo: str | None):
 
 
 def _resolvable(ref: str) -> bool:
-    from harness.resolve import REPO_ROOT
+    from harness.resolve import registry_entry
 
-    return Path(ref).is_dir() or (REPO_ROOT / "submissions" / ref).is_dir()
+    return Path(ref).is_dir() or registry_entry(ref) is not None
 
 
 def _baseline(sub) -> list[float] | None:

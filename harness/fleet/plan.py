@@ -85,12 +85,12 @@ def node_ref(sub) -> tuple[str, dict[str, str]]:
     Registry entries travel with the harness (the image or the synced workdir holds
     submissions/), PR heads are fetched by the node at their pinned commit, and any other
     folder is mounted into the task."""
-    from harness.resolve import REPO_ROOT
+    from harness.resolve import is_registry_entry
 
     origin = sub.origin
     manifest = Path(origin.get("manifest") or origin.get("path") or sub.folder)
     entry = manifest.parent if manifest.is_file() else manifest
-    if entry.parent == REPO_ROOT / "submissions":
+    if is_registry_entry(entry):
         # A registry name: every harness install has submissions/ beside it (manifest, env, claims
         # included), and `harness reproduce NAME` finds it from any working directory.
         return entry.name, {}
