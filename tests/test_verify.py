@@ -197,16 +197,14 @@ def _pr_repo(tmp_path: Path) -> tuple[Path, str]:
     return repo, str(repo / ".git" / "objects" / blob[:2] / blob[2:])
 
 
-def test_pr_with_several_folders_and_a_missing_blob(tmp_path):
+def test_pr_with_several_folders_and_a_missing_blob(tmp_path, monkeypatch, harness_cli):
     """Issue 22: a PR adding several records folders yields one report per folder (was exit 2); a model blob the
     mirror lacks is a finding (record.files), not an abort (was exit 3)."""
     repo, blob_path = _pr_repo(tmp_path)
     Path(blob_path).unlink()  # the mirror lacks the model blob
-    env_cache = {"PGOLF_HARNESS_CACHE": str(tmp_path / "cache")}
-    out = subprocess.run([sys.executable, "-m", "harness", "verify", "github:openai/parameter-golf#7",
-                          "--source-repo", str(repo), "--format", "json"], capture_output=True, text=True, cwd=ROOT,
-                         env={**__import__("os").environ, **env_cache})
-    assert out.returncode in (0, 1), out.stderr
+    monkeypatch.setenv("PGOLF_HARNESS_CACHE", str(tmp_path / "cache"))
+    out = harness_cli("verify", "github:openai/parameter-golf#7", "--source-repo", repo, "--format", "json")
+    assert out.exit_code in (0, 1), out.stderr
     reports = json.loads(out.stdout)
     assert [r["inputs"]["resolved_from"].rsplit("/", 1)[-1] for r in reports] == ["2026-04-01_A", "2026-04-01_B two"]
     missing = [f for f in reports[0]["findings"] if f["rule_id"] == "record.files"]
