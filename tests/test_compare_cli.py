@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from harness.core.records import validate_record
 from conftest import run_cli
@@ -83,24 +81,8 @@ def test_cli_help_has_examples_and_exit_codes():
 
 # ------------------------------------------------------------------ harness reproduce -> compare
 
-@pytest.fixture(scope="module")
-def claimed_run(tmp_path_factory):
-    """One real smoke reproduction (2 seeds) of a reference copy that claims results."""
-    from harness.reproduce import ReproduceOptions, reproduce
-
-    tmp = tmp_path_factory.mktemp("repro")
-    sub = tmp / "ref"
-    shutil.copytree(ROOT / "submissions" / "reference", sub)
-    with (sub / "harness.toml").open("a") as fh:
-        fh.write("\n[[claim.seeds]]\nseed = 1\nval_bpb = 1.5\nbytes_total = 170000\nsteps = 40\n"
-                 "\n[[claim.seeds]]\nseed = 2\nval_bpb = 1.5\nbytes_total = 170000\nsteps = 40\n")
-    res = reproduce(str(sub), ReproduceOptions(seeds=[1, 2], mode="smoke", out=tmp / "runs", progress=False,
-                                               train_seconds=3))
-    return res, sub
-
-
-def test_reproduce_stores_comparison_and_node(claimed_run):
-    res, sub = claimed_run
+def test_reproduce_stores_comparison_and_node(claimed_reference_run):
+    res, sub = claimed_reference_run
     rec = json.loads((res.run_dir / "submission.json").read_text())
     assert validate_record(rec) == []
     comp = rec["verification"]["comparison"]
@@ -121,8 +103,8 @@ def test_reproduce_stores_comparison_and_node(claimed_run):
     assert res.comparison is not None and res.comparison.verdict == comp["verdict"]
 
 
-def test_cli_compares_a_run_with_itself(claimed_run):
-    res, _ = claimed_run
+def test_cli_compares_a_run_with_itself(claimed_reference_run):
+    res, _ = claimed_reference_run
     p = harness("compare", str(res.run_dir), str(res.run_dir), "--format", "json")
     d = json.loads(p.stdout)
     assert d["run"]["kind"] == d["claim"]["kind"] == "harness-run"
@@ -135,8 +117,8 @@ def test_cli_compares_a_run_with_itself(claimed_run):
     assert d["verdict"] != "not comparable"
 
 
-def test_cli_compares_a_run_with_the_manifest_claims(claimed_run):
-    res, sub = claimed_run
+def test_cli_compares_a_run_with_the_manifest_claims(claimed_reference_run):
+    res, sub = claimed_reference_run
     p = harness("compare", str(res.run_dir), str(sub), "--format", "markdown")
     assert p.returncode == 1
     assert "(manifest)" in p.stdout and "| 1 |" in p.stdout and "| 2 |" in p.stdout

@@ -166,25 +166,9 @@ def test_live_caps_feed_the_supervisor() -> None:
     assert caps.train_s == pytest.approx(610.0) and caps.silence_for("launch", False) == 600.0
 
 
-def test_a_real_harness_log(tmp_path) -> None:
+def test_a_real_harness_log(supervised_reference_run) -> None:
     """The reference trainer under the supervisor: the harness clock measures what the script says."""
-    from harness.phases import LiveCaps
-    from harness.data.prepare import prepare_data
-    from harness.sandbox import SandboxOptions
-    from harness.supervisor import SeedSpec, run_seed, torchrun_argv
-
-    data = prepare_data("embedded", None)
-    work = tmp_path / "w"
-    work.mkdir()
-    (work / "train_gpt.py").write_bytes((ROOT / "submissions/reference/train_gpt.py").read_bytes())
-    env = {"DATA_PATH": str(data.data_dir), "TOKENIZER_PATH": str(data.tokenizer_path), "VOCAB_SIZE": str(data.vocab_size),
-           "SEED": "3", "MAX_WALLCLOCK_SECONDS": "3", "TRAIN_SEQ_LEN": "128", "TRAIN_BATCH_TOKENS": "4096",
-           "MODEL_DIM": "64", "NUM_LAYERS": "2", "VAL_LOSS_EVERY": "20", "TRAIN_LOG_EVERY": "5",
-           "PYTHONUNBUFFERED": "1"}
-    log = tmp_path / "harness.log"
-    run = run_seed(SeedSpec(argv=torchrun_argv("train_gpt.py", 1), cwd=work, env=env, log_path=log,
-                            caps=LiveCaps(train_s=60, total_s=300), sandbox=SandboxOptions(read_only=data.view_paths())))
-    assert run.ok, log.read_text()[-2000:]
+    _data, _work, log = supervised_reference_run
     pol = load_policy("smoke", train_seconds=3, eval_seconds=60)
     tl = build_timeline(parse_file(log), pol)
     assert tl.clock == "harness"

@@ -90,31 +90,8 @@ def test_sidecar_wins_when_every_val_shard_has_one(tmp_path: Path) -> None:
     assert scored_bytes_from_data(tmp_path, None, 2)[0] == 7
 
 
-@pytest.fixture(scope="module")
-def reference_run(tmp_path_factory):
-    """One real stamped run of the reference trainer under the supervisor."""
-    from harness.phases import LiveCaps
-    from harness.data.prepare import prepare_data
-    from harness.sandbox import SandboxOptions
-    from harness.supervisor import SeedSpec, run_seed, torchrun_argv
-
-    data = prepare_data("embedded", None)
-    base = tmp_path_factory.mktemp("ref")
-    work = base / "work"
-    work.mkdir()
-    shutil.copy(TRAINER, work / "train_gpt.py")
-    env = {"DATA_PATH": str(data.data_dir), "TOKENIZER_PATH": str(data.tokenizer_path), "VOCAB_SIZE": str(data.vocab_size),
-           "SEED": "11", "MAX_WALLCLOCK_SECONDS": "2", "TRAIN_SEQ_LEN": "128", "TRAIN_BATCH_TOKENS": "4096",
-           "MODEL_DIM": "64", "PYTHONUNBUFFERED": "1"}
-    run = run_seed(SeedSpec(argv=torchrun_argv("train_gpt.py", 1), cwd=work, env=env, log_path=base / "harness.log",
-                            caps=LiveCaps(train_s=60, total_s=300),
-                            sandbox=SandboxOptions(read_only=data.view_paths())))
-    assert run.ok, (base / "harness.log").read_text()[-2000:]
-    return data, work, base / "harness.log"
-
-
-def test_measure_seed_on_a_real_run(reference_run) -> None:
-    data, work, log = reference_run
+def test_measure_seed_on_a_real_run(supervised_reference_run) -> None:
+    data, work, log = supervised_reference_run
     m = Manifest(name="reference", data="embedded", artifact="final_model.int8.ptz")
     r = measure_seed(seed=11, log_path=log, run_dir=work, code_dir=work, manifest=m, data_dir=data.data_dir,
                      tokenizer_path=data.tokenizer_path)
@@ -127,9 +104,9 @@ def test_measure_seed_on_a_real_run(reference_run) -> None:
     assert not [f for f in r.findings if f["severity"] == "error"]
 
 
-def test_byte_denominator_bug_is_an_error(reference_run, tmp_path: Path) -> None:
+def test_byte_denominator_bug_is_an_error(supervised_reference_run, tmp_path: Path) -> None:
     """Scale the sidecar by 4 % (the Scylla-type bug): the printed BPB no longer matches the data."""
-    data, work, log = reference_run
+    data, work, log = supervised_reference_run
     bad = tmp_path / "data"
     bad.mkdir()
     for p in shards.list_shards(data.data_dir, "val"):
@@ -143,8 +120,8 @@ def test_byte_denominator_bug_is_an_error(reference_run, tmp_path: Path) -> None
     assert any(f["rule"] == "bpb.byte_denominator" and f["severity"] == "error" for f in r.findings)
 
 
-def test_missing_artifact_fails_the_seed(reference_run, tmp_path: Path) -> None:
-    data, work, log = reference_run
+def test_missing_artifact_fails_the_seed(supervised_reference_run, tmp_path: Path) -> None:
+    data, work, log = supervised_reference_run
     m = Manifest(name="reference", data="embedded", artifact="no_such_model.ptz")
     r = measure_seed(seed=11, log_path=log, run_dir=work, code_dir=work, manifest=m, data_dir=data.data_dir,
                      tokenizer_path=data.tokenizer_path)

@@ -38,9 +38,9 @@ def _check_run_dir(run_dir: Path, seeds: list[int]) -> dict:
     return rec
 
 
-def test_reproduce_reference_smoke_library(tmp_path: Path) -> None:
-    res = reproduce(REFERENCE, ReproduceOptions(seeds=[1, 2], mode="smoke", out=tmp_path, progress=False,
-                                                train_seconds=3))
+def test_reproduce_reference_smoke_library(claimed_reference_run) -> None:
+    """The library's run of the reference (its claims only add a comparison, which a smoke run ignores)."""
+    res, _ = claimed_reference_run
     assert res.exit_code == 0, json.dumps(res.record["verification"]["findings"], indent=1)
     rec = _check_run_dir(res.run_dir, [1, 2])
     v = rec["verification"]
@@ -58,6 +58,7 @@ def test_reproduce_reference_smoke_library(tmp_path: Path) -> None:
     assert rec["seed_results"]["1"]["val_bpb"] != rec["seed_results"]["2"]["val_bpb"]
 
 
+@pytest.mark.slow
 def test_reproduce_cli_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "harness", "reproduce", REFERENCE, "--mode", "smoke",
@@ -257,6 +258,7 @@ print("fxgraph_cache hit", counters["inductor"]["fxgraph_cache_hit"],
 """
 
 
+@pytest.mark.slow
 def test_compile_cache_is_shared_by_a_submissions_seeds_and_recorded(tmp_path: Path) -> None:
     """--compile-cache: seed 1 compiles cold (inductor's FX graph cache misses), seed 2 runs inside its
     own sandbox (private /tmp, fresh HOME) yet loads seed 1's compiled graph; the record says which."""
