@@ -158,6 +158,7 @@ def test_given_tokenizer_no_training(tmp_path, tokenizers_dir) -> None:
     assert res.figures["val_bytes"] == sum(len(d.text.encode()) for d in choose_documents("small")[1])
 
 
+@pytest.mark.slow
 def test_smoke_size_targets(tmp_path) -> None:
     res = build_embedded(tmp_path, size="smoke")
     f = res.figures
@@ -171,6 +172,7 @@ def test_smoke_size_targets(tmp_path) -> None:
     assert audit_overlap(res.dataset_dir, show_progress=False).clean
 
 
+@pytest.mark.slow
 def test_smoke_size_given_sp8192(tmp_path, tokenizers_dir) -> None:
     res = build_embedded(tmp_path, size="smoke", tokenizer=tokenizers_dir / "fineweb_8192_bpe.model")
     assert res.figures["val_docs"] >= 3000 and res.figures["val_tokens"] >= 1_000_000
@@ -244,6 +246,7 @@ def test_plain_given_tokenizer_gets_no_sidecar(tmp_path, tokenizers_dir):
     assert len(shards.list_shards(res.dataset_dir, "val_bytes")) == 1
 
 
+@pytest.mark.slow
 def test_smoke_val_doc_count(tmp_path, tokenizers_dir) -> None:
     """--val-docs N: exactly N validation documents (the first N the split rule picks), the rest of the
     smoke build unchanged in kind; a count without --size smoke is a usage error; the count is part of

@@ -149,6 +149,7 @@ def test_varlen_flex_never_builds_dense_mask():
     assert bm.sparsity() > 50.0  # three documents, causal: most blocks are skipped
 
 
+@pytest.mark.slow
 def test_compiled_fullgraph_matches_reference():
     """Both entry points inside torch.compile(fullgraph=True), forward and backward, as the records use them."""
     t, h, hkv, d = int(CU[-1]), 4, 2, 16
@@ -181,6 +182,7 @@ def test_compiled_fullgraph_matches_reference():
     print(f"compile+run {time.perf_counter() - t0:.1f} s")
 
 
+@pytest.mark.slow
 def test_compiled_dynamic_shapes_matches_reference():
     """torch.compile(dynamic=True): seqlen is symbolic, so `sq == sk` is a SymBool that SDPA's is_causal
     rejects ("must be bool, not SymBool"); the shim must decide only on statically known equality."""
