@@ -77,6 +77,11 @@ def test_an_empty_folder_is_nothing_to_verify(harness_cli, tmp_path):
     (tmp_path / "notes.md").write_text("no code here\n", encoding="utf-8")
     res = harness_cli("verify", tmp_path)
     assert res.exit_code == 2 and "nothing to verify" in res.stderr, res.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = harness_cli("verify", empty)
+    assert res.exit_code == 2 and "nothing to verify" in res.stderr, res.output
+    assert "nothing to" in harness_cli("verify", "--help").stdout  # the exit code is documented
 
 
 @pytest.mark.parametrize("policy", ["acceptance-readme", "reference-2026-04", "no-such-policy"])

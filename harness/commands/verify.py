@@ -69,7 +69,8 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
     """Verify a records folder, a single log, a script or a PR reference.
 
     \b
-    Exit status: 0 no error finding, 1 at least one error finding, 2 usage error.
+    Exit status: 0 no error finding, 1 at least one error finding, 2 usage error or nothing to
+    verify (a folder without Python code, a training log or a submission.json).
     A PR reference that adds several records folders gets one report per folder.
     Static heuristics never say "clean": they report "needs runtime probe".
     """
