@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import select
 import sys
 import threading
@@ -33,6 +34,32 @@ from harness.phases import LiveCaps, PhaseTracker
 from harness.sandbox import SandboxOptions, SeedSandbox
 
 OnLine = Callable[[float, str], None]
+
+# A rank's stderr line may carry torchrun's "[rank0]: " prefix (--tee, --local-ranks-filter).
+_RANK_PREFIX = re.compile(r"^\[(?:default)?rank\d+\]:\s?")
+# The line that ends a traceback: the exception's dotted class name, then its message.
+_EXCEPTION_LINE = re.compile(r"^(?P<cls>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt))(?::\s.*)?$")
+
+
+def root_cause(stderr_lines: list[str]) -> str | None:
+    """The trainer's first uncaught exception, as its traceback's last line ("ModuleNotFoundError: No
+    module named 'brotli'"), from the seed's stderr lines (stamps and marks removed).
+
+    The first one, because the ranks that die after it die of it (a closed gloo connection), and
+    torchrun's own ChildFailedError at the end only says that a rank failed."""
+    in_traceback = False
+    for raw in stderr_lines:
+        line = _RANK_PREFIX.sub("", raw.rstrip())
+        if line.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+            continue
+        if not in_traceback or not line or line[0].isspace():
+            continue
+        in_traceback = False
+        m = _EXCEPTION_LINE.match(line)
+        if m and "ChildFailedError" not in m.group("cls"):
+            return line
+    return None
 
 
 def torchrun_argv(entry: str, nproc: int, args: list[str] | None = None, python: str | None = None) -> list[str]:
@@ -108,7 +135,8 @@ class SeedRun:
         if self.signal is not None:
             return f"terminated by signal {self.signal}"
         if self.exit_code not in (0, None):
-            return f"exited with code {self.exit_code}"
+            cause = root_cause([text[len(STDERR_MARK):] for _t, text in self.lines if text.startswith(STDERR_MARK)])
+            return f"exited with code {self.exit_code}" + (f": {cause}" if cause else "")
         if self.orphans_left:
             return f"{self.orphans_left} process(es) of the seed survived teardown"
         return None

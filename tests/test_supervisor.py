@@ -92,10 +92,27 @@ def test_silent_hang_of_one_rank_is_stopped_by_the_watchdog(tmp_path):
 def test_crash_in_one_rank_fails_the_seed_and_keeps_the_log(tmp_path):
     run = run_seed(gloo_spec(tmp_path, "crash_rank1"))
     assert not run.killed and run.exit_code not in (0, None)
-    assert "exited with code" in run.failure
+    # the reason quotes the trainer's own exception, not only torchrun's exit code
+    assert run.failure.startswith("exited with code") and "RuntimeError: rank 1 crashed on purpose" in run.failure
     log = run.log_path.read_text()
     assert "rank 1 crashed on purpose" in log and "step:1/3" in log
     assert_nothing_left(run)
+
+
+def test_root_cause_is_the_first_trainer_exception_not_torchruns():
+    from harness.supervisor import root_cause
+
+    stderr = ["[rank0]: Traceback (most recent call last):",
+              '[rank0]:   File "train_gpt.py", line 3, in <module>',
+              "[rank0]:     import brotli",
+              "[rank0]: ModuleNotFoundError: No module named 'brotli'",
+              "Traceback (most recent call last):",
+              '  File "/usr/lib/python3/torch/distributed/run.py", line 9, in <module>',
+              "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ",
+              "ValueError: a line outside any traceback is no root cause"]
+    assert root_cause(stderr) == "ModuleNotFoundError: No module named 'brotli'"
+    assert root_cause(stderr[4:]) is None  # torchrun's summary alone names no cause
+    assert root_cause(["warning: something", "RuntimeError: printed, never raised"]) is None
 
 
 def _quick_spec(tmp_path: Path, body: str, caps: LiveCaps | None = None) -> SeedSpec:
