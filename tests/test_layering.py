@@ -94,3 +94,13 @@ def test_every_module_of_both_layers_imports_with_torch_unimportable() -> None:
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
     assert p.stdout.split() == [], f"loaded outside the layers: {p.stdout}"
+
+
+def test_the_cli_starts_without_torch_or_scipy() -> None:
+    """`harness ...` imports every command module at start: torch (seconds) and scipy.stats (about a second)
+    are imported where they are used, so `harness --help`, `verify` and every CLI call start fast."""
+    code = "import sys, harness.cli; print(*sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'scipy'}))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.split() == []

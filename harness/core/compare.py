@@ -37,8 +37,6 @@ from dataclasses import asdict, dataclass, field
 from statistics import mean, stdev
 from typing import Any
 
-from scipy import stats as _st
-
 from harness.core.constants import ARTIFACT_CAP_BYTES
 from harness.core.verdict import COMPLIANCE, FAIL, PASS, REPRODUCTION, STATUSES, Verdict
 
@@ -150,7 +148,9 @@ def claimed_spread(claim: list[SeedFigures]) -> float:
 
 
 def mean_tolerance(s: float, n_claim: int, n_run: int) -> float:
-    q = _st.t.ppf(0.995, spread_dof(n_claim))
+    from scipy import stats  # imported on use: scipy.stats costs every `harness` command ~1 s at start
+
+    q = stats.t.ppf(0.995, spread_dof(n_claim))
     return float(q * s * math.sqrt(1 / max(n_claim, 1) + 1 / max(n_run, 1)))
 
 

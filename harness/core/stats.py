@@ -23,8 +23,6 @@ from dataclasses import asdict, dataclass
 from statistics import fmean
 from typing import Iterable, Sequence
 
-from scipy import stats as _sps
-
 from harness.core.constants import DEFAULT_MARGIN_NATS
 
 LN2 = math.log(2.0)
@@ -125,7 +123,9 @@ def welch_one_sided(
             f"Welch test needs >= 2 seeds on each side (candidate {len(cand)}, baseline {len(base)})"
         )
     shifted = [b - margin_bpb for b in base]
-    res = _sps.ttest_ind(cand, shifted, equal_var=False, alternative="less")
+    from scipy import stats as sps  # here, not at the top: importing scipy.stats costs every `harness` command ~1 s
+
+    res = sps.ttest_ind(cand, shifted, equal_var=False, alternative="less")
     df = getattr(res, "df", None)
     if df is None:  # scipy < 1.11 has no .df; Welch-Satterthwaite by hand
         df = _welch_df(cand, shifted)
@@ -175,7 +175,9 @@ def one_sample_vs_threshold(values: Sequence[float], threshold: float) -> OneSam
     xs = [float(v) for v in values]
     if len(xs) < 2:
         raise ValueError("one-sample t-test needs >= 2 seeds")
-    res = _sps.ttest_1samp(xs, threshold, alternative="less")
+    from scipy import stats as sps  # imported on use (see welch_one_sided)
+
+    res = sps.ttest_1samp(xs, threshold, alternative="less")
     return OneSampleResult(
         t=float(res.statistic),
         df=len(xs) - 1,
