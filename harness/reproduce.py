@@ -242,8 +242,8 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
                 upd: dict[str, Any] = {"elapsed": t, "phase": tracker.phase}
                 if mm:
                     upd["step"] = f"{mm.group(1)}/{mm.group(2)}"
-                if "val_bpb" in text:
-                    upd["metric"] = text.strip()[:60]
+                if tracker.last_metric:  # a validation figure, never a marker such as val_bpb:byte_sidecar
+                    upd["metric"] = tracker.last_metric[:60]
                 prog.update(seed, **upd)
 
             busy = other_seed_ids(own="")

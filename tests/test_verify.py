@@ -223,3 +223,12 @@ def test_the_library_refuses_a_policy_that_is_no_timing_policy(records_dir):
 
     with pytest.raises(PolicyError, match="is an acceptance policy, not a timing policy"):
         verify_path(records_dir / "track_10min_16mb/2026-03-17_NaiveBaseline", policy="acceptance-readme")
+def test_claims_without_logs_are_an_error(harness_cli, tmp_path):
+    """A submission.json whose figures no log backs is a claim nothing supports: exit 1, not 0."""
+    (tmp_path / "train_gpt.py").write_text("import math\nprint(math.pi)\n", encoding="utf-8")
+    (tmp_path / "submission.json").write_text('{"val_bpb": 1.1, "seeds": [1], "seed_results": {"1": {"val_bpb": 1.1}}}',
+                                              encoding="utf-8")
+    res = harness_cli("verify", tmp_path, "--format", "json")
+    assert res.exit_code == 1, res.output
+    claims = [f for f in json.loads(res.stdout)["findings"] if f["rule_id"] == "record.claims"]
+    assert claims and claims[0]["severity"] == "error" and "without logs" in claims[0]["message"]

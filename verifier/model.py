@@ -34,9 +34,9 @@ class Rule:
     since: str = ""  # ISO day the rule took effect (README commit or ruling); a PR opened before it is not judged by it
 
     def finding(self, message: str, *, status: Status = "violation", severity: Severity | None = None,
-                evidence: list[Evidence] | None = None, **data: Any) -> Finding:
+                evidence: list[Evidence] | None = None, hint: str = "", **data: Any) -> Finding:
         """Build a finding of this rule (severity defaults to the rule's)."""
-        return Finding(self.id, severity or self.severity, status, message, evidence or [], data)
+        return Finding(self.id, severity or self.severity, status, message, evidence or [], data, hint)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "severity": self.severity, "group": self.group,

@@ -134,8 +134,8 @@ def check_claims(s: Subject, r: Rule) -> list[Finding]:
     if s.submission is None:
         return unavailable(r, NO_CLAIMS)
     if not s.logs:
-        return [r.finding("claims without logs: nothing to check them against", severity="info",
-                          evidence=[_sub_ev(s)])]
+        return [r.finding("claims without logs: a record must ship the training logs its claims come from",
+                          evidence=[_sub_ev(s)], hint="add the train logs the claimed figures come from")]
     if rec is None:
         return unavailable(r, "claims could not be normalised (harness.core.records)")
     by_seed = _log_by_seed(s)
