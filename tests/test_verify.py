@@ -232,3 +232,19 @@ def test_claims_without_logs_are_an_error(harness_cli, tmp_path):
     assert res.exit_code == 1, res.output
     claims = [f for f in json.loads(res.stdout)["findings"] if f["rule_id"] == "record.claims"]
     assert claims and claims[0]["severity"] == "error" and "without logs" in claims[0]["message"]
+
+
+def test_verify_reads_a_harness_run_as_one_log_per_seed(claimed_reference_run, harness_cli):
+    """`verify runs/<id>`: the harness's stamped harness.log per seed (not also the trainer's copy under
+    work/), the pristine code copy as the entry, the run's own policy, and the embedded dataset's byte
+    sidecar not read as CaseOps (no FineWeb coverage or byte-count errors)."""
+    res, _ = claimed_reference_run
+    out = harness_cli("verify", res.run_dir, "--format", "json")
+    rep = json.loads(out.stdout)
+    assert rep["inputs"]["logs"] == ["seed-1/harness.log", "seed-2/harness.log"]
+    assert rep["inputs"]["entry"] == "seed-1/code/train_gpt.py"
+    assert rep["policy"] == "smoke"
+    by_rule = {f["rule_id"]: f for f in rep["findings"] if f["rule_id"] in ("log.coverage", "log.byte_denominator")}
+    assert set(by_rule) == {"log.coverage", "log.byte_denominator"}
+    assert all(f["severity"] == "info" and "locally built dataset" in f["message"] for f in by_rule.values())
+    assert not [f for f in rep["findings"] if f["severity"] == "error"], out.stdout

@@ -120,8 +120,9 @@ class Report:
                 table.add_row(o.rule.id if i == 0 else "", o.outcome if i == 0 else "",
                               f"[{sev_style}]{f.severity}[/{sev_style}]", f.message + where)
         console.print(table)
+        notes = sum(1 for f in self.findings if f.status in ("observation", "not_available"))
         console.print(f"[{colour}]{self.verdict}[/{colour}]: {c['error']} error, {c['warning']} warning, "
-                      f"{c['info']} info finding(s)")
+                      f"{c['info']} info finding(s), and {notes} note(s) (observations, inputs not available)")
 
     def _ruleset_line(self) -> str:
         r = self.ruleset

@@ -212,6 +212,9 @@ def load_subject(path: str | Path, *, claims: dict[str, Any] | None = None, poli
         if suffix == ".json":
             return Subject(root.parent, "claims", submission_path=root, claims_override=claims, policy_id=policy)
         return Subject(root.parent, "log", logs=[LogInput(root, root.name)], claims_override=claims, policy_id=policy)
+    run = _harness_run(root)
+    if run is not None:
+        return _load_harness_run(root, run, claims=claims, policy=policy)
     files = sorted(p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts)
     code = [p for p in files if p.suffix == ".py" and p.parent == root]
     # code in sub-folders (helpers the entry may import) is listed too but the entry is top-level
@@ -228,6 +231,38 @@ def load_subject(path: str | Path, *, claims: dict[str, Any] | None = None, poli
     _attach_claims(subject)
     date_subject(subject)
     subject.missing_files = _missing_files(root)
+    return subject
+
+
+def _harness_run(root: Path) -> dict[str, Any] | None:
+    """The record of a run folder ``harness reproduce`` wrote (``runs/<id>``: a v1 submission.json beside
+    ``seed-N/`` folders), else None."""
+    from harness.core.records import is_v1
+
+    if not any(root.glob("seed-*/harness.log")):
+        return None
+    try:
+        doc = loads_json((root / "submission.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if is_v1(doc) else None
+
+
+def _load_harness_run(root: Path, record: dict[str, Any], *, claims: dict[str, Any] | None,
+                      policy: str | None) -> Subject:
+    """A harness run read as what it is: one log per seed (the harness's stamped harness.log; the trainer's
+    own log file under work/ holds the same lines), the code of the pristine copy, the run's own policy."""
+    verification = record.get("verification") or {}
+    seeds = sorted(root.glob("seed-*/harness.log"), key=lambda p: p.parent.name)
+    logs = [LogInput(p, str(p.relative_to(root))) for p in seeds]
+    code_dir = seeds[0].parent / "code"
+    code = sorted(p for p in code_dir.rglob("*.py") if p.is_file())
+    subject = Subject(root, "folder", code_paths=code, entry=_pick_entry([p for p in code if p.parent == code_dir]),
+                      logs=logs, submission_path=root / "submission.json", claims_override=claims,
+                      policy_id=policy or (verification.get("policy") or {}).get("id"),
+                      other_files=sorted(code_dir.glob("*.md")))
+    _attach_claims(subject)
+    date_subject(subject)
     return subject
 
 

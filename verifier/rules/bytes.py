@@ -27,8 +27,8 @@ from harness.core import registry
 from harness.core.finding import Finding
 from verifier.model import Rule
 from verifier.rules.common import attr, code_evidence, headline, log_evidence, log_summaries, nothing_to_read
-from verifier.rules.coverage import (LONGEST_EVAL_CONTEXT, eval_window_tokens, full_targets, printed_decimals,
-                                     scored_targets, variant_for)
+from verifier.rules.coverage import (LOCAL_DATASET, LONGEST_EVAL_CONTEXT, eval_window_tokens, full_targets,
+                                     local_dataset_note, printed_decimals, scored_targets, variant_for)
 from verifier.rules.registration import rule
 from verifier.static.facts import CodeUnit
 from verifier.subject import Subject
@@ -91,6 +91,9 @@ def check_byte_denominator(s: Subject, r: Rule) -> list[Finding]:
     pairs = log_summaries(s)
     out = []
     for lg, summ in pairs:
+        if variant_for(summ) == LOCAL_DATASET:
+            out.append(local_dataset_note(r, lg))
+            continue
         head = headline(summ)
         loss, bpb = attr(head, "val_loss"), attr(head, "val_bpb")
         scored = scored_targets(summ)

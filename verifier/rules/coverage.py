@@ -22,9 +22,27 @@ from verifier.rules.registration import rule
 from verifier.subject import LogInput, Subject
 
 
+# The registry's variant of datasets built by `harness data build-embedded` (the harness's own smoke runs):
+# not the FineWeb validation text, so its coverage and byte totals are the builder's manifest's, not canonical.
+LOCAL_DATASET = "embedded"
+
+
+def local_dataset_note(r: Rule, lg: LogInput) -> Finding:
+    """What a rule about the FineWeb validation text says of a run on a locally built dataset."""
+    return r.finding(f"{lg.display}: ran on a locally built dataset (harness data build-embedded), not the FineWeb "
+                     "validation set: the canonical totals do not apply", status="not_available", severity="info",
+                     log=lg.display)
+
+
 def variant_for(summ: Any) -> str | None:
+    """The canonical dataset a log's run read, or None (unknown, or a dataset with no canonical totals)."""
     hp = attr(summ, "hyperparams") or {}
-    if attr(summ, "caseops_enabled") or any("caseops" in str(v).lower() for v in hp.values()):
+    named = _named_dataset(attr(summ, "dataset"))
+    if named.startswith("embedded"):
+        return LOCAL_DATASET
+    # A byte sidecar is CaseOps' way of counting bytes, but not only CaseOps': a named non-CaseOps dataset wins.
+    sidecar_caseops = attr(summ, "caseops_enabled") and (not named or "caseops" in named)
+    if sidecar_caseops or any("caseops" in str(v).lower() for v in hp.values()):
         return "caseops-sp8192"
     vocab = hp.get("vocab_size")
     try:
@@ -44,6 +62,15 @@ def variant_for(summ: Any) -> str | None:
     if "byte260" in paths or vocab == 260:
         return "byte260"
     return None
+
+
+def _named_dataset(dataset: Any) -> str:
+    """The dataset directory a loader line names (``fineweb10B_sp1024``, or the folder of a val-shard
+    pattern), lower-cased; "" when none is named."""
+    text = str(dataset or "").rstrip("/")
+    if "*" in text or text.endswith(".bin"):
+        text = text.rsplit("/", 1)[0] if "/" in text else ""
+    return text.rsplit("/", 1)[-1].lower()
 
 
 def _decimals(x: Any, text: str | None = None) -> int | None:
@@ -80,6 +107,9 @@ def check_coverage(s: Subject, r: Rule) -> list[Finding]:
     for lg, summ in pairs:
         scored = scored_targets(summ)
         variant = variant_for(summ)
+        if variant == LOCAL_DATASET:
+            out.append(local_dataset_note(r, lg))
+            continue
         if scored is not None and variant is None and scored * MAX_BYTES_PER_TOKEN < _smallest_text(registry):
             # whatever the tokenizer, so few targets cannot span the validation text
             line = find_line(lg, r"val_tokens|val_loader|target_tokens")

@@ -18,7 +18,7 @@ from harness.core import registry
 from harness.core.finding import Evidence, Finding, excerpt
 from verifier.model import Rule
 from verifier.rules.common import attr, find_line, log_evidence, log_summaries
-from verifier.rules.coverage import variant_for
+from verifier.rules.coverage import LOCAL_DATASET, variant_for
 from verifier.rules.registration import rule
 from verifier.subject import Subject
 
@@ -72,7 +72,7 @@ def _log_findings(s: Subject, r: Rule) -> list[Finding]:
     out: list[Finding] = []
     for lg, summ in log_summaries(s):
         shards, variant = attr(summ, "train_shards"), variant_for(summ)
-        if shards is None or variant is None:
+        if shards is None or variant in (None, LOCAL_DATASET):
             continue
         v = registry.get_variant(variant)
         canonical, most = v.default_train_shards, v.max_train_shards
