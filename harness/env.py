@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,10 @@ _SMI_FIELDS = ("index", "name", "memory.total", "driver_version", "pci.bus_id", 
 
 # ----------------------------------------------------------------------------- probing
 
-def _run(argv: list[str], timeout: float = 20.0) -> str | None:
+def _run(argv: list[str], timeout: float = 20.0, env: dict[str, str] | None = None) -> str | None:
     """stdout of a short command, or None when it is missing or fails."""
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout if out.returncode == 0 else None
@@ -166,15 +167,44 @@ def probe_tools() -> dict[str, Any]:
     return tools
 
 
-def probe_packages() -> dict[str, str | None]:
-    names = {"brotli": ("brotli", "Brotli"), "zstandard": ("zstandard",), "sentencepiece": ("sentencepiece",),
-             "huggingface_hub": ("huggingface_hub", "huggingface-hub"),
-             "python_minifier": ("python-minifier", "python_minifier"), "numpy": ("numpy",)}
-    return {k: _dist_version(*v) for k, v in names.items()}
+# The packages submissions import besides torch: report key -> distribution names.
+PACKAGES = {"brotli": ("brotli", "Brotli"), "zstandard": ("zstandard",), "sentencepiece": ("sentencepiece",),
+            "huggingface_hub": ("huggingface_hub", "huggingface-hub"),
+            "python_minifier": ("python-minifier", "python_minifier"), "numpy": ("numpy",)}
+
+# Run by the trainer's interpreter in the trainer's environment: the versions of PACKAGES found on its path.
+_PROBE = """import importlib.metadata as md, json, sys
+out = {}
+for key, names in json.loads(sys.argv[1]).items():
+    out[key] = None
+    for n in names:
+        try:
+            out[key] = md.version(n)
+            break
+        except md.PackageNotFoundError:
+            pass
+print(json.dumps(out))
+"""
 
 
-def env_report() -> dict[str, Any]:
-    """One JSON-able snapshot of the environment (embedded in every record we write).
+def probe_packages(env: dict[str, str] | None = None,
+                   names: dict[str, tuple[str, ...]] = PACKAGES) -> dict[str, str | None]:
+    """Package versions as this process sees them, or, given ``env``, as a fresh interpreter with that
+    environment sees them: a trainer gets an allow-listed environment (no PYTHONPATH unless its manifest
+    sets one, its own HOME), so what the harness can import is not always what the trainer can."""
+    if env is None:
+        return {k: _dist_version(*v) for k, v in names.items()}
+    with tempfile.TemporaryDirectory(prefix="pgolf-probe-home-") as home:
+        out = _run([sys.executable, "-c", _PROBE, json.dumps(names)], env={**env, "HOME": home})
+    try:
+        return json.loads(out) if out else {k: None for k in names}
+    except ValueError:
+        return {k: None for k in names}
+
+
+def env_report(trainer_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One JSON-able snapshot of the environment (embedded in every record we write); ``packages`` as the
+    trainer sees them when ``trainer_env`` is given (``packages_seen_by`` says which).
 
     Keys: python, platform, torch, torch_cuda, cuda_available, cudnn, triton,
     gpus (list of {index, name, memory_mib, pci_bus_id, power_max_w, form_factor,
@@ -208,7 +238,8 @@ def env_report() -> dict[str, Any]:
         "hardware": hardware,
         "fa3": probe_fa3(),
         "tools": probe_tools(),
-        "packages": probe_packages(),
+        "packages": probe_packages(trainer_env),
+        "packages_seen_by": "the trainer's environment" if trainer_env is not None else "the harness process",
         "cpu": probe_cpu(),
         "in_container": Path("/run/.containerenv").exists() or Path("/.dockerenv").exists(),
         "image_provenance": _image_provenance(),

@@ -18,13 +18,15 @@ from harness.manifest import Manifest
 from harness.phases import LiveCaps
 from harness.qualify import qualify
 from harness.resolve import ResolvedSubmission
+from harness.sandbox import visible_env
 
 OFFICIAL_NPROC = OFFICIAL_GPU_COUNT
 
 
-def environment_report() -> dict:
-    rep = env_report()
-    return rep if isinstance(rep, dict) else dict(rep.__dict__)
+def environment_report(sub: ResolvedSubmission) -> dict:
+    """The environment report, its packages as the submission's trainer will see them (the sandbox's
+    allow-listed environment plus the manifest's [env])."""
+    return env_report(trainer_env=visible_env(dict(sub.manifest.env)))
 
 
 def env_findings(report: dict, mode: str) -> list[dict]:

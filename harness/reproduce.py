@@ -182,7 +182,7 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
     if reserved or (opts.mode == "official" and opts.env):
         raise UsageError(f"--env cannot set {sorted(reserved) or 'anything in official mode'}; "
                          "the harness injects those itself.")
-    report = environment_report()
+    report = environment_report(sub)
     if opts.mode == "official":
         check_official(report, m, nproc)
     report["node"] = qualify_node(nproc, opts.mode, report)

@@ -91,6 +91,19 @@ SCRUB_PREFIXES = ("HF_", "HUGGING_FACE_", "AWS_", "GITHUB_", "GH_", "GITLAB_", "
                   "WANDB_", "KAGGLE_", "OPENAI_", "ANTHROPIC_", "SSH_", "DOCKER_", "KUBE")
 
 
+def visible_env(extra: dict[str, str], host: dict[str, str] | None = None,
+                passthrough: tuple[str, ...] = ()) -> dict[str, str]:
+    """The host variables a trainer inherits (the allow-list, secrets dropped) with ``extra`` on top:
+    what its interpreter sees, before the seed's own settings (HOME, caches, markers) are added."""
+    host = dict(os.environ if host is None else host)
+    allow = set(ENV_ALLOW) | set(passthrough)
+    env = {k: v for k, v in host.items() if k in allow or k.startswith(ENV_ALLOW_PREFIX)}
+    env.update({k: str(v) for k, v in extra.items()})
+    env = {k: v for k, v in env.items() if not is_secret_name(k)}
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
 def scrub_secrets(environ: Any = None) -> list[str]:
     """Remove credentials (and whole credential families) from ``environ`` (default: this
     process's own); return the names removed, never the values."""
@@ -232,12 +245,9 @@ class SeedSandbox:
         Returns (env, names of dropped secret variables). Values are never recorded.
         """
         host = dict(os.environ if host is None else host)
-        allow = set(ENV_ALLOW) | set(self.options.env_passthrough)
-        env = {k: v for k, v in host.items() if k in allow or k.startswith(ENV_ALLOW_PREFIX)}
-        env.update({k: str(v) for k, v in extra.items()})
-        dropped = sorted({k for k in host if is_secret_name(k)} | {k for k in env if is_secret_name(k)})
-        env = {k: v for k, v in env.items() if not is_secret_name(k)}
-        env.setdefault("PATH", os.defpath)
+        env = visible_env(extra, host, self.options.env_passthrough)
+        dropped = sorted({k for k in host if is_secret_name(k)}
+                         | {k for k in extra if is_secret_name(k)})
         env["PYTHONUNBUFFERED"] = "1"
         env[MARKER_VAR] = self.seed_id
         env.update(NCCL_ENV)

@@ -148,3 +148,29 @@ def test_report_carries_cpu_cores_and_the_inherited_thread_setting(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert envlib.env_report()["cpu"]["omp_num_threads"] is None
     assert dict(envlib.summary_rows({}))["CPU cores"] == "absent"
+
+
+def test_packages_are_probed_as_the_trainer_sees_them(tmp_path):
+    """A package the harness reaches only through PYTHONPATH is absent for the trainer, whose environment
+    is allow-listed: the report says what the trainer sees (an unseen record once died on a brotli that
+    the report had listed as present)."""
+    from harness.sandbox import visible_env
+
+    site = tmp_path / "site"
+    (site / "pgolf_probe_pkg").mkdir(parents=True)
+    (site / "pgolf_probe_pkg" / "__init__.py").write_text("")
+    dist = site / "pgolf_probe_pkg-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pgolf-probe-pkg\nVersion: 1.0\n")
+    names = {"probe": ("pgolf-probe-pkg",)}
+    host = {**os.environ, "PYTHONPATH": str(site)}
+    assert envlib.probe_packages(env=host, names=names) == {"probe": "1.0"}  # a plain interpreter finds it
+    assert envlib.probe_packages(env=visible_env({}, host), names=names) == {"probe": None}  # the trainer not
+    assert envlib.probe_packages(env=visible_env({"PYTHONPATH": str(site)}, host), names=names) == {"probe": "1.0"}
+
+
+def test_a_record_lists_packages_as_its_trainer_saw_them(claimed_reference_run):
+    res, _ = claimed_reference_run
+    environment = json.loads((res.run_dir / "submission.json").read_text())["verification"]["environment"]
+    assert environment["packages_seen_by"] == "the trainer's environment"
+    assert environment["packages"]["numpy"]  # the trainer's interpreter has numpy

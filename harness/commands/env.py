@@ -10,6 +10,7 @@ from rich.table import Table
 
 from harness import env as envlib
 from harness.errors import EnvironmentProblem
+from harness.sandbox import visible_env
 
 
 @click.group("env")
@@ -33,7 +34,7 @@ def check(policy: str, as_json: bool) -> None:
     reference-2026-04 env profile are warnings, never a refusal.
     """
     pol = envlib.load_env_policy(policy)
-    report = envlib.env_report()
+    report = envlib.env_report(trainer_env=visible_env({}))  # packages as a trainer sees them
     findings = envlib.check_env(report, pol)
     errors = envlib.hardware_errors(findings)
     if as_json:
