@@ -47,17 +47,11 @@ Schema (all keys optional unless marked):
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-from harness.core.schema import check_plain, manifest_errors
+from harness.core.schema import check_plain, loads_toml, manifest_errors
 from harness.errors import UsageError
 
 MANIFEST_NAME = "harness.toml"
@@ -186,11 +180,11 @@ def parse_manifest(data: dict[str, Any], *, path: Path | None = None, default_na
 def load_manifest(path: str | Path) -> Manifest:
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = loads_toml(p.read_text(encoding="utf-8"), f"manifest {p}")  # parse_manifest applies the schema
     except FileNotFoundError:
         raise UsageError(f"manifest {p} does not exist.") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"manifest {p} is not valid TOML ({exc}).") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{exc}.") from None
     except OSError as exc:
         raise UsageError(f"manifest {p} cannot be read ({exc.strerror}).") from None
     return parse_manifest(data, path=p, default_name=p.parent.name)

@@ -120,3 +120,26 @@ def test_fixture_tokenizers_load_and_match_the_registry(tokenizers_dir):
     # CaseOps reserves its private-use control characters as whole pieces.
     for ch in ("\ue001", "\ue002", "\ue003", "\ue004"):
         assert caseops.piece_to_id(ch) != caseops.unk_id()
+
+
+def test_a_typo_in_a_nested_table_is_an_error_in_policies_and_the_registry(tmp_path):
+    """One TOML reader validates policies and the registry against their JSON Schemas: a misspelt key in
+    a nested table names its place instead of being ignored."""
+    from harness.core.policy import PolicyError, load_policy
+    from harness.core.registry import RegistryError, load_registry
+    from harness.core.policy import policy_source
+
+    text = policy_source("smoke").read_text(encoding="utf-8")
+    assert "[timing.train]\ncap_s" in text
+    bad = tmp_path / "bad-policy.toml"
+    bad.write_text(text.replace("[timing.train]\ncap_s", "[timing.train]\ncpa_s"), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"timing/train.*cpa_s"):
+        load_policy(str(bad))
+    assert load_policy("smoke").id == "smoke"  # the shipped ones pass
+
+    from importlib import resources
+    reg = resources.files("harness.core").joinpath("datasets.toml").read_text(encoding="utf-8")
+    bad_reg = tmp_path / "datasets.toml"
+    bad_reg.write_text(reg.replace("default_train_shards", "default_train_shard", 1), encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"variants/\S+.*default_train_shard"):
+        load_registry(bad_reg)

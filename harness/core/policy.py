@@ -23,18 +23,14 @@ eval_seconds=S)``) and its verdicts are unofficial.
 from __future__ import annotations
 
 import hashlib
-import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.core.schema import loads_toml
 from harness.core.verdict import FAIL, PASS, PASS_GRACE, REPORTED, UNDETERMINED, Verdict
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 KINDS = ("timing", "acceptance", "env")
 # The segment each budget is about: without it, the other counted parts are only a lower bound.
@@ -257,9 +253,9 @@ def load_policy(id_or_path: str | Path, *, kind: str | None = None, **params: fl
         raise PolicyError(f"no {kind + ' ' if kind else ''}policy {str(id_or_path)!r} (looked for {path}; known: {known})")
     raw = path.read_bytes()
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
+        data = loads_toml(raw.decode("utf-8"), f"policy file {path}", schema="policy")
+    except (ValueError, UnicodeDecodeError) as exc:  # a parse error, or a key the policy schema does not know
+        raise PolicyError(str(exc)) from None
     for key in ("id", "version"):
         if key not in data:
             raise PolicyError(f"policy file {path} lacks the top-level key {key!r}")
@@ -297,8 +293,8 @@ def list_policies(kind: str | None = None) -> list[str]:
             out.append(stem)
             continue
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            data = loads_toml(p.read_text(encoding="utf-8"), str(p))
+        except (ValueError, UnicodeDecodeError):
             continue
         if data.get("kind", "timing") == kind:
             out.append(stem)

@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on 3.10
-    import tomli as tomllib
+from harness.core.schema import loads_toml
+
 
 REGISTRY_FILE = "datasets.toml"  # package data of harness.core, read through importlib.resources
 ENV_EXTRA = "HARNESS_DATASETS_TOML"
@@ -194,7 +191,10 @@ def _variant(name: str, raw: dict) -> Variant:
 
 def _read(path: Any) -> dict[str, Variant]:
     """Variants of one registry file (a Path or an importlib.resources Traversable)."""
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = loads_toml(path.read_text(encoding="utf-8"), f"dataset registry {path}", schema="datasets")
+    except ValueError as exc:  # a parse error, or a key the registry schema does not know
+        raise RegistryError(str(exc)) from None
     return {name: _variant(name, raw) for name, raw in data.get("variants", {}).items()}
 
 

@@ -14,6 +14,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+try:  # Python 3.11+; tomli is the same parser for 3.10
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover
+    import tomli as tomllib
+
 
 def validator(schema: dict[str, Any]) -> Draft202012Validator:
     """A checked draft 2020-12 validator for ``schema`` (SchemaError if the schema itself is wrong)."""
@@ -82,4 +87,20 @@ def loads_json(text: str | bytes, where: str = "input") -> Any:
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
     check_plain(obj, where)
+    return obj
+
+
+def loads_toml(text: str, where: str = "input", schema: str | None = None) -> dict[str, Any]:
+    """The one TOML reader for manifests, policies and the dataset registry: a parse error, NaN/Infinity,
+    deep nesting or (given ``schema``, a file of ``harness/core/schemas/``) any key or value the schema
+    does not allow, in any nested table, is a ValueError naming the place."""
+    try:
+        obj = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{where} is not valid TOML ({exc})") from None
+    check_plain(obj, where)
+    if schema is not None:
+        problems = manifest_errors(schema, obj)
+        if problems:
+            raise ValueError(f"{where} does not follow {schema}.schema.json: " + "; ".join(problems))
     return obj
