@@ -76,7 +76,7 @@ def main() -> None:
         d = args.dir
     try:
         if mf.read_manifest(d) is None:
-            lock_dataset(d, show_progress=False)
+            lock_dataset(d)
         files = [d / k for k in mf.read_manifest(d).files]
         total = sum(p.stat().st_size for p in files)
         for p in files:  # warm the page cache
@@ -96,7 +96,7 @@ def main() -> None:
         results = {}
         for jobs in sorted({1, 2, cores}):
             def run(j=jobs):
-                rep = verify_dataset(d, jobs=j, show_progress=False)
+                rep = verify_dataset(d, jobs=j)
                 assert rep.ok, rep.problems
             results[jobs] = best(run)
             print(f"  harness verify, {jobs} thread(s)     {mb / results[jobs]:8.0f} MB/s  {results[jobs]:6.2f}s"

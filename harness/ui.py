@@ -72,3 +72,46 @@ class BuildStepBar:
 
     def __call__(self, done: int, what: str) -> None:
         self._progress.update(self._task, completed=done, description=what)
+
+
+class ProgressBar:
+    """A transient rich bar on stderr for long library work (hashing, downloads, audits), shown only on a
+    terminal. The library takes a factory ``(label, total) -> bar`` and calls ``advance``; it never builds
+    a console itself."""
+
+    def __init__(self, label: str, total: int | None, unit: str = "bytes"):
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        console = Console(stderr=True)
+        columns = ([DownloadColumn(), TransferSpeedColumn()] if unit == "bytes"
+                   else [TextColumn("{task.completed:,}/{task.total:,} " + unit), TimeRemainingColumn()])
+        self._progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), *columns,
+                                  console=console, disable=not console.is_terminal, transient=True)
+        self._task = self._progress.add_task(label, total=total)
+
+    @property
+    def live(self) -> bool:
+        """Whether a bar is drawn (a terminal); callers that log per item do so only when it is not."""
+        return not self._progress.disable
+
+    def advance(self, n: int) -> None:
+        self._progress.advance(self._task, n)
+
+    def describe(self, label: str) -> None:
+        self._progress.update(self._task, description=label)
+
+    def __enter__(self) -> "ProgressBar":
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.__exit__(*exc)
+
+
+def byte_bar(label: str, total: int | None) -> ProgressBar:
+    return ProgressBar(label, total, "bytes")
+
+
+def token_bar(label: str, total: int | None) -> ProgressBar:
+    return ProgressBar(label, total, "tokens")

@@ -55,7 +55,7 @@ def _plant(clean: Path, dest: Path, val_picks: list[int], shard_tokens: int) -> 
 
 
 def test_clean_embedded_dataset(clean_ds) -> None:
-    rep = audit_overlap(clean_ds, show_progress=False)
+    rep = audit_overlap(clean_ds)
     assert rep.clean and rep.overlap_docs == 0 and rep.fraction == 0.0
     assert rep.val_docs == 16 and rep.val_unique == 16
     assert rep.train_docs == int(sum(int((shards.read_tokens(p) == 1).sum())
@@ -68,7 +68,7 @@ def test_planted_overlap_found_with_locations(clean_ds, tmp_path) -> None:
     picks = [2, 5, 9]
     shard_tokens = 15_000
     d, offsets = _plant(clean_ds, tmp_path / "leaky", picks, shard_tokens)
-    rep = audit_overlap(d, show_progress=False)
+    rep = audit_overlap(d)
     assert not rep.clean
     assert rep.overlap_docs == 3 and rep.overlap_unique == 3
     assert rep.fraction == pytest.approx(3 / 16)
@@ -86,8 +86,8 @@ def test_planted_overlap_found_with_locations(clean_ds, tmp_path) -> None:
 
 def test_chunk_size_does_not_matter(clean_ds, tmp_path) -> None:
     d, _ = _plant(clean_ds, tmp_path / "leaky", [0, 15], 12_345)
-    a = audit_overlap(d, show_progress=False)
-    b = audit_overlap(d, show_progress=False, chunk_tokens=97)  # many docs cross chunk edges
+    a = audit_overlap(d)
+    b = audit_overlap(d, chunk_tokens=97)  # many docs cross chunk edges
     assert a.overlap_docs == b.overlap_docs == 2
     assert [(e.val_index, e.train) for e in a.examples] == [(e.val_index, e.train) for e in b.examples]
     assert a.train_docs == b.train_docs
@@ -114,10 +114,10 @@ def test_train_dir_and_min_tokens(clean_ds, tmp_path) -> None:
     only_val.mkdir()
     for p in shards.list_shards(clean_ds, "val"):  # two: shard_tokens applies to validation too
         shutil.copy(p, only_val)
-    rep = audit_overlap(only_val, train_dir=d, show_progress=False)
+    rep = audit_overlap(only_val, train_dir=d)
     assert rep.overlap_docs == 1
     longest = max(r.length for r, _ in iter_documents(shards.list_shards(only_val, "val"), 1))
-    rep2 = audit_overlap(only_val, train_dir=d, min_tokens=longest + 1, show_progress=False)
+    rep2 = audit_overlap(only_val, train_dir=d, min_tokens=longest + 1)
     assert rep2.val_docs == 0 and rep2.val_docs_short == 16 and rep2.clean
 
 

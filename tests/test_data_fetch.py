@@ -113,7 +113,7 @@ def hub(tmp_path, monkeypatch):
 
 def _fetch(hub, tmp_path, **kw):
     kw.setdefault("dest", tmp_path / "data")
-    return fetch_variant("tiny", endpoint=hub.url, cache_dir=tmp_path / "hf-cache", show_progress=False,
+    return fetch_variant("tiny", endpoint=hub.url, cache_dir=tmp_path / "hf-cache",
                          echo=lambda s: None, **kw)
 
 
@@ -169,7 +169,7 @@ def test_fetch_writes_manifest_links_files_and_verifies(hub, tmp_path):
     assert "fineweb_train_000002.bin" not in m.files  # only the 2 default train shards
     assert m.observed["val_tokens"] == VAL_TOKENS and m.observed["train_shards"] == 2
     assert all(ok for ok, _ in res.figure_checks)
-    rep = verify_dataset(ddir, jobs=2, show_progress=False)
+    rep = verify_dataset(ddir, jobs=2)
     assert rep.ok, rep.problems
     assert rep.files_hashed == 5 and rep.val_tokens == VAL_TOKENS
 
@@ -187,11 +187,11 @@ def test_refetch_skips_present_verified_files_and_repairs_a_corrupted_one(hub, t
     with open(target, "r+b") as f:
         f.seek(5000)
         f.write(bytes([raw[5000]]))
-    assert not verify_dataset(target.parent, show_progress=False).ok
+    assert not verify_dataset(target.parent).ok
     res = _fetch(hub, tmp_path)
     assert res.downloaded == [f"datasets/datasets/{DDIR}/fineweb_train_000000.bin"]
     assert target.read_bytes() == hub.repo.files[f"datasets/datasets/{DDIR}/fineweb_train_000000.bin"]
-    assert verify_dataset(target.parent, show_progress=False).ok
+    assert verify_dataset(target.parent).ok
 
 
 def test_interrupted_download_resumes_with_a_range_request(hub, tmp_path):
@@ -206,7 +206,7 @@ def test_interrupted_download_resumes_with_a_range_request(hub, tmp_path):
     assert 0 < start < size  # resumed from where the dropped transfer stopped, not from zero
     local = tmp_path / "data" / "datasets" / DDIR / "fineweb_train_000001.bin"
     assert hashlib.sha256(local.read_bytes()).hexdigest() == hashlib.sha256(hub.repo.files[rel]).hexdigest()
-    assert verify_dataset(local.parent, show_progress=False).ok
+    assert verify_dataset(local.parent).ok
 
 
 def test_failed_fetch_then_second_call_completes_without_refetching_done_files(hub, tmp_path):
@@ -219,7 +219,7 @@ def test_failed_fetch_then_second_call_completes_without_refetching_done_files(h
     res = _fetch(hub, tmp_path, max_workers=1)
     assert rel in res.downloaded
     assert len(hub.gets("fineweb_val_000000.bin")) == done_before  # served from the HF cache
-    assert verify_dataset(res.dataset_dir, show_progress=False).ok
+    assert verify_dataset(res.dataset_dir).ok
 
 
 def test_bytes_that_disagree_with_the_hubs_lfs_sha256_fail_naming_the_file(hub, tmp_path):
@@ -236,7 +236,7 @@ def test_unknown_repo_and_unreachable_hub_are_environment_problems(hub, tmp_path
     with pytest.raises(EnvironmentProblem, match="not found"):
         _fetch(hub, tmp_path)
     with pytest.raises(EnvironmentProblem, match="cannot reach"):
-        fetch_variant("tiny", dest=tmp_path / "x", endpoint="http://127.0.0.1:9", show_progress=False)
+        fetch_variant("tiny", dest=tmp_path / "x", endpoint="http://127.0.0.1:9")
 
 
 def _cli(args, env_extra, cwd):

@@ -36,12 +36,12 @@ def _build(d: Path, sidecar: bool = True, train: int = 3) -> Path:
 @pytest.fixture()
 def ds(tmp_path) -> Path:
     d = _build(tmp_path / "ds")
-    lock_dataset(d, show_progress=False)
+    lock_dataset(d)
     return d
 
 
 def _verify(d, **kw):
-    return verify_dataset(d, show_progress=False, **kw)
+    return verify_dataset(d, **kw)
 
 
 def _one_problem(rep, name: str, what: str) -> None:
@@ -122,7 +122,7 @@ def test_manifest_bookkeeping_missing_and_unlisted_files(ds):
     rep = _verify(ds)
     _one_problem(rep, "fineweb_train_000002.bin", "listed in harness-manifest.json but missing")
     _one_problem(rep, "fineweb_train_000007.bin", "not in harness-manifest.json")
-    lock_dataset(ds, show_progress=False)  # re-lock: the new state is trusted from now on
+    lock_dataset(ds)  # re-lock: the new state is trusted from now on
     assert _verify(ds).ok
 
 
@@ -147,9 +147,9 @@ def test_val_total_against_the_registry(ds):
 
 def test_builder_figures_in_the_manifest_are_checked_for_the_embedded_variant(tmp_path):
     d = _build(tmp_path / "emb")
-    lock_dataset(d, variant="embedded", figures={"val_tokens": N_VAL}, show_progress=False)
+    lock_dataset(d, variant="embedded", figures={"val_tokens": N_VAL})
     assert _verify(d).ok and _verify(d).variant == "embedded"
-    lock_dataset(d, variant="embedded", figures={"val_tokens": N_VAL + 1}, show_progress=False)
+    lock_dataset(d, variant="embedded", figures={"val_tokens": N_VAL + 1})
     _one_problem(_verify(d), "emb", f"{N_VAL:,} != {N_VAL + 1:,}")
 
 
@@ -163,7 +163,7 @@ def test_lock_refuses_a_broken_shard_and_a_missing_dir(tmp_path):
     d = _build(tmp_path / "d")
     os.truncate(d / "fineweb_train_000000.bin", 2000)
     with pytest.raises(UsageError, match="fineweb_train_000000.bin"):
-        lock_dataset(d, show_progress=False)
+        lock_dataset(d)
     with pytest.raises(EnvironmentProblem):
         lock_dataset(tmp_path / "absent")
     with pytest.raises(EnvironmentProblem, match="does not exist"):
@@ -175,7 +175,7 @@ def test_lock_hashes_the_tokenizer_in_the_organiser_layout(tmp_path, tokenizers_
     (tmp_path / "data" / "tokenizers").mkdir()
     tok = tmp_path / "data" / "tokenizers" / "fineweb_8192_bpe.model"
     tok.write_bytes((tokenizers_dir / "fineweb_8192_bpe.model").read_bytes())
-    m = lock_dataset(d, variant="sp8192", show_progress=False)
+    m = lock_dataset(d, variant="sp8192")
     assert m.files["../../tokenizers/fineweb_8192_bpe.model"].sha256 == hashlib.sha256(tok.read_bytes()).hexdigest()
     with open(tok, "r+b") as f:
         f.write(b"\0")

@@ -169,7 +169,7 @@ def test_smoke_size_targets(tmp_path) -> None:
     assert int(side.sum(dtype=np.int64)) == f["val_bytes"]
     from harness.data.audit import audit_overlap
 
-    assert audit_overlap(res.dataset_dir, show_progress=False).clean
+    assert audit_overlap(res.dataset_dir).clean
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from harness.errors import UsageError, VerificationFailed
+from harness.ui import byte_bar
 
 
 @click.group(name="data")
@@ -45,7 +46,7 @@ def fetch_cmd(variant: str, train_shards: int | None, dest: Path, dry_run: bool,
 
     try:
         res = fetch_variant(variant, train_shards=train_shards, dest=dest, dry_run=dry_run,
-                            max_workers=max_workers, echo=click.echo, revision=revision)
+                            max_workers=max_workers, echo=click.echo, revision=revision, progress=byte_bar)
     except UnknownVariant as exc:
         raise UsageError(str(exc)) from None
     if dry_run:
@@ -81,7 +82,7 @@ def verify_cmd(directory: Path, variant: str | None, jobs: int | None) -> None:
                          hint="Give one dataset directory with --variant, or drop --variant.")
     failed = []
     for d in dirs:
-        rep = verify_dataset(d, variant=variant, jobs=jobs)
+        rep = verify_dataset(d, variant=variant, jobs=jobs, progress=byte_bar)
         _show(rep)
         if rep.problems:
             failed.append(rep)
@@ -123,7 +124,7 @@ def lock_cmd(directory: Path, variant: str | None, tokenizer: Path | None, jobs:
     """Write DIRECTORY/harness-manifest.json (trust on first use) for data obtained otherwise."""
     from harness.data.verify import lock_dataset
 
-    m = lock_dataset(directory, variant=variant, tokenizer=tokenizer, jobs=jobs)
+    m = lock_dataset(directory, variant=variant, tokenizer=tokenizer, jobs=jobs, progress=byte_bar)
     click.echo(f"locked {len(m.files)} files in {directory}/harness-manifest.json (variant {m.variant or 'unknown'}); "
                f"validation tokens {m.observed.get('val_tokens', 0):,}")
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from harness.ui import token_bar
+
 
 @click.command("audit")
 @click.argument("directory", type=click.Path(path_type=Path))
@@ -34,7 +36,7 @@ def data_command(directory: Path, train_dir: Path | None, bos_id: int, min_token
     from harness.errors import VerificationFailed
 
     rep = audit_overlap(directory, train_dir=train_dir, bos_id=bos_id, min_tokens=min_tokens,
-                        max_examples=max_examples)
+                        max_examples=max_examples, progress=token_bar)
     if as_json:
         click.echo(json.dumps(rep.to_json(), indent=2))
     else:

@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -162,17 +162,6 @@ def iter_documents(
         yield DocRef(open_doc.shard, open_doc.offset, open_doc.length), open_doc.hasher.digest()
 
 
-def _progress(total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    prog = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                    TextColumn("{task.completed:,}/{task.total:,} tokens"), TimeRemainingColumn(),
-                    console=console, disable=not console.is_terminal, transient=True)
-    return prog
-
-
 def audit_overlap(
     data_dir: str | os.PathLike,
     *,
@@ -181,7 +170,7 @@ def audit_overlap(
     min_tokens: int = 8,
     max_examples: int = 10,
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-    show_progress: bool = True,
+    progress: Callable[[str, int], Any] | None = None,
 ) -> AuditReport:
     """Count the validation documents of ``data_dir`` that also occur in the training shards
     (of ``train_dir``, default the same directory). Documents shorter than ``min_tokens``
@@ -208,9 +197,9 @@ def audit_overlap(
     rep.val_tokens = sum(shards.read_header(p).num_tokens for p in vals)
     rep.train_tokens = sum(shards.read_header(p).num_tokens for p in trains)
 
-    prog = _progress(rep.val_tokens + rep.train_tokens) if show_progress else None
-    task = prog.add_task("audit: validation", total=rep.val_tokens + rep.train_tokens) if prog else None
-    advance = (lambda n: prog.advance(task, n)) if prog else None
+    # progress: a factory (label, total) -> bar with advance/describe (harness.ui.token_bar); None shows nothing
+    prog = progress("audit: validation", rep.val_tokens + rep.train_tokens) if progress else None
+    advance = prog.advance if prog else None
 
     # 1. validation keys -> the documents carrying them
     val_keys: dict[tuple[int, bytes], list[tuple[int, DocRef]]] = {}
@@ -228,7 +217,7 @@ def audit_overlap(
             rep.notes.append(f"{sum(headless):,} validation tokens precede the first BOS (not a document)")
         rep.val_unique = len(val_keys)
         if prog:
-            prog.update(task, description="audit: training")
+            prog.describe("audit: training")
 
         # 2. stream the training documents, hashing only plausible ones
         want = np.unique(np.fromiter((k[0] for k in val_keys), dtype=np.int64, count=len(val_keys)))

@@ -205,8 +205,7 @@ def build_embedded(
             "val_doc_count": val_doc_count,
         }
         step(4, f"embedded {name}: hash")
-        m = lock_dataset(ds_tmp, variant=VARIANT, tokenizer=tok_tmp, source=source_info, figures=figures,
-                         show_progress=False)
+        m = lock_dataset(ds_tmp, variant=VARIANT, tokenizer=tok_tmp, source=source_info, figures=figures)
 
         ds = root / "datasets" / name
         tok_final = root / "tokenizers" / tok_name

@@ -23,6 +23,7 @@ and never printed or stored.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -30,7 +31,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from harness.core import registry, shards
 from harness.data import manifest as mf
@@ -220,8 +221,8 @@ def fetch_variant(
     token: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     offline: bool | None = None,
-    show_progress: bool = True,
-    echo: Callable[[str], None] = print,
+    progress: Callable[[str, int | None], Any] | None = None,
+    echo: Callable[[str], None] = lambda line: None,
     revision: str | None = None,
 ) -> FetchResult:
     """Fetch a variant; ``revision`` (a branch, tag or commit sha) overrides the registry's."""
@@ -331,21 +332,17 @@ def fetch_variant(
         return f, digest
 
     if todo:
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-        console = Console(stderr=True)
-        prog = Progress(TextColumn("fetch {task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                        console=console, disable=not (show_progress and console.is_terminal), transient=True)
-        task = prog.add_task(f"{v.name} ({len(todo)} files)", total=sum(f.size or 0 for f in todo) or None)
-        _RichTqdm.advance = staticmethod(lambda n: prog.advance(task, n))
+        # progress: a factory (label, total) -> bar (harness.ui.byte_bar); the hub client's tqdm feeds it
+        bar = progress(f"fetch {v.name} ({len(todo)} files)", sum(f.size or 0 for f in todo) or None) \
+            if progress else contextlib.nullcontext()
+        _RichTqdm.advance = staticmethod(bar.advance if progress else (lambda n: None))
         _RichTqdm.add_total = staticmethod(lambda n: None)
         try:
-            with prog, ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+            with bar, ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
                 for f, digest in pool.map(one, todo):
                     digests[f.remote_path] = digest
                     result.downloaded.append(f.remote_path)
-                    if prog.disable and show_progress:  # no live bar (not a terminal): one line per file
+                    if not (progress and bar.live):  # no live bar (not a terminal): one line per file
                         echo(f"fetched {f.remote_path} ({f.local_path.stat().st_size:,} bytes, sha256 {digest[:12]})")
         finally:
             _RichTqdm.advance = staticmethod(lambda n: None)

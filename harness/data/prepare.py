@@ -144,7 +144,7 @@ def verify_data(data: DataInfo, mode: str, say: Callable[[str], None]) -> list[d
 
     Data that fails stops the run (exit 3) in both modes; data without a manifest is a warning.
     """
-    rep = verify_dataset(data.data_dir, show_progress=False)
+    rep = verify_dataset(data.data_dir)
     mb = rep.bytes_hashed / 1e6
     if rep.ok:
         say(f"  data verified: {rep.files_hashed} files ({mb:,.0f} MB) hashed in {rep.hash_seconds:.1f}s"

@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from harness.core import registry, shards
 from harness.data import manifest as mf
@@ -58,16 +59,12 @@ def _figures_for(variant: registry.Variant | None, m: mf.Manifest | None) -> dic
     return variant.figures if variant is not None else {}
 
 
-def _progress(total: int, label: str):
-    """A rich bytes progress bar on a terminal; nothing otherwise."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    console = Console(stderr=True)
-    prog = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), console=console, disable=not console.is_terminal, transient=True)
-    task = prog.add_task(label, total=total)
-    return prog, (lambda n: prog.advance(task, n))
+def _hash(files: Any, total: int, jobs: int | None, progress: Callable[[str, int], Any] | None) -> dict:
+    """sha256 of ``files`` on ``jobs`` workers; ``progress`` (label, total) -> bar (harness.ui.byte_bar) or None."""
+    if progress is None:
+        return mf.sha256_files(files, jobs)
+    with progress("sha256", total) as bar:
+        return mf.sha256_files(files, jobs, bar.advance)
 
 
 def _resolve_variant(name: str | None, m: mf.Manifest | None) -> registry.Variant | None:
@@ -103,7 +100,7 @@ def verify_dataset(
     directory: str | os.PathLike,
     variant: str | None = None,
     jobs: int | None = None,
-    show_progress: bool = True,
+    progress: Callable[[str, int], Any] | None = None,
 ) -> VerifyReport:
     d = Path(directory)
     if not d.is_dir():
@@ -189,12 +186,7 @@ def verify_dataset(
                 to_hash[p] = entry
         rep.bytes_hashed = sum(e.size for e in to_hash.values())
         t0 = time.perf_counter()
-        if show_progress:
-            prog, advance = _progress(rep.bytes_hashed, "sha256")
-            with prog:
-                digests = mf.sha256_files(to_hash, jobs, advance)
-        else:
-            digests = mf.sha256_files(to_hash, jobs)
+        digests = _hash(to_hash, rep.bytes_hashed, jobs, progress)
         rep.hash_seconds = time.perf_counter() - t0
         rep.files_hashed = len(digests)
         for p, entry in sorted(to_hash.items()):
@@ -233,7 +225,7 @@ def lock_dataset(
     jobs: int | None = None,
     source: dict | None = None,
     figures: dict | None = None,
-    show_progress: bool = True,
+    progress: Callable[[str, int], Any] | None = None,
 ) -> mf.Manifest:
     """Write (or refresh) ``harness-manifest.json``: the sha256 of every file, trusted from now on.
 
@@ -275,12 +267,7 @@ def lock_dataset(
             raise UsageError(f"tokenizer {tok} does not exist")
         files.append(tok)
     total = sum(p.stat().st_size for p in files)
-    if show_progress:
-        prog, advance = _progress(total, "sha256")
-        with prog:
-            digests = mf.sha256_files(files, jobs, advance)
-    else:
-        digests = mf.sha256_files(files, jobs)
+    digests = _hash(files, total, jobs, progress)
     m = mf.Manifest(variant=v.name if v else None, created_at=mf.now_utc())
     m.source = source or {"kind": "lock", "note": "trust on first use: hashes recorded from the files as found"}
     if old is not None and source is None and old.source:
