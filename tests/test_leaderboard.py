@@ -257,3 +257,21 @@ def test_verify_flags_records_whose_logs_contradict_them(records_dir, policies):
     assert _e(lb, "2026-03-17_NaiveBaseline").verifier_errors == []
     md = lbr.to_markdown(lb)
     assert "harness verify" in md and "log.artifact_cap" in md
+
+
+def test_plot_point_labels_do_not_cover_each_other(board, tmp_path):
+    """The early records sit close in PR order and val_bpb: their slanted labels covered each other. Labels
+    now stand upright above their points and any that would still touch an earlier one is lifted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from harness.leaderboard import render
+
+    assert render.plot_progress(board, tmp_path / "board.png") == 0
+    assert (tmp_path / "board.png").stat().st_size > 10_000
+    fig, ax = plt.subplots()
+    twins = [ax.annotate("same place", (0.5, 0.5), textcoords="offset points", xytext=(0, 4)) for _ in range(2)]
+    assert render.separate_labels(fig, twins) == 0 and twins[1].xyann[1] > twins[0].xyann[1]
+    plt.close(fig)

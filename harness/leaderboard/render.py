@@ -103,8 +103,9 @@ PLOT_SIZE_IN = (12.0, 6.5)
 PLOT_DPI = 100
 
 
-def plot_progress(lb: Leaderboard, path: Path) -> None:
-    """val_bpb against PR order for the 10-minute track: every record a labelled point, each policy's frontier a step line."""
+def plot_progress(lb: Leaderboard, path: Path) -> int:
+    """val_bpb against PR order for the 10-minute track: every record a labelled point, each policy's frontier a
+    step line. Returns the number of point labels that still overlap an earlier one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,9 +115,8 @@ def plot_progress(lb: Leaderboard, path: Path) -> None:
     fig, ax = plt.subplots(figsize=PLOT_SIZE_IN, dpi=PLOT_DPI)
     xs = list(range(len(rec)))
     ax.scatter(xs, [e.val_bpb for e in rec], s=18, color="0.55", zorder=2, label="records")
-    for x, e in zip(xs, rec):
-        ax.annotate(e.label[:28], (x, e.val_bpb), fontsize=5.5, rotation=35, xytext=(3, 3),
-                    textcoords="offset points", color="0.3")
+    labels = [ax.annotate(e.label[:28], (x, e.val_bpb), fontsize=5.5, rotation=90, xytext=(0, 4),
+                          textcoords="offset points", color="0.3") for x, e in zip(xs, rec)]
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     for i, p in enumerate(lb.policies):
         pts = [(x, e.val_bpb) for x, e in zip(xs, rec) if e.verdicts[p.id].status in FRONTIER]
@@ -134,8 +134,34 @@ def plot_progress(lb: Leaderboard, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
+    overlaps = separate_labels(fig, labels)
     fig.savefig(path, dpi=PLOT_DPI)
     plt.close(fig)
+    return overlaps
+
+
+LABEL_STEP_PT = 7.0  # how far a label moves up when it would cover an earlier one
+LABEL_TRIES = 12
+
+
+def separate_labels(fig: Any, labels: list[Any]) -> int:
+    """Lift each point label, in PR order, until its box clears the boxes placed before it (early records
+    sit close together in both PR order and val_bpb, and their labels covered each other). Returns how many
+    labels still overlap an earlier one (0 when every one found room)."""
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    left = 0
+    for ann in labels:
+        for k in range(LABEL_TRIES + 1):
+            box = ann.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            if k < LABEL_TRIES:
+                ann.xyann = (0.0, 4.0 + (k + 1) * LABEL_STEP_PT)
+        else:
+            left += 1
+        placed.append(ann.get_window_extent(renderer))
+    return left
 
 
 def to_html(lb: Leaderboard, png: bytes) -> str:
