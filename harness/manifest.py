@@ -61,6 +61,7 @@ _SUBMISSION_KEYS = {"name", "source", "folder", "entry", "data", "nproc", "artif
                     "code_recipe", "baseline", "description", "per_rank_env"}
 
 
+# Plain records of a manifest (fields alike in shape to other dataclasses by nature, not repeated logic).
 @dataclass
 class SeedClaim:
     seed: int

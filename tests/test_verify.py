@@ -248,3 +248,13 @@ def test_verify_reads_a_harness_run_as_one_log_per_seed(claimed_reference_run, h
     assert set(by_rule) == {"log.coverage", "log.byte_denominator"}
     assert all(f["severity"] == "info" and "locally built dataset" in f["message"] for f in by_rule.values())
     assert not [f for f in rep["findings"] if f["severity"] == "error"], out.stdout
+
+
+def test_text_summary_counts_notes_apart_from_findings(claimed_reference_run, harness_cli):
+    """The summary line said "0 info" above a table of info rows: notes (observations, inputs not
+    available) are counted on their own."""
+    res, _ = claimed_reference_run
+    out = harness_cli("verify", res.run_dir)
+    rep = json.loads(harness_cli("verify", res.run_dir, "--format", "json").stdout)
+    notes = sum(1 for f in rep["findings"] if f["status"] in ("observation", "not_available"))
+    assert notes > 0 and f"and {notes} note(s)" in out.stdout

@@ -50,6 +50,7 @@ Z_SEED = 3.0
 SLOW_RATIO = 0.97
 
 
+# Plain records of figures (fields alike in shape to other dataclasses by nature, not repeated logic).
 @dataclass
 class SeedFigures:
     seed: str

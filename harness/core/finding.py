@@ -24,6 +24,7 @@ SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 Status = Literal["violation", "needs_runtime_probe", "not_available", "observation"]
 
 
+# Plain records (their to_dict shape recurs in other dataclasses by nature, not as repeated logic).
 @dataclass
 class Evidence:
     file: str | None = None

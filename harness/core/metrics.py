@@ -47,6 +47,7 @@ class Headline:
         return asdict(self)
 
 
+# Plain records of a log's facts (fields alike in shape to other dataclasses by nature, not repeated logic).
 @dataclass
 class Hardware:
     gpu_name: str | None = None
