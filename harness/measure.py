@@ -35,6 +35,7 @@ class CodeCount:
     note: str = ""
 
 
+# A plain record of one seed's figures (its fields look like other dataclasses' by nature, not repeated logic).
 @dataclass
 class SeedMeasurement:
     seed: int
