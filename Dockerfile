@@ -70,8 +70,9 @@ RUN --mount=type=secret,id=ca,required=false --mount=type=bind,source=docker/whe
 
 # The tools records call, pinned, then this package, built as a wheel from the context (bind-mounted
 # read-write: the build's scratch files are discarded) and installed non-editable: policies and the
-# dataset registry are package data, found wherever the wheel lands. Only submissions/ is copied,
-# owned by the runtime user from the start (a later `chown -R` would copy it into a second layer).
+# dataset registry (and the submissions/NAME registry) are package data, found wherever the wheel lands.
+# submissions/ is also copied, readable beside the harness for users who browse or edit a manifest, owned
+# by the runtime user from the start (a later `chown -R` would copy it into a second layer).
 COPY --chown=10001:10001 submissions /opt/pgolf-harness/submissions
 RUN --mount=type=secret,id=ca,required=false --mount=type=bind,source=docker/wheelhouse,target=/tmp/wheelhouse \
     --mount=type=bind,source=.,target=/tmp/src,rw \

@@ -7,7 +7,7 @@
 # The trainer's own settings come from the environment (e.g. the manifest's [env] table); TAG keeps
 # the folders of two trainers apart in one command.
 #
-# Cases (default: all), each a fresh process; "fresh" = an empty cache folder, as on a new node:
+# Cases (default: the first five; the two counterfactual ones on request), each a fresh process; "fresh" = an empty cache folder, as on a new node:
 #   dir_cold     empty Inductor/Triton folder; saves the portable artifacts (mega.bin)
 #   dir_warm     the same folder again (a cache that stays on the node)
 #   mega_fresh   empty folder, mega.bin loaded into it first (a cache that travelled)

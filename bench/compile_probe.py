@@ -17,8 +17,8 @@ to PROBE_OUT. Settings, all environment variables:
                   (the portable "mega-cache", with the Dynamo precompile entries when
                   TORCH_CACHING_PRECOMPILE=1)
 
-Loading such a blob happens before the trainer starts, in another process
-(`python -m harness.compile_cache load`), as a fresh node would.
+Loading such a blob happens before the trainer starts, in another process (bench/compile_cache_gpu.sh's
+`load`: torch.compiler.load_cache_artifacts into an empty cache folder), as on a fresh node.
 """
 
 from __future__ import annotations

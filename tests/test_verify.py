@@ -248,6 +248,8 @@ def test_verify_reads_a_harness_run_as_one_log_per_seed(claimed_reference_run, h
     assert set(by_rule) == {"log.coverage", "log.byte_denominator"}
     assert all(f["severity"] == "info" and "locally built dataset" in f["message"] for f in by_rule.values())
     assert not [f for f in rep["findings"] if f["severity"] == "error"], out.stdout
+    # judged by the run's own 3 s budget, not the smoke policy's 60 s default
+    assert any(f["rule_id"] == "log.timing" and "vs cap 3.0 s" in f["message"] for f in rep["findings"])
 
 
 def test_text_summary_counts_notes_apart_from_findings(claimed_reference_run, harness_cli):
@@ -258,3 +260,12 @@ def test_text_summary_counts_notes_apart_from_findings(claimed_reference_run, ha
     rep = json.loads(harness_cli("verify", res.run_dir, "--format", "json").stdout)
     notes = sum(1 for f in rep["findings"] if f["status"] in ("observation", "not_available"))
     assert notes > 0 and f"and {notes} note(s)" in out.stdout
+
+
+def test_a_lone_submission_json_is_checked_for_its_own_sake(records_dir, harness_cli):
+    """Claims without logs are an error for a records folder, not for a submission.json given alone."""
+    res = harness_cli("verify", records_dir / "track_10min_16mb" / "2026-03-17_NaiveBaseline" / "submission.json",
+                      "--format", "json")
+    assert res.exit_code == 0, res.output
+    claims = [f for f in json.loads(res.stdout)["findings"] if f["rule_id"] == "record.claims"]
+    assert claims and claims[0]["severity"] == "info"

@@ -88,14 +88,10 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent, default=_jsonable)
 
     # ------------------------------------------------------------------ text
-    def render_text(self, console: Any = None, *, show_info: bool = True) -> None:
-        from rich.console import Console
+    def render_text(self, console: Any, *, show_info: bool = True) -> None:
+        """Print the report on ``console`` (the command's: the library builds none)."""
         from rich.table import Table
 
-        if console is None:
-            console = Console()
-            if not console.is_terminal:  # piped: do not wrap findings at 80 columns
-                console = Console(width=200)
         c = self.counts
         colour = "red" if c["error"] else ("yellow" if c["warning"] else "green")
         console.print(f"[bold]harness verify[/bold] {self.target} ({self.kind}, policy {self.policy}, "

@@ -71,6 +71,8 @@ class Subject:
     submission_path: Path | None = None
     claims_override: dict[str, Any] | None = None
     policy_id: str | None = None
+    # the policy's parameters (a harness smoke run's own budgets: train_seconds, eval_seconds)
+    policy_params: dict[str, float] = field(default_factory=dict)
     other_files: list[Path] = field(default_factory=list)  # README, requirements.txt, ...
     baseline_record: Any = None  # LegacyRecord this submission claims to beat (significance)
     reproduction: list[LogInput] = field(default_factory=list)  # logs of a re-run (reproduction rules)
@@ -256,14 +258,26 @@ def _load_harness_run(root: Path, record: dict[str, Any], *, claims: dict[str, A
     seeds = sorted(root.glob("seed-*/harness.log"), key=lambda p: p.parent.name)
     logs = [LogInput(p, str(p.relative_to(root))) for p in seeds]
     code_dir = seeds[0].parent / "code"
-    code = sorted(p for p in code_dir.rglob("*.py") if p.is_file())
+    files = sorted(p for p in code_dir.rglob("*") if p.is_file())
+    code = [p for p in files if p.suffix == ".py"]
     subject = Subject(root, "folder", code_paths=code, entry=_pick_entry([p for p in code if p.parent == code_dir]),
                       logs=logs, submission_path=root / "submission.json", claims_override=claims,
                       policy_id=policy or (verification.get("policy") or {}).get("id"),
-                      other_files=sorted(code_dir.glob("*.md")))
+                      policy_params={} if policy else _run_budgets(verification),
+                      other_files=[p for p in files if p.suffix.lower() in (".md", ".txt", ".toml", ".cfg", ".sh")])
     _attach_claims(subject)
     date_subject(subject)
     return subject
+
+
+def _run_budgets(verification: dict[str, Any]) -> dict[str, float]:
+    """The budgets a smoke run was judged by (its ``smoke.scaling`` finding), so that verifying the run
+    uses them instead of the smoke policy's defaults."""
+    for f in verification.get("findings") or []:
+        if isinstance(f, dict) and f.get("rule") == "smoke.scaling":
+            ev = f.get("evidence") or {}
+            return {k: float(ev[k]) for k in ("train_seconds", "eval_seconds") if isinstance(ev.get(k), (int, float))}
+    return {}
 
 
 def _missing_files(root: Path) -> list[str]:

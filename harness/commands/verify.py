@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from harness.core.policy import PolicyError
 from harness.core.schema import loads_json
@@ -105,6 +106,11 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
         if fmt == "markdown":
             click.echo(report.to_markdown(), nl=False)
         elif fmt == "text":
-            report.render_text(show_info=not quiet)
+            report.render_text(_text_console(), show_info=not quiet)
     if any(r.has_errors for r in reports):
         sys.exit(1)
+
+
+def _text_console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=200)  # piped: do not wrap findings at 80 columns

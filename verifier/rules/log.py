@@ -111,8 +111,8 @@ def _compressed_code_bytes(s: Subject) -> tuple[int, int] | None:
     if entry is None:
         return None
     entry_text = entry.read_text(errors="replace")
-    files = [entry] + [p for p in s.code_paths if p != entry and (p.name in entry_text or
-                                                                 re.search(rf"\bimport\s+{re.escape(p.stem)}\b", entry_text))]
+    files = [entry] + [p for p in s.code_paths if p != entry and re.search(
+        rf"(?<![\w.]){re.escape(p.name)}\b|\b(?:from|import)\s+{re.escape(p.stem)}\b", entry_text)]
     code = raw = 0
     for p in files:
         try:

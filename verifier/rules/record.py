@@ -134,8 +134,11 @@ def check_claims(s: Subject, r: Rule) -> list[Finding]:
     if s.submission is None:
         return unavailable(r, NO_CLAIMS)
     if not s.logs:
-        if is_non_record(s):  # the organizers merged non-record submissions without logs (#73, #363, #1106)
-            return [r.finding("claims without logs: nothing to check them against (accepted on the non-record track)",
+        if s.kind != "folder" or is_non_record(s):
+            # a submission.json given alone is checked for its own sake; the organizers merged non-record
+            # submissions without logs (#73, #363, #1106)
+            return [r.finding("claims without logs: nothing to check them against"
+                              + (" (accepted on the non-record track)" if s.kind == "folder" else ""),
                               severity="info", evidence=[_sub_ev(s)])]
         return [r.finding("claims without logs: a record must ship the training logs its claims come from",
                           evidence=[_sub_ev(s)], hint="add the train logs the claimed figures come from")]

@@ -21,9 +21,9 @@ DEFAULT_POLICY = "organizer-tda-v1"
 STRICT_POLICY = "strict"
 
 
-def load_timing_policy(policy_id: str) -> Any:
+def load_timing_policy(policy_id: str, **params: float) -> Any:
     """The timing policy a log is judged by (a module-level function so tests can hand in their own)."""
-    return load_policy(policy_id)
+    return load_policy(policy_id, **params)
 
 
 @rule("log.timing", "train and eval times pass the timing policy",
@@ -32,7 +32,7 @@ def load_timing_policy(policy_id: str) -> Any:
       "(README.md:221); DESIGN.md 'Timing policy' (organizer-tda-v1: training-data-access reading, as merged)")
 def check_timing(s: Subject, r: Rule) -> list[Finding]:
     pairs = log_summaries(s)
-    policy = load_timing_policy(s.policy_id or DEFAULT_POLICY)
+    policy = load_timing_policy(s.policy_id or DEFAULT_POLICY, **s.policy_params)
     try:
         strict = load_timing_policy(STRICT_POLICY) if (s.policy_id or DEFAULT_POLICY) != STRICT_POLICY else None
     except Exception:  # noqa: BLE001 - strict is informative only
