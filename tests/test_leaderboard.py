@@ -249,6 +249,7 @@ def test_seeds_from_logs_when_parser_present(records_dir, policies):
     assert e.verdicts["t-readme"].reasons[0] != "no per-seed values: significance cannot be computed"
 
 
+@pytest.mark.slow
 def test_verify_flags_records_whose_logs_contradict_them(records_dir, policies):
     """--verify: the over-cap HessianSDClip record (logs print 16.05 MB) carries the verifier's errors."""
     lb = lbm.build_leaderboard([records_dir], policies, verify=True)

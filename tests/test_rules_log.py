@@ -276,6 +276,7 @@ def test_lqer_seeds_fail_timing(records_dir):
     assert len(later) >= 3 and all(f.severity == "error" for f in later)
 
 
+@pytest.mark.slow
 def test_h200_records_flagged(records_dir):
     from verifier.api import verify_path
 

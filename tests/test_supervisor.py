@@ -64,6 +64,7 @@ def test_torchrun_gloo_two_ranks_stamped_log_and_phases(tmp_path):
     (2, "auto"),
     pytest.param(4, "pidns", marks=pytest.mark.skipif(not ISO["pid_namespace"]["ok"], reason="no PID namespace")),
 ])
+@pytest.mark.slow
 def test_overrun_is_killed_within_one_second_of_deadline(tmp_path, nproc, kill_mode):
     caps = LiveCaps(launch_s=60, train_s=3.0, grace_s=0.5)
     run = run_seed(gloo_spec(tmp_path, "overrun", nproc=nproc, caps=caps, kill_mode=kill_mode))
@@ -317,6 +318,7 @@ def test_gpu_overrun_kill_releases_gpu_memory(tmp_path, kill_mode):
         assert max(gpu["growth_mib"]) < 256, gpu  # each rank held 2048 MiB before the kill
 
 
+@pytest.mark.slow
 def test_killpg_alone_leaves_torchrun_ranks_alive(tmp_path):
     """Reproduces the lent-H100 finding on CPU: torchrun's ranks sit in their own sessions,
     so killing the launcher's process group leaves them running. This is why the sandbox

@@ -120,6 +120,7 @@ def test_single_log_and_single_claims(records_dir):
     assert rep.kind == "claims" and validate_report_json(json.loads(rep.to_json())) == []
 
 
+@pytest.mark.slow
 def test_every_fixture_folder_verifies(records_dir):
     folders = [p for t in sorted(records_dir.iterdir()) if t.is_dir() for p in sorted(t.iterdir()) if p.is_dir()]
     assert len(folders) >= 50
