@@ -173,6 +173,7 @@ PACKAGES = {"brotli": ("brotli", "Brotli"), "zstandard": ("zstandard",), "senten
             "python_minifier": ("python-minifier", "python_minifier"), "numpy": ("numpy",)}
 
 # Run by the trainer's interpreter in the trainer's environment: the versions of PACKAGES found on its path.
+# Self-contained (the same loop as _dist_version): the harness itself need not be importable there.
 _PROBE = """import importlib.metadata as md, json, sys
 out = {}
 for key, names in json.loads(sys.argv[1]).items():

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.schema import loads_toml
 from harness.env import ENV_PROFILE_ID, load_profile
 
 REPO = Path(__file__).resolve().parent.parent
@@ -219,12 +220,8 @@ def _same_fs(a: Path, b: Path) -> bool:
 
 
 def project_deps() -> list[str]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10 has no tomllib; tomli is its backport
-        import tomli as tomllib  # type: ignore[no-redef]
-    with open(REPO / "pyproject.toml", "rb") as f:
-        return list(tomllib.load(f)["project"]["dependencies"])
+    pyproject = REPO / "pyproject.toml"
+    return list(loads_toml(pyproject.read_text(encoding="utf-8"), str(pyproject))["project"]["dependencies"])
 
 
 def build(pm: Podman, context: Path, tag: str, args: dict[str, str], timeout: float = 1800) -> float:

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.schema import check_plain, loads_toml, manifest_errors
+from harness.core.schema import check_plain, loads_toml, schema_errors
 from harness.errors import UsageError
 
 MANIFEST_NAME = "harness.toml"
@@ -127,7 +127,7 @@ def parse_manifest(data: dict[str, Any], *, path: Path | None = None, default_na
     if bad:
         raise UsageError(f"{where}: unknown [submission] key(s) {sorted(bad)}; allowed: {sorted(_SUBMISSION_KEYS)}.")
     # Types, names and paths (after the typo checks above, whose messages name the allowed keys).
-    errors = manifest_errors("manifest", data)
+    errors = schema_errors("manifest", data)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise UsageError(f"{where}: {errors[0]}{more}.",

@@ -187,8 +187,6 @@ def reproduce(ref: str, opts: ReproduceOptions, console_print: Callable[[str], N
         check_official(report, m, nproc)
     report["node"] = qualify_node(nproc, opts.mode, report)
     data = prepare_data(m.data, opts.data)
-    if opts.mode == "official" and opts.data is not None and m.data == "embedded":
-        check_official(report, m, nproc)
     data_findings = verify_data(data, opts.mode, say)
     policy, policy_id = load_run_policy(opts.mode, opts.policy, train_s, eval_s)
     caps = live_caps(policy, opts.mode, train_s, eval_s)

@@ -115,3 +115,12 @@ def byte_bar(label: str, total: int | None) -> ProgressBar:
 
 def token_bar(label: str, total: int | None) -> ProgressBar:
     return ProgressBar(label, total, "tokens")
+
+
+def output_console(piped_width: int) -> Any:
+    """The console a command prints its report on: the terminal's width, or ``piped_width`` columns when
+    the output is piped or captured (logs and files keep their tables unfolded instead of 80 columns)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=piped_width)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from harness.ui import output_console
+
 HELP = """Compare a reproduction RUN with what CLAIM says, per seed and for the mean.
 
 \b
@@ -50,7 +52,6 @@ unknown policy); 3 environment problem (log parser missing, PR not fetchable).
               help="Local openai/parameter-golf mirror (or URL) for PR references.")
 @click.option("--policy", "policy_id", default=None, help="Timing policy for logs (default organizer-tda-v1).")
 def command(run: str, claim: str, fmt: str, out: Path | None, source_repo: str | None, policy_id: str | None) -> None:
-    from rich.console import Console
 
     from harness.compare.judge import compare_paths
     from harness.compare.render import TEXT_WIDTH, text_renderables
@@ -61,9 +62,7 @@ def command(run: str, claim: str, fmt: str, out: Path | None, source_repo: str |
         out.write_text(report.render(fmt), encoding="utf-8")
         click.echo(f"{report.verdict}: report written to {out}")
     elif fmt == "text":
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=TEXT_WIDTH)
+        console = output_console(piped_width=TEXT_WIDTH)
         for item in text_renderables(report):
             console.print(item, highlight=False)
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from harness.core.acceptance import load_acceptance_policy
@@ -13,6 +12,7 @@ from harness.leaderboard.board import DEFAULT_POLICIES, build_leaderboard
 from harness.leaderboard.render import write_outputs
 from harness.core.policy import PolicyError
 from harness.errors import UsageError
+from harness.ui import output_console
 
 
 @click.command("leaderboard")
@@ -50,9 +50,7 @@ def command(records: tuple[str, ...], out_dir: str, policies: tuple[str, ...], s
         raise UsageError("no submission*.json found under the given paths.", hint="Pass a records folder.")
     paths = write_outputs(lb, Path(out_dir))
 
-    console = Console()
-    if not console.is_terminal:  # piped or captured: do not squeeze the tables to 80 columns
-        console = Console(width=150)
+    console = output_console(piped_width=150)
     for p in lb.policies:
         t = Table(title=f"Frontier under {p.label()}", title_justify="left")
         for col in ("#", "PR", "record", "val_bpb", "seeds", "why"):

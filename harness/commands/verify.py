@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from harness.core.policy import PolicyError
 from harness.core.schema import loads_json
 from harness.errors import EnvironmentProblem, UsageError
+from harness.ui import output_console
 
 
 def _pr_targets(ref: str, source_repo: Path | None) -> list[tuple[Path, str, int]] | None:
@@ -106,11 +106,7 @@ def command(target: str, fmt: str, policy: str | None, source_repo: Path | None,
         if fmt == "markdown":
             click.echo(report.to_markdown(), nl=False)
         elif fmt == "text":
-            report.render_text(_text_console(), show_info=not quiet)
+            report.render_text(output_console(piped_width=200), show_info=not quiet)
     if any(r.has_errors for r in reports):
         sys.exit(1)
 
-
-def _text_console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=200)  # piped: do not wrap findings at 80 columns

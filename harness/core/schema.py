@@ -42,9 +42,9 @@ def errors(v: Draft202012Validator, obj: Any) -> list[str]:
     return out
 
 
-def manifest_errors(name: str, obj: Any) -> list[str]:
-    """Errors of ``obj`` against ``harness/core/schemas/<name>.schema.json``; a pattern failure
-    says what the pattern means (its schema's description) and what it got."""
+def schema_errors(name: str, obj: Any) -> list[str]:
+    """Errors of ``obj`` (a manifest, policy or registry) against ``harness/core/schemas/<name>.schema.json``;
+    a pattern failure says what the pattern means (its schema's description) and what it got."""
     out = []
     v = packaged_validator("harness.core.schemas", f"{name}.schema.json")
     for e in sorted(v.iter_errors(obj), key=lambda e: ([str(p) for p in e.absolute_path], e.message)):
@@ -100,7 +100,7 @@ def loads_toml(text: str, where: str = "input", schema: str | None = None) -> di
         raise ValueError(f"{where} is not valid TOML ({exc})") from None
     check_plain(obj, where)
     if schema is not None:
-        problems = manifest_errors(schema, obj)
+        problems = schema_errors(schema, obj)
         if problems:
             raise ValueError(f"{where} does not follow {schema}.schema.json: " + "; ".join(problems))
     return obj

@@ -16,17 +16,17 @@ is still open. Memory: the validation keys plus one chunk.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from harness.core import shards
+from harness.data.progress import ProgressFactory, open_bar
 from harness.errors import EnvironmentProblem
 
 DEFAULT_CHUNK_TOKENS = 1 << 24  # 32 MiB of uint16 per read
@@ -170,7 +170,7 @@ def audit_overlap(
     min_tokens: int = 8,
     max_examples: int = 10,
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-    progress: Callable[[str, int], Any] | None = None,
+    progress: ProgressFactory | None = None,
 ) -> AuditReport:
     """Count the validation documents of ``data_dir`` that also occur in the training shards
     (of ``train_dir``, default the same directory). Documents shorter than ``min_tokens``
@@ -197,14 +197,13 @@ def audit_overlap(
     rep.val_tokens = sum(shards.read_header(p).num_tokens for p in vals)
     rep.train_tokens = sum(shards.read_header(p).num_tokens for p in trains)
 
-    # progress: a factory (label, total) -> bar with advance/describe (harness.ui.token_bar); None shows nothing
-    prog = progress("audit: validation", rep.val_tokens + rep.train_tokens) if progress else None
-    advance = prog.advance if prog else None
+    prog = open_bar(progress, "audit: validation", rep.val_tokens + rep.train_tokens)  # harness.ui.token_bar
+    advance = prog.advance
 
     # 1. validation keys -> the documents carrying them
     val_keys: dict[tuple[int, bytes], list[tuple[int, DocRef]]] = {}
     headless: list[int] = []
-    with prog if prog else contextlib.nullcontext():
+    with prog:
         idx = 0
         for ref, dig in iter_documents(vals, bos_id, chunk_tokens=chunk_tokens, advance=advance, headless=headless):
             if ref.length < min_tokens:
@@ -216,8 +215,7 @@ def audit_overlap(
         if headless:
             rep.notes.append(f"{sum(headless):,} validation tokens precede the first BOS (not a document)")
         rep.val_unique = len(val_keys)
-        if prog:
-            prog.describe("audit: training")
+        prog.describe("audit: training")
 
         # 2. stream the training documents, hashing only plausible ones
         want = np.unique(np.fromiter((k[0] for k in val_keys), dtype=np.int64, count=len(val_keys)))

@@ -23,7 +23,6 @@ and never printed or stored.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
@@ -31,10 +30,11 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from harness.core import registry, shards
 from harness.data import manifest as mf
+from harness.data.progress import ProgressFactory, open_bar
 from harness.errors import EnvironmentProblem, HarnessError, UsageError, VerificationFailed
 
 class HubUnreachable(EnvironmentProblem):
@@ -221,7 +221,7 @@ def fetch_variant(
     token: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     offline: bool | None = None,
-    progress: Callable[[str, int | None], Any] | None = None,
+    progress: ProgressFactory | None = None,
     echo: Callable[[str], None] = lambda line: None,
     revision: str | None = None,
 ) -> FetchResult:
@@ -321,10 +321,10 @@ def fetch_variant(
         return path
 
     def one(f: RemoteFile) -> tuple[RemoteFile, str]:
-        path = download(f, f.remote_path in force)
+        download(f, f.remote_path in force)
         digest = mf.sha256_file(f.local_path)
         if f.upstream_sha256 and digest != f.upstream_sha256 and f.remote_path not in force:
-            path = download(f, True)  # the cache held a damaged copy: fetch it afresh once
+            download(f, True)  # the cache held a damaged copy: fetch it afresh once
             digest = mf.sha256_file(f.local_path)
         if f.upstream_sha256 and digest != f.upstream_sha256:
             raise VerificationFailed(
@@ -332,17 +332,16 @@ def fetch_variant(
         return f, digest
 
     if todo:
-        # progress: a factory (label, total) -> bar (harness.ui.byte_bar); the hub client's tqdm feeds it
-        bar = progress(f"fetch {v.name} ({len(todo)} files)", sum(f.size or 0 for f in todo) or None) \
-            if progress else contextlib.nullcontext()
-        _RichTqdm.advance = staticmethod(bar.advance if progress else (lambda n: None))
+        # the caller's bar (harness.ui.byte_bar), fed by the hub client's tqdm
+        bar = open_bar(progress, f"fetch {v.name} ({len(todo)} files)", sum(f.size or 0 for f in todo) or None)
+        _RichTqdm.advance = staticmethod(bar.advance)
         _RichTqdm.add_total = staticmethod(lambda n: None)
         try:
             with bar, ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
                 for f, digest in pool.map(one, todo):
                     digests[f.remote_path] = digest
                     result.downloaded.append(f.remote_path)
-                    if not (progress and bar.live):  # no live bar (not a terminal): one line per file
+                    if not bar.live:  # no live bar (not a terminal): one line per file
                         echo(f"fetched {f.remote_path} ({f.local_path.stat().st_size:,} bytes, sha256 {digest[:12]})")
         finally:
             _RichTqdm.advance = staticmethod(lambda n: None)

@@ -3,6 +3,9 @@
 Scripts for plain-tokenizer variants count each target token's bytes from SentencePiece
 tables; the embedded builder reports that figure and `harness measure` uses it when a
 variant has no byte sidecar.
+
+submissions/reference/train_gpt.py builds the same tables on its own: a submission is self-contained
+(its bytes are counted and it runs in the sandbox without the harness), so it cannot import this.
 """
 
 from __future__ import annotations

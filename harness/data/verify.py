@@ -14,10 +14,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness.core import registry, shards
 from harness.data import manifest as mf
+from harness.data.progress import ProgressFactory, open_bar
 from harness.errors import EnvironmentProblem, UsageError
 
 
@@ -59,11 +60,9 @@ def _figures_for(variant: registry.Variant | None, m: mf.Manifest | None) -> dic
     return variant.figures if variant is not None else {}
 
 
-def _hash(files: Any, total: int, jobs: int | None, progress: Callable[[str, int], Any] | None) -> dict:
-    """sha256 of ``files`` on ``jobs`` workers; ``progress`` (label, total) -> bar (harness.ui.byte_bar) or None."""
-    if progress is None:
-        return mf.sha256_files(files, jobs)
-    with progress("sha256", total) as bar:
+def _hash(files: Any, total: int, jobs: int | None, progress: ProgressFactory | None) -> dict:
+    """sha256 of ``files`` on ``jobs`` workers, reported to ``progress`` (harness.ui.byte_bar) if given."""
+    with open_bar(progress, "sha256", total) as bar:
         return mf.sha256_files(files, jobs, bar.advance)
 
 
@@ -100,7 +99,7 @@ def verify_dataset(
     directory: str | os.PathLike,
     variant: str | None = None,
     jobs: int | None = None,
-    progress: Callable[[str, int], Any] | None = None,
+    progress: ProgressFactory | None = None,
 ) -> VerifyReport:
     d = Path(directory)
     if not d.is_dir():
@@ -225,7 +224,7 @@ def lock_dataset(
     jobs: int | None = None,
     source: dict | None = None,
     figures: dict | None = None,
-    progress: Callable[[str, int], Any] | None = None,
+    progress: ProgressFactory | None = None,
 ) -> mf.Manifest:
     """Write (or refresh) ``harness-manifest.json``: the sha256 of every file, trusted from now on.
 

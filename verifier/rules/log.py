@@ -10,8 +10,9 @@ group, required input, source): metadata the catalogue lists, not repeated logic
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any
+from typing import Any, Callable
 
 from harness.core import codesize
 from harness.core.constants import ARTIFACT_CAP_BYTES
@@ -27,44 +28,25 @@ from verifier.subject import Subject
       group="log", requires="logs",
       source="challenge README: cap is decimal 16,000,000 bytes, code bytes + compressed model bytes (README.md:205-208)")
 def check_artifact_cap(s: Subject, r: Rule) -> list[Finding]:
-    pairs = log_summaries(s)
     out = []
-    compressed_code: dict[str, tuple[int, int] | None] = {}
-    for lg, summ in pairs:
+    shipped_code = functools.cache(lambda: _compressed_code_bytes(s))  # once per folder: minifying is slow
+    for lg, summ in log_summaries(s):
         total = attr(summ, "artifact_bytes")
-        if total is None:
-            model, code = attr(summ, "model_bytes"), attr(summ, "code_bytes")
-            if model is not None and code is not None:
-                total = model + code
+        model = attr(summ, "model_bytes")
+        if total is None and model is not None and attr(summ, "code_bytes") is not None:
+            total = model + attr(summ, "code_bytes")
         line = find_line(lg, r"^Total submission size|^Total submission|submission size")
         if total is None:
             out.append(r.finding(f"{lg.display}: no total submission size printed", status="not_available",
                                  severity="info", log=lg.display))
             continue
-        shipped = _shipped_total(s, summ)
-        model = attr(summ, "model_bytes")
-        if total > ARTIFACT_CAP_BYTES and shipped is None and model is not None and "code" not in compressed_code:
-            compressed_code["code"] = _compressed_code_bytes(s)  # once per folder: minifying is slow
-        code, raw = compressed_code.get("code") or (None, 0)
-        # Only a total that counted the raw source is re-counted; a script that counted compressed code itself
-        # (#1978: "Code size (compressed)" in its total) is judged by its own figure.
-        counted_raw = model is not None and total - model >= 0.9 * raw
-        if total > ARTIFACT_CAP_BYTES and shipped is None and code is not None and counted_raw \
-                and model + code <= ARTIFACT_CAP_BYTES:
-            counted = int(model) + code
+        recount = _recount_under_cap(s, summ, total, shipped_code) if total > ARTIFACT_CAP_BYTES else None
+        if recount is not None:
+            counted, how, extra = recount
             out.append(r.finding(f"{lg.display}: the log counts {total:,} bytes with the raw source; the model's "
-                                 f"{attr(summ, 'model_bytes'):,} bytes plus {code:,} code bytes under the compressed-code "
-                                 f"convention ({COMPRESSED_CODE_RECIPE}) make {counted:,}, under the cap (convention "
-                                 "accepted by the organizers)", status="observation", severity="info",
+                                 f"{model:,} bytes plus {how}", status="observation", severity="info",
                                  evidence=[log_evidence(lg, line)], log=lg.display, artifact_bytes=counted,
-                                 logged_total=total, recipe=COMPRESSED_CODE_RECIPE, margin=ARTIFACT_CAP_BYTES - counted))
-        elif total > ARTIFACT_CAP_BYTES and shipped is not None and shipped <= ARTIFACT_CAP_BYTES:
-            out.append(r.finding(f"{lg.display}: the log counts {total:,} bytes with the raw source; the model's "
-                                 f"{attr(summ, 'model_bytes'):,} bytes plus the shipped {s.entry_unit.size_bytes:,}-byte "
-                                 f"(self-extracting) code make {shipped:,}, under the cap (compressed-code convention "
-                                 "accepted by the organizers)", status="observation", severity="info",
-                                 evidence=[log_evidence(lg, line)], log=lg.display, artifact_bytes=shipped, logged_total=total,
-                                 margin=ARTIFACT_CAP_BYTES - shipped))
+                                 logged_total=total, margin=ARTIFACT_CAP_BYTES - counted, **extra))
         elif total > ARTIFACT_CAP_BYTES:
             record = s.is_record_log(lg)
             # The cap binds the record track; the non-record section has listed over-cap negative results.
@@ -78,7 +60,6 @@ def check_artifact_cap(s: Subject, r: Rule) -> list[Finding]:
                                  margin=ARTIFACT_CAP_BYTES - total))
         else:
             raw_code = attr(summ, "code_bytes_raw")
-            model = attr(summ, "model_bytes")
             note = ""
             if raw_code and model and model + raw_code > ARTIFACT_CAP_BYTES:
                 note = (f"; with the raw file's {raw_code:,} code bytes it would be {model + raw_code:,} "
@@ -89,13 +70,31 @@ def check_artifact_cap(s: Subject, r: Rule) -> list[Finding]:
     return out
 
 
-def _shipped_total(s: Subject, summ: Any) -> int | None:
-    """Model bytes plus the shipped entry's bytes, when the entry is a self-extracting wrapper (the log then
-    counts the raw source it decodes to)."""
+def _recount_under_cap(s: Subject, summ: Any, total: int,
+                       shipped_code: Callable[[], tuple[int, int] | None]) -> tuple[int, str, dict] | None:
+    """A log total over the cap that counted the raw source, re-counted with the code as shipped or as the
+    organizers accept it compressed: (total, how the message goes on, extra data) when that is under the
+    cap, else None."""
     entry, model = s.entry_unit, attr(summ, "model_bytes")
-    if entry is None or model is None or not entry.decoded:
+    if model is None:
         return None
-    return int(model) + entry.size_bytes
+    if entry is not None and entry.decoded:  # a self-extracting entry: the shipped file is what counts
+        counted = int(model) + entry.size_bytes
+        how = (f"the shipped {entry.size_bytes:,}-byte (self-extracting) code make {counted:,}, under the cap "
+               "(compressed-code convention accepted by the organizers)")
+        return (counted, how, {}) if counted <= ARTIFACT_CAP_BYTES else None
+    measured = shipped_code()
+    if measured is None:
+        return None
+    code, raw = measured
+    # Only a total that counted the raw source is re-counted; a script that counted compressed code itself
+    # (#1978: "Code size (compressed)" in its total) is judged by its own figure.
+    if total - model < 0.9 * raw or model + code > ARTIFACT_CAP_BYTES:
+        return None
+    counted = int(model) + code
+    how = (f"{code:,} code bytes under the compressed-code convention ({COMPRESSED_CODE_RECIPE}) make "
+           f"{counted:,}, under the cap (convention accepted by the organizers)")
+    return counted, how, {"recipe": COMPRESSED_CODE_RECIPE}
 
 
 # How later records count code (python-minifier, brotli q11, base85 in a self-extracting wrapper): the
