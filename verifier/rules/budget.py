@@ -10,7 +10,7 @@ import re
 
 from harness.core.finding import Finding
 from verifier.model import Rule
-from verifier.rules.common import code_evidence, code_units
+from verifier.rules.common import code_evidence, code_units, is_non_record
 from verifier.rules.registration import README_SOURCE, rule
 from verifier.subject import Subject
 
@@ -37,7 +37,7 @@ def check_budget_knobs(s: Subject, r: Rule) -> list[Finding]:
                 v = _num(e.default)
                 cap = 600.0 if n.endswith("SECONDS") else 600000.0
                 if v is not None and v > cap:
-                    lenient = "non_record" in (s.track or "")
+                    lenient = is_non_record(s)
                     out.append(r.finding(f"{e.name} defaults to {e.default} (> {cap:g}): the shipped defaults "
                                          "train past the 10-minute budget"
                                          + ("; the non-record track allows it" if lenient else ""),
